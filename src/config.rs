@@ -1,0 +1,845 @@
+//! Configuration: one schema for every host, read from JSON or TOML.
+//!
+//! Unknown keys are errors (a misspelt `audiences` must not silently turn the
+//! audience check off). Every error names the field (`issuers[0].audiences`)
+//! and says what is wrong. See `docs/configuration.md` for every key.
+
+use crate::keys::parse_alg;
+use jsonwebtoken::Algorithm;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// A configuration problem, naming the field.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigError {
+    /// Dotted path of the field (`issuers[0].audiences`), or `.` for the document.
+    pub field: String,
+    /// What is wrong and how to fix it.
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.field, self.message)
+    }
+}
+
+/// All the problems found in one configuration.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigErrors(pub Vec<ConfigError>);
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, e) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str("; ")?;
+            }
+            write!(f, "{e}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigErrors {}
+
+/// `enforce` denies; `report-only` computes the decision, annotates the
+/// request and lets it through (for rolling a policy out safely).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Mode {
+    /// Deny what the policy denies.
+    #[default]
+    Enforce,
+    /// Let everything through, annotated with the decision.
+    ReportOnly,
+}
+
+/// What a route (or the default for unmatched routes) asks of a request.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Access {
+    /// No token needed; a presented token is not checked.
+    Anonymous,
+    /// A valid token (JWT or static API token), plus the route's requirements.
+    #[default]
+    Authenticated,
+    /// Refused whatever the token.
+    Deny,
+}
+
+/// The whole configuration.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// `enforce` (default) or `report-only`.
+    #[serde(default)]
+    pub mode: Mode,
+    /// The `realm` in `WWW-Authenticate` challenges.
+    #[serde(default = "default_realm")]
+    pub realm: String,
+    /// Trusted token issuers.
+    #[serde(default)]
+    pub issuers: Vec<IssuerConfig>,
+    /// Where tokens are read from and how big they may be.
+    #[serde(default)]
+    pub token: TokenConfig,
+    /// Key-set cache.
+    #[serde(default)]
+    pub keys: KeyCacheConfig,
+    /// Verdict cache.
+    #[serde(default)]
+    pub cache: VerdictCacheConfig,
+    /// Identity headers for the origin.
+    #[serde(default)]
+    pub headers: HeaderConfig,
+    /// Defaults for requests no route matches.
+    #[serde(default)]
+    pub policy: PolicyConfig,
+    /// Ordered routes; the first match wins.
+    #[serde(default)]
+    pub routes: Vec<RouteConfig>,
+    /// Static API tokens, stored as SHA-256 hashes.
+    #[serde(default)]
+    pub api_tokens: Vec<ApiTokenConfig>,
+}
+
+fn default_realm() -> String {
+    "api".into()
+}
+
+/// One trusted issuer.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IssuerConfig {
+    /// The exact `iss` value; discovery is at `{issuer}/.well-known/openid-configuration`.
+    pub issuer: String,
+    /// The key set URL; when absent it is found by OIDC discovery.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jwks_uri: Option<String>,
+    /// Accepted `aud` values (any one must be in the token). Required.
+    #[serde(default)]
+    pub audiences: Vec<String>,
+    /// Accepted `alg` values.
+    #[serde(default = "default_algorithms")]
+    pub algorithms: Vec<String>,
+    /// Clock skew allowed on `exp`, `nbf` and `iat`, in seconds.
+    #[serde(default = "default_leeway")]
+    pub leeway: u64,
+    /// Required `typ` header (`at+jwt` for RFC 9068 access tokens).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub typ: Option<String>,
+    /// Oldest accepted token by `iat`, in seconds (requires `iat`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_age: Option<u64>,
+    /// Claims that must be present.
+    #[serde(default)]
+    pub required_claims: Vec<String>,
+    /// Where scopes are read (space-separated string or array).
+    #[serde(default = "default_scope_claims")]
+    pub scope_claims: Vec<String>,
+    /// Where roles are read.
+    #[serde(default = "default_role_claims")]
+    pub role_claims: Vec<String>,
+    /// Where permissions are read.
+    #[serde(default = "default_permission_claims")]
+    pub permission_claims: Vec<String>,
+    /// Claim holding the subject (`sub`).
+    #[serde(default = "default_subject_claim")]
+    pub subject_claim: String,
+    /// Claim holding the tenant (a name, dotted path or JSON pointer).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant_claim: Option<String>,
+    /// Tenants accepted from this issuer (empty: any).
+    #[serde(default)]
+    pub tenants: Vec<String>,
+    /// Shared secret for HS256/384/512. Never taken from a key set; put it in
+    /// a host secret, not in a committed file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hmac_secret: Option<String>,
+}
+
+fn default_algorithms() -> Vec<String> {
+    [
+        "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA",
+    ]
+    .map(String::from)
+    .to_vec()
+}
+fn default_leeway() -> u64 {
+    60
+}
+fn default_scope_claims() -> Vec<String> {
+    vec!["scope".into(), "scp".into()]
+}
+fn default_role_claims() -> Vec<String> {
+    vec!["roles".into()]
+}
+fn default_permission_claims() -> Vec<String> {
+    vec!["permissions".into()]
+}
+fn default_subject_claim() -> String {
+    "sub".into()
+}
+
+/// Token sources and limits.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenConfig {
+    /// Largest accepted token, in bytes, checked before any decoding.
+    #[serde(default = "default_max_size")]
+    pub max_size: usize,
+    /// Also read the token from this cookie.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cookie: Option<String>,
+    /// Also read the token from this request header (the raw token, no scheme).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub header: Option<String>,
+    /// Also read the token from this query parameter (discouraged by RFC 6750).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub query: Option<String>,
+}
+
+fn default_max_size() -> usize {
+    8192
+}
+
+impl Default for TokenConfig {
+    fn default() -> Self {
+        TokenConfig {
+            max_size: default_max_size(),
+            cookie: None,
+            header: None,
+            query: None,
+        }
+    }
+}
+
+/// Key-set cache timing and limits, in seconds and bytes.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KeyCacheConfig {
+    /// Shortest freshness, whatever `Cache-Control` says.
+    pub min_ttl: u64,
+    /// Longest freshness, whatever `Cache-Control` says.
+    pub max_ttl: u64,
+    /// Freshness when the response has no `max-age`.
+    pub default_ttl: u64,
+    /// How long past freshness stale keys still serve while the IdP fails.
+    pub stale_if_error: u64,
+    /// At most one refetch per issuer per this many seconds for unknown `kid`s
+    /// and after failures.
+    pub refetch_cooldown: u64,
+    /// Largest accepted discovery or key-set response.
+    pub max_response_bytes: usize,
+    /// A fetch outstanding longer than this is considered lost.
+    pub fetch_timeout: u64,
+}
+
+impl Default for KeyCacheConfig {
+    fn default() -> Self {
+        KeyCacheConfig {
+            min_ttl: 60,
+            max_ttl: 86_400,
+            default_ttl: 600,
+            stale_if_error: 86_400,
+            refetch_cooldown: 30,
+            max_response_bytes: 256 * 1024,
+            fetch_timeout: 10,
+        }
+    }
+}
+
+/// Verdict cache sizes and lifetimes.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct VerdictCacheConfig {
+    /// Longest a verified token is remembered (never past its `exp`), seconds.
+    pub ttl: u64,
+    /// Most tokens remembered.
+    pub capacity: usize,
+    /// How long a token that failed format or signature checks is remembered.
+    pub negative_ttl: u64,
+    /// Most failed tokens remembered.
+    pub negative_capacity: usize,
+}
+
+impl Default for VerdictCacheConfig {
+    fn default() -> Self {
+        VerdictCacheConfig {
+            ttl: 300,
+            capacity: 10_000,
+            negative_ttl: 30,
+            negative_capacity: 1_000,
+        }
+    }
+}
+
+/// Headers set on allowed requests for the origin. Client-sent copies of every
+/// one of them are removed first, so the origin can trust them.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HeaderConfig {
+    /// Header carrying the subject.
+    pub subject: String,
+    /// Header carrying the issuer.
+    pub issuer: String,
+    /// Header carrying the tenant (when a tenant claim is configured).
+    pub tenant: String,
+    /// Header carrying the granted scopes, space-separated.
+    pub scopes: String,
+    /// Extra claim → header map (claim path as for `scope_claims`).
+    pub claims: BTreeMap<String, String>,
+    /// Report-only annotation header (`allow` or `deny <reason>`).
+    pub decision: String,
+    /// Remove `Authorization` before the request reaches the origin.
+    pub strip_authorization: bool,
+}
+
+impl Default for HeaderConfig {
+    fn default() -> Self {
+        HeaderConfig {
+            subject: "x-auth-subject".into(),
+            issuer: "x-auth-issuer".into(),
+            tenant: "x-auth-tenant".into(),
+            scopes: "x-auth-scopes".into(),
+            claims: BTreeMap::new(),
+            decision: "x-edgeward-decision".into(),
+            strip_authorization: false,
+        }
+    }
+}
+
+/// Defaults for the policy.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PolicyConfig {
+    /// Access for requests no route matches (`deny` by default).
+    pub default: Access,
+    /// Let CORS preflights (`OPTIONS` with `Origin` and
+    /// `Access-Control-Request-Method`) through without a token.
+    pub preflight: bool,
+}
+
+impl Default for PolicyConfig {
+    fn default() -> Self {
+        PolicyConfig {
+            default: Access::Deny,
+            preflight: true,
+        }
+    }
+}
+
+/// Needed values: any one of `any` (when non-empty) and all of `all`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Need {
+    /// At least one of these.
+    pub any: Vec<String>,
+    /// Every one of these.
+    pub all: Vec<String>,
+}
+
+impl Need {
+    /// True when nothing is needed.
+    pub fn is_empty(&self) -> bool {
+        self.any.is_empty() && self.all.is_empty()
+    }
+}
+
+/// One route: methods + path pattern → requirement.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteConfig {
+    /// Path pattern: literal segments, `*` (one segment), `{name}` (one
+    /// segment, captured), and a final `**` (any rest, even none).
+    pub path: String,
+    /// Methods (empty: any).
+    #[serde(default)]
+    pub methods: Vec<String>,
+    /// `authenticated` (default), `anonymous` or `deny`.
+    #[serde(default)]
+    pub access: Access,
+    /// Needed scopes.
+    #[serde(default)]
+    pub scopes: Need,
+    /// Needed roles.
+    #[serde(default)]
+    pub roles: Need,
+    /// Needed permissions.
+    #[serde(default)]
+    pub permissions: Need,
+    /// Tenants allowed on this route (empty: whatever the issuer allows).
+    #[serde(default)]
+    pub tenants: Vec<String>,
+    /// Ownership: path parameter → claim that must equal it (`{ user = "sub" }`).
+    #[serde(default)]
+    pub owner: BTreeMap<String, String>,
+    /// Accept static API tokens on this route (default true).
+    #[serde(default = "yes")]
+    pub api_tokens: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// A static API token: only its SHA-256 is stored.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiTokenConfig {
+    /// Name, used as the subject.
+    pub name: String,
+    /// Lowercase hex SHA-256 of the token.
+    pub sha256: String,
+    /// Scopes the token grants.
+    #[serde(default)]
+    pub scopes: Vec<String>,
+}
+
+impl Config {
+    /// Parses JSON or TOML (a document starting with `{` is JSON) and
+    /// validates it.
+    ///
+    /// ```
+    /// let cfg = edgeward::Config::parse(r#"
+    ///     [[issuers]]
+    ///     issuer = "https://idp.example.com/"
+    ///     audiences = ["api"]
+    /// "#).unwrap();
+    /// assert_eq!(cfg.issuers[0].leeway, 60);
+    /// let err = edgeward::Config::parse(r#"{"issuers":[{"issuer":"https://x/","audience":["a"]}]}"#).unwrap_err();
+    /// assert!(err.to_string().contains("issuers[0]"));
+    /// ```
+    pub fn parse(text: &str) -> Result<Config, ConfigErrors> {
+        if text.trim_start().starts_with('{') {
+            Self::from_json(text)
+        } else {
+            Self::from_toml(text)
+        }
+    }
+
+    /// Parses and validates JSON.
+    pub fn from_json(text: &str) -> Result<Config, ConfigErrors> {
+        let de = &mut serde_json::Deserializer::from_str(text);
+        let cfg: Config = serde_path_to_error::deserialize(de).map_err(|e| {
+            let field = e.path().to_string();
+            single(&field, e.into_inner().to_string())
+        })?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// Parses and validates TOML.
+    #[cfg(feature = "toml")]
+    pub fn from_toml(text: &str) -> Result<Config, ConfigErrors> {
+        let de = toml::Deserializer::parse(text).map_err(|e| single(".", toml_message(&e)))?;
+        let cfg: Config = serde_path_to_error::deserialize(de).map_err(|e| {
+            let field = e.path().to_string();
+            single(&field, toml_message(e.inner()))
+        })?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// Without the `toml` feature only JSON is read.
+    #[cfg(not(feature = "toml"))]
+    pub fn from_toml(_text: &str) -> Result<Config, ConfigErrors> {
+        Err(single(
+            ".",
+            "TOML support is not compiled in; use JSON".into(),
+        ))
+    }
+
+    /// Checks everything serde cannot: URLs, algorithms, patterns, bounds.
+    pub fn validate(&self) -> Result<(), ConfigErrors> {
+        let mut v = Validator(Vec::new());
+        v.check(
+            !self.realm.contains('"') && !self.realm.contains('\\'),
+            "realm",
+            "must not contain quotes or backslashes",
+        );
+        for (i, iss) in self.issuers.iter().enumerate() {
+            let at = |f: &str| format!("issuers[{i}].{f}");
+            v.url(&at("issuer"), &iss.issuer);
+            if self.issuers[..i].iter().any(|o| o.issuer == iss.issuer) {
+                v.push(at("issuer"), "duplicate issuer; merge the two entries");
+            }
+            if let Some(uri) = &iss.jwks_uri {
+                v.url(&at("jwks_uri"), uri);
+            }
+            v.check(!iss.audiences.is_empty(), &at("audiences"), "at least one audience is required, so that a token minted for another API does not pass");
+            v.check(
+                !iss.algorithms.is_empty(),
+                &at("algorithms"),
+                "list at least one algorithm",
+            );
+            let mut hmac = false;
+            for (j, a) in iss.algorithms.iter().enumerate() {
+                match parse_alg(a) {
+                    None => v.push(format!("issuers[{i}].algorithms[{j}]"), &format!("unknown algorithm \"{a}\"; use one of RS256 RS384 RS512 PS256 PS384 PS512 ES256 ES384 EdDSA HS256 HS384 HS512")),
+                    Some(Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512) => hmac = true,
+                    Some(_) => {}
+                }
+            }
+            match (&iss.hmac_secret, hmac) {
+                (None, true) => v.push(
+                    at("hmac_secret"),
+                    "HS* algorithms need hmac_secret (keys from a JWKS are never used for HMAC)",
+                ),
+                (Some(_), false) => v.push(
+                    at("hmac_secret"),
+                    "set, but algorithms lists no HS256/HS384/HS512",
+                ),
+                (Some(s), true) => v.check(
+                    s.len() >= 32,
+                    &at("hmac_secret"),
+                    "must be at least 32 bytes",
+                ),
+                (None, false) => {}
+            }
+            v.check(iss.leeway <= 600, &at("leeway"), "at most 600 seconds");
+            v.check(iss.max_age != Some(0), &at("max_age"), "must be positive");
+            if let Some(t) = &iss.typ {
+                v.check(
+                    !t.is_empty(),
+                    &at("typ"),
+                    "must not be empty (omit it to skip the check)",
+                );
+            }
+            v.check(
+                !iss.tenants.is_empty() <= iss.tenant_claim.is_some(),
+                &at("tenants"),
+                "needs tenant_claim to say where the tenant is",
+            );
+            for (name, list) in [
+                ("scope_claims", &iss.scope_claims),
+                ("role_claims", &iss.role_claims),
+                ("permission_claims", &iss.permission_claims),
+            ] {
+                v.check(
+                    list.iter().all(|c| !c.is_empty()),
+                    &at(name),
+                    "claim paths must not be empty",
+                );
+            }
+        }
+        v.check(
+            (256..=65_536).contains(&self.token.max_size),
+            "token.max_size",
+            "must be between 256 and 65536 bytes",
+        );
+        for (name, value) in [
+            ("token.cookie", &self.token.cookie),
+            ("token.header", &self.token.header),
+            ("token.query", &self.token.query),
+        ] {
+            if let Some(s) = value {
+                v.check(
+                    is_token_name(s),
+                    name,
+                    "must be a non-empty name of letters, digits and -_.",
+                );
+            }
+        }
+        let k = &self.keys;
+        v.check(
+            k.min_ttl <= k.max_ttl,
+            "keys.min_ttl",
+            "must not exceed keys.max_ttl",
+        );
+        v.check(
+            (k.min_ttl..=k.max_ttl).contains(&k.default_ttl),
+            "keys.default_ttl",
+            "must lie between keys.min_ttl and keys.max_ttl",
+        );
+        v.check(
+            k.fetch_timeout > 0,
+            "keys.fetch_timeout",
+            "must be positive",
+        );
+        v.check(
+            (1024..=16 * 1024 * 1024).contains(&k.max_response_bytes),
+            "keys.max_response_bytes",
+            "must be between 1024 and 16777216",
+        );
+        v.check(
+            self.cache.capacity <= 10_000_000,
+            "cache.capacity",
+            "at most 10000000",
+        );
+        v.check(
+            self.cache.negative_capacity <= 10_000_000,
+            "cache.negative_capacity",
+            "at most 10000000",
+        );
+        let h = &self.headers;
+        let mut names: Vec<(String, &str)> = vec![
+            ("headers.subject".into(), &h.subject),
+            ("headers.issuer".into(), &h.issuer),
+            ("headers.tenant".into(), &h.tenant),
+            ("headers.scopes".into(), &h.scopes),
+            ("headers.decision".into(), &h.decision),
+        ];
+        for (claim, header) in &h.claims {
+            names.push((format!("headers.claims.{claim}"), header));
+        }
+        for (i, (field, name)) in names.iter().enumerate() {
+            if !is_header_name(name) {
+                v.push(
+                    field.clone(),
+                    "must be a lowercase header name (letters, digits, -)",
+                );
+            } else if RESERVED_HEADERS.contains(name) {
+                v.push(
+                    field.clone(),
+                    &format!("\"{name}\" is reserved; choose another header"),
+                );
+            } else if names[..i].iter().any(|(_, n)| n == name) {
+                v.push(field.clone(), &format!("\"{name}\" is used twice"));
+            }
+        }
+        for (i, r) in self.routes.iter().enumerate() {
+            let at = |f: &str| format!("routes[{i}].{f}");
+            match crate::policy::Pattern::parse(&r.path) {
+                Err(e) => v.push(at("path"), &e),
+                Ok(p) => {
+                    for param in r.owner.keys() {
+                        v.check(
+                            p.has_param(param),
+                            &at("owner"),
+                            &format!("path has no {{{param}}} segment"),
+                        );
+                    }
+                }
+            }
+            for (j, m) in r.methods.iter().enumerate() {
+                v.check(
+                    !m.is_empty() && m.bytes().all(|b| b.is_ascii_uppercase()),
+                    &format!("routes[{i}].methods[{j}]"),
+                    "must be an uppercase method name like GET",
+                );
+            }
+            let needs = !r.scopes.is_empty()
+                || !r.roles.is_empty()
+                || !r.permissions.is_empty()
+                || !r.tenants.is_empty()
+                || !r.owner.is_empty();
+            v.check(
+                r.access == Access::Authenticated || !needs,
+                &at("access"),
+                "scopes, roles, permissions, tenants and owner need access = \"authenticated\"",
+            );
+        }
+        for (i, t) in self.api_tokens.iter().enumerate() {
+            v.check(
+                t.sha256.len() == 64
+                    && t.sha256
+                        .bytes()
+                        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)),
+                &format!("api_tokens[{i}].sha256"),
+                "must be 64 lowercase hex digits (sha256sum of the token)",
+            );
+            v.check(
+                !t.name.is_empty(),
+                &format!("api_tokens[{i}].name"),
+                "must not be empty",
+            );
+            if self.api_tokens[..i].iter().any(|o| o.name == t.name) {
+                v.push(format!("api_tokens[{i}].name"), "duplicate name");
+            }
+        }
+        if v.0.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigErrors(v.0))
+        }
+    }
+}
+
+/// Headers an identity header may never be named after.
+const RESERVED_HEADERS: &[&str] = &[
+    "authorization",
+    "cookie",
+    "host",
+    "content-length",
+    "content-type",
+    "transfer-encoding",
+    "connection",
+    "upgrade",
+];
+
+fn single(field: &str, message: String) -> ConfigErrors {
+    let field = if field.is_empty() { "." } else { field };
+    ConfigErrors(vec![ConfigError {
+        field: field.into(),
+        message,
+    }])
+}
+
+#[cfg(feature = "toml")]
+fn toml_message(e: &toml::de::Error) -> String {
+    // toml's Display repeats the source snippet over several lines; one line reads better.
+    e.message().trim().to_string()
+}
+
+fn is_header_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
+fn is_token_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+}
+
+struct Validator(Vec<ConfigError>);
+
+impl Validator {
+    fn push(&mut self, field: impl Into<String>, message: &str) {
+        self.0.push(ConfigError {
+            field: field.into(),
+            message: message.into(),
+        });
+    }
+    fn check(&mut self, ok: bool, field: &str, message: &str) {
+        if !ok {
+            self.push(field, message);
+        }
+    }
+    /// https everywhere, http only to loopback (a dev issuer).
+    fn url(&mut self, field: &str, url: &str) {
+        let ok = if let Some(rest) = url.strip_prefix("https://") {
+            !rest.is_empty() && !rest.starts_with('/')
+        } else if let Some(rest) = url.strip_prefix("http://") {
+            let host = rest.split(['/', '?', '#']).next().unwrap_or("");
+            let host = host.rsplit_once(':').map_or(host, |(h, port)| {
+                if port.bytes().all(|b| b.is_ascii_digit()) {
+                    h
+                } else {
+                    host
+                }
+            });
+            matches!(host, "localhost" | "[::1]") || host.starts_with("127.")
+        } else {
+            false
+        };
+        self.check(
+            ok,
+            field,
+            "must be an https:// URL (http:// only for localhost/127.0.0.1/[::1])",
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fields(text: &str) -> Vec<String> {
+        Config::parse(text)
+            .unwrap_err()
+            .0
+            .into_iter()
+            .map(|e| e.field)
+            .collect()
+    }
+
+    #[test]
+    fn minimal_toml_gets_defaults() {
+        let c = Config::parse(
+            "[[issuers]]\nissuer = \"https://idp.example.com/\"\naudiences = [\"api\"]\n",
+        )
+        .unwrap();
+        assert_eq!(c.mode, Mode::Enforce);
+        assert_eq!(c.token.max_size, 8192);
+        assert_eq!(c.keys.refetch_cooldown, 30);
+        assert_eq!(c.keys.max_response_bytes, 262_144);
+        assert_eq!(c.policy.default, Access::Deny);
+        assert_eq!(c.issuers[0].algorithms.len(), 9);
+    }
+
+    #[test]
+    fn unknown_keys_name_the_field() {
+        let e = Config::parse(
+            r#"{"issuers":[{"issuer":"https://a/","audiences":["x"],"audience":"x"}]}"#,
+        )
+        .unwrap_err();
+        assert_eq!(e.0[0].field, "issuers[0]");
+        assert!(e.0[0].message.contains("unknown field `audience`"), "{e}");
+        let e = Config::parse("[keys]\nmin_tll = 3\n").unwrap_err();
+        assert_eq!(e.0[0].field, "keys");
+        assert!(e.0[0].message.contains("min_tll"), "{e}");
+    }
+
+    #[test]
+    fn wrong_types_name_the_field() {
+        let e = Config::parse("[token]\nmax_size = \"big\"\n").unwrap_err();
+        assert_eq!(e.0[0].field, "token.max_size");
+        let e = Config::parse(r#"{"routes":[{"path":"/a","access":"maybe"}]}"#).unwrap_err();
+        assert_eq!(e.0[0].field, "routes[0].access");
+    }
+
+    #[test]
+    fn semantic_errors_are_all_reported() {
+        let f = fields(
+            r#"{
+            "issuers":[{"issuer":"http://idp.example.com","audiences":[],"algorithms":["RS256","none","HS256"]}],
+            "token":{"max_size":10},
+            "headers":{"subject":"Authorization","claims":{"email":"x-auth-subject"}},
+            "routes":[{"path":"/users/{id}/**/x","owner":{"user":"sub"}},{"path":"/a","access":"anonymous","scopes":{"all":["a"]}}],
+            "api_tokens":[{"name":"ci","sha256":"abc"}]
+        }"#,
+        );
+        for want in [
+            "issuers[0].issuer",
+            "issuers[0].audiences",
+            "issuers[0].algorithms[1]",
+            "issuers[0].hmac_secret",
+            "token.max_size",
+            "headers.subject",
+            "routes[0].path",
+            "routes[1].access",
+            "api_tokens[0].sha256",
+        ] {
+            assert!(f.iter().any(|x| x == want), "missing {want} in {f:?}");
+        }
+    }
+
+    #[test]
+    fn loopback_http_is_allowed() {
+        for ok in [
+            "http://127.0.0.1:8080",
+            "http://localhost/realms/x",
+            "https://login.example.com/t/v2.0",
+        ] {
+            let text = format!("[[issuers]]\nissuer = \"{ok}\"\naudiences = [\"a\"]\n");
+            assert!(Config::parse(&text).is_ok(), "{ok}");
+        }
+        for bad in [
+            "http://localhost.evil.com/",
+            "ftp://x",
+            "https:///x",
+            "http://10.0.0.1",
+        ] {
+            let text = format!("[[issuers]]\nissuer = \"{bad}\"\naudiences = [\"a\"]\n");
+            assert!(Config::parse(&text).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn duplicate_header_names_are_refused() {
+        let f = fields("[headers]\nissuer = \"x-auth-subject\"\n");
+        assert_eq!(f, ["headers.issuer"]);
+    }
+
+    #[test]
+    fn serializes_with_defaults_filled_in() {
+        let c =
+            Config::parse("[[issuers]]\nissuer = \"https://a/\"\naudiences = [\"x\"]\n").unwrap();
+        let json = serde_json::to_string(&c).unwrap();
+        assert_eq!(Config::from_json(&json).unwrap(), c);
+    }
+}

@@ -1,0 +1,732 @@
+//! The gate: request in, decision (or a request for keys) out.
+//!
+//! A host drives it with a short loop:
+//!
+//! ```no_run
+//! # use edgeward::{Gate, Config, Outcome, Request};
+//! # fn http_get(url: &str) -> (u16, Vec<(String, String)>, Vec<u8>) { unimplemented!() }
+//! # let mut gate = Gate::new(Config::parse("").unwrap()).unwrap();
+//! # let (headers, now) = (vec![("authorization", "Bearer x")], 0);
+//! let req = Request { method: "GET", path: "/items/1", headers: &headers };
+//! let decision = loop {
+//!     match gate.check(&req, now) {
+//!         Outcome::Decided(d) => break d,
+//!         Outcome::NeedKeys(fetch) => {
+//!             let (status, h, body) = http_get(&fetch.url);
+//!             let h: Vec<(&str, &str)> = h.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+//!             let _ = gate.ingest(&fetch, status, &h, &body, now);
+//!         }
+//!     }
+//! };
+//! ```
+//!
+//! The loop ends: after a fetch lands or fails, the key store does not ask
+//! again within the cooldown, so the next `check` decides.
+
+use crate::cache::{digest, Digest, Lru};
+use crate::claims;
+use crate::config::{Access, Config, ConfigErrors, IssuerConfig, Mode};
+use crate::crypto::{RingBackend, SignatureBackend};
+use crate::decision::{Allow, Decision, Deny, Identity, IdentityKind, Reason};
+use crate::json::claim_at;
+use crate::jws;
+use crate::keys::{alg_name, parse_alg, KeyMaterial, PublicKey};
+use crate::keystore::{IngestReport, KeyFetch, KeyStore, Selection};
+use crate::policy::{evaluate, gather, split_path, Policy, RouteMatch, Subject};
+use crate::token::{extract, Request};
+use jsonwebtoken::Algorithm;
+use serde::Serialize;
+use serde_json::Value;
+use std::sync::Arc;
+
+/// What `check` answers.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Outcome {
+    /// The decision.
+    Decided(Decision),
+    /// Keys must be fetched (or a fetch another request started must land)
+    /// before a decision; ingest the response and check again.
+    NeedKeys(KeyFetch),
+}
+
+/// What `verify` answers (a token alone, no route policy).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Verification {
+    /// The token is valid.
+    Verified(Arc<Identity>),
+    /// The token is not.
+    Denied(Deny),
+    /// Keys are needed first.
+    NeedKeys(KeyFetch),
+}
+
+/// One step of an explained check.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Step {
+    /// What was checked (`route`, `token`, `header`, `key`, `signature`, ...).
+    pub step: &'static str,
+    /// Whether it passed.
+    pub ok: bool,
+    /// What was compared, in words.
+    pub detail: String,
+}
+
+struct Trace<'a>(Option<&'a mut Vec<Step>>);
+
+impl Trace<'_> {
+    fn note(&mut self, step: &'static str, ok: bool, detail: impl FnOnce() -> String) {
+        if let Some(steps) = self.0.as_mut() {
+            steps.push(Step {
+                step,
+                ok,
+                detail: detail(),
+            });
+        }
+    }
+}
+
+enum Fail {
+    Deny(Reason, String, Option<String>),
+    Keys(KeyFetch),
+}
+
+impl From<jws::Failure> for Fail {
+    fn from((reason, detail): jws::Failure) -> Fail {
+        Fail::Deny(reason, detail, None)
+    }
+}
+
+#[derive(Clone)]
+struct Verdict {
+    identity: Arc<Identity>,
+    issuer: usize,
+}
+
+/// The token gate. Holds configuration, keys and caches; does no I/O.
+pub struct Gate<B: SignatureBackend = RingBackend> {
+    config: Config,
+    policy: Arc<Policy>,
+    keys: KeyStore,
+    backend: B,
+    algs: Vec<Vec<Algorithm>>,
+    hmac: Vec<Option<PublicKey>>,
+    api_tokens: Vec<Digest>,
+    verdicts: Lru<Verdict>,
+    rejects: Lru<(Reason, String)>,
+    strip: Vec<String>,
+}
+
+impl Gate<RingBackend> {
+    /// A gate with the reference (ring) signature backend.
+    pub fn new(config: Config) -> Result<Self, ConfigErrors> {
+        Gate::with_backend(config, RingBackend)
+    }
+}
+
+impl<B: SignatureBackend> Gate<B> {
+    /// A gate verifying signatures with `backend`.
+    pub fn with_backend(config: Config, backend: B) -> Result<Self, ConfigErrors> {
+        config.validate()?;
+        let policy = Policy::new(&config.routes, config.policy.default).map_err(|e| {
+            ConfigErrors(vec![crate::config::ConfigError {
+                field: "routes".into(),
+                message: e,
+            }])
+        })?;
+        let algs = config
+            .issuers
+            .iter()
+            .map(|i| i.algorithms.iter().filter_map(|a| parse_alg(a)).collect())
+            .collect();
+        let hmac = config
+            .issuers
+            .iter()
+            .map(|i| {
+                i.hmac_secret.as_ref().map(|s| {
+                    PublicKey::from_material(KeyMaterial::Hmac {
+                        secret: s.as_bytes().to_vec(),
+                    })
+                })
+            })
+            .collect();
+        let api_tokens = config
+            .api_tokens
+            .iter()
+            .map(|t| {
+                let mut d = [0u8; 32];
+                for (i, byte) in d.iter_mut().enumerate() {
+                    *byte = u8::from_str_radix(&t.sha256[2 * i..2 * i + 2], 16).unwrap_or(0);
+                }
+                d
+            })
+            .collect();
+        let h = &config.headers;
+        let mut strip: Vec<String> = [&h.subject, &h.issuer, &h.tenant, &h.scopes, &h.decision]
+            .into_iter()
+            .cloned()
+            .collect();
+        strip.extend(h.claims.values().cloned());
+        if h.strip_authorization {
+            strip.push("authorization".into());
+        }
+        Ok(Gate {
+            keys: KeyStore::new(&config.issuers, config.keys.clone()),
+            verdicts: Lru::new(config.cache.capacity),
+            rejects: Lru::new(config.cache.negative_capacity),
+            policy: Arc::new(policy),
+            backend,
+            algs,
+            hmac,
+            api_tokens,
+            strip,
+            config,
+        })
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The key store (for snapshots and operations).
+    pub fn keys(&self) -> &KeyStore {
+        &self.keys
+    }
+
+    /// The key store, mutably (to restore a snapshot).
+    pub fn keys_mut(&mut self) -> &mut KeyStore {
+        &mut self.keys
+    }
+
+    /// The signature backend.
+    pub fn backend(&self) -> &B {
+        &self.backend
+    }
+
+    /// Feeds the response to a [`KeyFetch`] back. When the IdP withdrew a
+    /// key, cached verdicts are dropped so tokens signed with it stop passing.
+    pub fn ingest(
+        &mut self,
+        fetch: &KeyFetch,
+        status: u16,
+        headers: &[(&str, &str)],
+        body: &[u8],
+        now: i64,
+    ) -> Result<IngestReport, String> {
+        let report = self.keys.ingest(fetch, status, headers, body, now)?;
+        if report.removed {
+            self.verdicts.clear();
+        }
+        Ok(report)
+    }
+
+    /// Records that a [`KeyFetch`] got no response.
+    pub fn fetch_failed(&mut self, fetch: &KeyFetch, error: &str, now: i64) {
+        self.keys.fetch_failed(fetch, error, now);
+    }
+
+    /// Background refreshes due now (stale keys); see [`KeyStore::due_refreshes`].
+    pub fn due_refreshes(&mut self, now: i64) -> Vec<KeyFetch> {
+        self.keys.due_refreshes(now)
+    }
+
+    /// Decides `req` at `now` (Unix seconds).
+    pub fn check(&mut self, req: &Request, now: i64) -> Outcome {
+        self.check_traced(req, now, &mut Trace(None))
+    }
+
+    /// Like [`Gate::check`], also returning every step taken, for people
+    /// (the CLI's `check`). Never includes the signature or key material.
+    pub fn explain(&mut self, req: &Request, now: i64) -> (Outcome, Vec<Step>) {
+        let mut steps = Vec::new();
+        let outcome = self.check_traced(req, now, &mut Trace(Some(&mut steps)));
+        (outcome, steps)
+    }
+
+    /// Verifies a token alone: signature and claims, no route policy (the
+    /// issuer's tenant list still applies).
+    pub fn verify(&mut self, token: &str, now: i64) -> Verification {
+        if token.len() > self.config.token.max_size {
+            return Verification::Denied(self.deny(
+                Reason::TokenTooLarge,
+                "the token is larger than the configured maximum".into(),
+                None,
+            ));
+        }
+        match self.verify_jwt(token, now, &mut Trace(None)) {
+            Ok(v) => Verification::Verified(v.identity),
+            Err(Fail::Keys(f)) => Verification::NeedKeys(f),
+            Err(Fail::Deny(r, d, s)) => Verification::Denied(self.deny(r, d, s.as_deref())),
+        }
+    }
+
+    fn deny(&self, reason: Reason, detail: String, scope: Option<&str>) -> Deny {
+        Deny::new(&self.config.realm, reason, detail, scope)
+    }
+
+    fn check_traced(&mut self, req: &Request, now: i64, trace: &mut Trace) -> Outcome {
+        let mut identity = None;
+        match self.decide(req, now, trace, &mut identity) {
+            Ok(()) => {
+                let who = identity.unwrap_or_else(|| Arc::new(Identity::anonymous()));
+                trace.note("decision", true, || "allow".into());
+                Outcome::Decided(self.allow(who, None))
+            }
+            Err(Fail::Keys(f)) => {
+                trace.note("keys", false, || {
+                    format!("keys for {} must be fetched from {}", f.issuer, f.url)
+                });
+                Outcome::NeedKeys(f)
+            }
+            Err(Fail::Deny(reason, detail, scope)) => {
+                let deny = self.deny(reason, detail, scope.as_deref());
+                trace.note("decision", false, || {
+                    format!("deny {} {}: {}", deny.status, reason.code(), deny.detail)
+                });
+                if self.config.mode == Mode::ReportOnly {
+                    let who = identity.unwrap_or_else(|| Arc::new(Identity::anonymous()));
+                    Outcome::Decided(self.allow(who, Some(deny)))
+                } else {
+                    Outcome::Decided(Decision::Deny(deny))
+                }
+            }
+        }
+    }
+
+    fn decide(
+        &mut self,
+        req: &Request,
+        now: i64,
+        trace: &mut Trace,
+        who: &mut Option<Arc<Identity>>,
+    ) -> Result<(), Fail> {
+        if self.config.policy.preflight
+            && req.method == "OPTIONS"
+            && req.header("origin").is_some()
+            && req.header("access-control-request-method").is_some()
+        {
+            trace.note("route", true, || {
+                "CORS preflight passes without a token (policy.preflight)".into()
+            });
+            return Ok(());
+        }
+        let segments = split_path(req.path_only()).map_err(|e| {
+            trace.note("path", false, || e.to_string());
+            Fail::Deny(Reason::PathInvalid, e.into(), None)
+        })?;
+        let policy = Arc::clone(&self.policy);
+        let route = policy.route(req.method, &segments);
+        trace.note("route", route.access != Access::Deny, || {
+            match route.route {
+                Some(r) => format!(
+                    "{} {} matches routes[{}] (path {}): access {:?}",
+                    req.method,
+                    req.path_only(),
+                    r.index,
+                    r.config.path,
+                    route.access
+                ),
+                None => format!(
+                    "{} {} matches no route: default access {:?}",
+                    req.method,
+                    req.path_only(),
+                    route.access
+                ),
+            }
+        });
+        match route.access {
+            Access::Deny => {
+                return Err(Fail::Deny(
+                    Reason::RouteDenied,
+                    "this route is closed".into(),
+                    None,
+                ))
+            }
+            Access::Anonymous => return Ok(()),
+            Access::Authenticated => {}
+        }
+        let presented = extract(req, &self.config.token).map_err(|(r, d)| {
+            trace.note("token", false, || d.into());
+            Fail::Deny(r, d.into(), None)
+        })?;
+        let Some(presented) = presented else {
+            trace.note("token", false, || "no access token in the request".into());
+            return Err(Fail::Deny(
+                Reason::TokenMissing,
+                "an access token is required".into(),
+                None,
+            ));
+        };
+        trace.note("token", true, || {
+            format!(
+                "found in {:?}, {} bytes",
+                presented.source,
+                presented.token.len()
+            )
+        });
+        let token = presented.token.as_ref();
+        let identity = if token.contains('.') {
+            let v = self.verify_jwt(token, now, trace)?;
+            let issuer = &self.config.issuers[v.issuer];
+            *who = Some(v.identity.clone());
+            if !issuer.tenants.is_empty()
+                && !v
+                    .identity
+                    .tenant
+                    .as_ref()
+                    .is_some_and(|t| issuer.tenants.contains(t))
+            {
+                trace.note("tenant", false, || {
+                    format!(
+                        "tenant {:?} is not in the issuer's tenants {:?}",
+                        v.identity.tenant, issuer.tenants
+                    )
+                });
+                return Err(Fail::Deny(
+                    Reason::TenantNotAllowed,
+                    "the token's tenant is not allowed".into(),
+                    None,
+                ));
+            }
+            v.identity
+        } else {
+            let id = self.verify_api_token(token, trace)?;
+            *who = Some(id.clone());
+            if route.route.is_some_and(|r| !r.config.api_tokens) {
+                return Err(Fail::Deny(
+                    Reason::ApiTokenNotAllowed,
+                    "this route does not accept API tokens".into(),
+                    None,
+                ));
+            }
+            id
+        };
+        self.apply_policy(&route, &identity, trace)
+    }
+
+    fn apply_policy(
+        &self,
+        route: &RouteMatch,
+        id: &Identity,
+        trace: &mut Trace,
+    ) -> Result<(), Fail> {
+        let subject = Subject {
+            scopes: &id.scopes,
+            roles: &id.roles,
+            permissions: &id.permissions,
+            tenant: id.tenant.as_deref(),
+            claims: (id.kind == IdentityKind::Jwt).then_some(&id.claims),
+        };
+        match evaluate(route, &subject) {
+            Ok(()) => {
+                trace.note("policy", true, || {
+                    format!(
+                        "requirements met (scopes {:?}, roles {:?}, permissions {:?})",
+                        id.scopes, id.roles, id.permissions
+                    )
+                });
+                Ok(())
+            }
+            Err(r) => {
+                trace.note("policy", false, || {
+                    format!(
+                        "{} (token has scopes {:?}, roles {:?}, permissions {:?})",
+                        r.detail, id.scopes, id.roles, id.permissions
+                    )
+                });
+                Err(Fail::Deny(r.reason, r.detail, r.scope))
+            }
+        }
+    }
+
+    fn verify_api_token(&self, token: &str, trace: &mut Trace) -> Result<Arc<Identity>, Fail> {
+        let d = digest(token);
+        // Compare against every hash, in constant time per hash, without
+        // stopping early, so timing says nothing about which (if any) matched.
+        let mut found = None;
+        for (i, h) in self.api_tokens.iter().enumerate() {
+            let diff = h
+                .iter()
+                .zip(d.iter())
+                .fold(0u8, |acc, (a, b)| acc | (a ^ b));
+            if diff == 0 {
+                found = Some(i);
+            }
+        }
+        let Some(i) = found else {
+            trace.note("api_token", false, || {
+                "an opaque token matches no configured API token".into()
+            });
+            return Err(Fail::Deny(
+                Reason::ApiTokenInvalid,
+                "the token is not a JWT and matches no API token".into(),
+                None,
+            ));
+        };
+        let t = &self.config.api_tokens[i];
+        trace.note("api_token", true, || format!("API token \"{}\"", t.name));
+        Ok(Arc::new(Identity {
+            kind: IdentityKind::ApiToken,
+            subject: Some(t.name.clone()),
+            scopes: t.scopes.clone(),
+            ..Identity::anonymous()
+        }))
+    }
+
+    fn verify_jwt(&mut self, token: &str, now: i64, trace: &mut Trace) -> Result<Verdict, Fail> {
+        let key = digest(token);
+        if let Some(v) = self.verdicts.get(&key, now) {
+            trace.note("cache", true, || {
+                "verified earlier; verdict cache hit".into()
+            });
+            return Ok(v);
+        }
+        if let Some((reason, detail)) = self.rejects.get(&key, now) {
+            trace.note("cache", false, || {
+                format!("refused earlier ({}); negative cache hit", reason.code())
+            });
+            return Err(Fail::Deny(reason, detail, None));
+        }
+        match self.verify_uncached(token, now, trace) {
+            Ok((v, until)) => {
+                self.verdicts.insert(key, v.clone(), until);
+                Ok(v)
+            }
+            Err(Fail::Deny(reason, detail, scope)) => {
+                // Only failures that time and key refreshes cannot change.
+                if matches!(
+                    reason,
+                    Reason::TokenMalformed
+                        | Reason::HeaderUnsupported
+                        | Reason::SignatureInvalid
+                        | Reason::AlgorithmNotAllowed
+                ) {
+                    let ttl = self.config.cache.negative_ttl as i64;
+                    self.rejects
+                        .insert(key, (reason, detail.clone()), now.saturating_add(ttl));
+                }
+                Err(Fail::Deny(reason, detail, scope))
+            }
+            Err(f) => Err(f),
+        }
+    }
+
+    fn verify_uncached(
+        &mut self,
+        token: &str,
+        now: i64,
+        trace: &mut Trace,
+    ) -> Result<(Verdict, i64), Fail> {
+        let jws = jws::parse(token).inspect_err(|f| trace.note("parse", false, || f.1.clone()))?;
+        trace.note("header", true, || jws.header_json.to_string());
+        trace.note("claims", true, || jws.claims.to_string());
+        let iss = claims::issuer(&jws.claims)
+            .inspect_err(|f| trace.note("issuer", false, || f.1.clone()))?;
+        let Some(idx) = self.config.issuers.iter().position(|i| i.issuer == iss) else {
+            trace.note("issuer", false, || {
+                format!("iss \"{iss}\" is not a configured issuer")
+            });
+            return Err(Fail::Deny(
+                Reason::IssuerUnknown,
+                "the token's issuer is not trusted here".into(),
+                None,
+            ));
+        };
+        trace.note("issuer", true, || {
+            format!("iss \"{iss}\" is issuers[{idx}]")
+        });
+        let alg = jws.header.alg;
+        if !self.algs[idx].contains(&alg) {
+            trace.note("alg", false, || {
+                format!(
+                    "alg {} is not in {:?}",
+                    alg_name(alg),
+                    self.config.issuers[idx].algorithms
+                )
+            });
+            return Err(Fail::Deny(
+                Reason::AlgorithmNotAllowed,
+                format!("alg {} is not accepted from this issuer", alg_name(alg)),
+                None,
+            ));
+        }
+        trace.note("alg", true, || format!("alg {} is allowed", alg_name(alg)));
+        let icfg: &IssuerConfig = &self.config.issuers[idx];
+        let times = claims::check(&jws.claims, &jws.header, icfg, now)
+            .inspect_err(|f| trace.note("claims", false, || f.1.clone()))?;
+        trace.note("claims", true, || {
+            format!(
+                "aud is one of {:?}; exp {} is after now {} (leeway {}s)",
+                icfg.audiences, times.exp, now, icfg.leeway
+            )
+        });
+        let message = jws.signing_input.as_bytes();
+        let verified = match &self.hmac[idx] {
+            Some(secret)
+                if matches!(alg, Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512) =>
+            {
+                trace.note("key", true, || "the issuer's configured HMAC secret".into());
+                self.backend.verify(alg, secret, message, &jws.signature)
+            }
+            _ => match self.keys.select(iss, &jws.header, now) {
+                Selection::Candidates(keys) => {
+                    trace.note("key", true, || {
+                        let kids: Vec<_> = keys
+                            .iter()
+                            .map(|k| {
+                                format!("{} {}", k.kty(), k.kid.as_deref().unwrap_or("(no kid)"))
+                            })
+                            .collect();
+                        format!(
+                            "candidates for kid {:?}: {}",
+                            jws.header.kid,
+                            kids.join(", ")
+                        )
+                    });
+                    keys.iter()
+                        .any(|k| self.backend.verify(alg, k, message, &jws.signature))
+                }
+                Selection::Fetch(f) => return Err(Fail::Keys(f)),
+                Selection::Unusable(m) => {
+                    trace.note("key", false, || {
+                        format!("the key with kid {:?}: {m}", jws.header.kid)
+                    });
+                    return Err(Fail::Deny(
+                        Reason::KeyUnusable,
+                        format!("the key named by kid cannot verify {}: {m}", alg_name(alg)),
+                        None,
+                    ));
+                }
+                Selection::NotFound => {
+                    trace.note("key", false, || {
+                        format!(
+                            "no key with kid {:?} fits {} in the issuer's key set",
+                            jws.header.kid,
+                            alg_name(alg)
+                        )
+                    });
+                    return Err(Fail::Deny(
+                        Reason::KeyNotFound,
+                        "no key in the issuer's key set matches the token".into(),
+                        None,
+                    ));
+                }
+                Selection::Unavailable(why) => {
+                    trace.note("key", false, || why.clone());
+                    return Err(Fail::Deny(
+                        Reason::KeysUnavailable,
+                        "the issuer's keys cannot be fetched right now".into(),
+                        None,
+                    ));
+                }
+            },
+        };
+        trace.note("signature", verified, || {
+            format!(
+                "{} signature {} ({} backend)",
+                alg_name(alg),
+                if verified {
+                    "verifies"
+                } else {
+                    "does not verify"
+                },
+                self.backend.name()
+            )
+        });
+        if !verified {
+            return Err(Fail::Deny(
+                Reason::SignatureInvalid,
+                "the signature does not verify".into(),
+                None,
+            ));
+        }
+        let identity = identity_from(icfg, jws.claims, times.exp);
+        let until = times
+            .exp
+            .saturating_add(icfg.leeway as i64)
+            .min(now.saturating_add(self.config.cache.ttl as i64));
+        Ok((
+            Verdict {
+                identity: Arc::new(identity),
+                issuer: idx,
+            },
+            until,
+        ))
+    }
+
+    fn allow(&self, identity: Arc<Identity>, report_only: Option<Deny>) -> Decision {
+        let h = &self.config.headers;
+        let mut set = Vec::new();
+        let mut put = |name: &str, value: &str| set.push((name.to_owned(), header_value(value)));
+        if let Some(s) = &identity.subject {
+            put(&h.subject, s);
+        }
+        if let Some(i) = &identity.issuer {
+            put(&h.issuer, i);
+        }
+        if let Some(t) = &identity.tenant {
+            put(&h.tenant, t);
+        }
+        if identity.kind != IdentityKind::Anonymous {
+            put(&h.scopes, &identity.scopes.join(" "));
+        }
+        for (claim, header) in &h.claims {
+            match claim_at(&identity.claims, claim) {
+                None | Some(Value::Null) => {}
+                Some(Value::String(s)) => put(header, s),
+                Some(other) => put(header, &other.to_string()),
+            }
+        }
+        if self.config.mode == Mode::ReportOnly {
+            let verdict = match &report_only {
+                None => "allow".to_string(),
+                Some(d) => format!("deny; status={}; reason={}", d.status, d.reason.code()),
+            };
+            put(&h.decision, &verdict);
+        }
+        Decision::Allow(Box::new(Allow {
+            identity,
+            headers_to_set: set,
+            headers_to_remove: self.strip.clone(),
+            report_only,
+        }))
+    }
+}
+
+/// Builds the identity the origin will see from verified claims.
+fn identity_from(cfg: &IssuerConfig, claims: Value, exp: i64) -> Identity {
+    let text = |path: &str| match claim_at(&claims, path) {
+        Some(Value::String(s)) => Some(s.clone()),
+        Some(Value::Number(n)) => Some(n.to_string()),
+        _ => None,
+    };
+    Identity {
+        kind: IdentityKind::Jwt,
+        subject: text(&cfg.subject_claim),
+        issuer: Some(cfg.issuer.clone()),
+        tenant: cfg.tenant_claim.as_deref().and_then(text),
+        scopes: gather(&claims, &cfg.scope_claims),
+        roles: gather(&claims, &cfg.role_claims),
+        permissions: gather(&claims, &cfg.permission_claims),
+        expires_at: Some(exp),
+        claims,
+    }
+}
+
+/// Header values are visible ASCII: control characters, `%` and non-ASCII
+/// are percent-encoded, so a claim can neither split a header nor be
+/// rejected by a host's header type (JS `Headers` are ByteStrings).
+fn header_value(s: &str) -> String {
+    if s.bytes().all(|b| (0x20..0x7f).contains(&b) && b != b'%') {
+        return s.to_owned();
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for b in s.bytes() {
+        if (0x20..0x7f).contains(&b) && b != b'%' {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}

@@ -1,0 +1,555 @@
+//! The key cache: one entry per configured issuer, fed by the host.
+//!
+//! Sans-IO: the store never fetches. It answers lookups with keys or with a
+//! [`KeyFetch`] for the host to perform, and takes the response back through
+//! [`KeyStore::ingest`]. Time is always passed in.
+//!
+//! Freshness follows `Cache-Control: max-age`, clamped to
+//! `[min_ttl, max_ttl]`. Past freshness keys are *stale*: still used, while a
+//! refresh is due ([`KeyStore::due_refreshes`]). A failed refresh keeps them
+//! for `stale_if_error` more seconds, so an IdP outage does not become an API
+//! outage. An unknown `kid` triggers at most one refetch per
+//! `refetch_cooldown`, however many requests ask, and only one fetch per
+//! issuer is outstanding at a time (single flight).
+
+use crate::config::{IssuerConfig, KeyCacheConfig};
+use crate::jws::Header;
+use crate::keys::{parse_jwk, parse_jwks, KeyMismatch, PublicKey, SkippedKey};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// What a fetch is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FetchKind {
+    /// `{issuer}/.well-known/openid-configuration`.
+    Discovery,
+    /// The key set at `jwks_uri`.
+    Jwks,
+}
+
+/// A fetch the host should perform (when `start`) or wait for (when not:
+/// another request already started it).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct KeyFetch {
+    /// The issuer the keys are for.
+    pub issuer: String,
+    /// The URL to GET.
+    pub url: String,
+    /// Discovery document or key set.
+    pub kind: FetchKind,
+    /// Flight id; pass the fetch back to `ingest` or `fetch_failed`.
+    pub flight: u64,
+    /// True for exactly one caller per flight: that caller fetches.
+    pub start: bool,
+}
+
+/// How usable an issuer's keys are at a given time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Freshness {
+    /// Never fetched.
+    Missing,
+    /// Within max-age.
+    Fresh,
+    /// Past max-age, within stale-if-error: used, refresh due.
+    Stale,
+    /// Past stale-if-error: not used.
+    Expired,
+}
+
+/// The answer to a key lookup.
+#[derive(Debug)]
+pub enum Selection<'s> {
+    /// Keys to try, in order (one when the token has a `kid`).
+    Candidates(Vec<&'s PublicKey>),
+    /// Keys must be fetched first.
+    Fetch(KeyFetch),
+    /// The key with this `kid` cannot verify this `alg`.
+    Unusable(KeyMismatch),
+    /// No key has this `kid` and no refetch is allowed now.
+    NotFound,
+    /// No keys can be had (fetch failed recently, nothing cached).
+    Unavailable(String),
+}
+
+/// What an ingest did.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct IngestReport {
+    /// Discovery or key set.
+    pub kind: FetchKind,
+    /// Usable keys now held.
+    pub keys: usize,
+    /// Keys in the response that were skipped.
+    #[serde(skip)]
+    pub skipped: Vec<SkippedKey>,
+    /// The key set differs from the one held before.
+    pub changed: bool,
+    /// A previously held key is gone (verdicts made with it should go too).
+    pub removed: bool,
+    /// Seconds of freshness granted.
+    pub ttl: u64,
+}
+
+#[derive(Clone, Debug)]
+struct Flight {
+    id: u64,
+    kind: FetchKind,
+    url: String,
+    started: i64,
+}
+
+#[derive(Clone, Debug)]
+struct Entry {
+    issuer: String,
+    jwks_uri: Option<String>,
+    keys: Vec<PublicKey>,
+    fetched_at: Option<i64>,
+    fresh_until: i64,
+    usable_until: i64,
+    failed_at: Option<i64>,
+    last_error: Option<String>,
+    kid_refetch_at: Option<i64>,
+    flight: Option<Flight>,
+}
+
+/// The key cache for every configured issuer.
+#[derive(Clone, Debug)]
+pub struct KeyStore {
+    cfg: KeyCacheConfig,
+    entries: Vec<Entry>,
+    next_flight: u64,
+}
+
+/// Snapshot format version.
+pub const SNAPSHOT_VERSION: u32 = 1;
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Snapshot {
+    v: u32,
+    iss: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    jwks_uri: Option<String>,
+    fetched_at: i64,
+    fresh_until: i64,
+    usable_until: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    kid_refetch_at: Option<i64>,
+    keys: Vec<Value>,
+}
+
+impl KeyStore {
+    /// A store for `issuers` (in configuration order).
+    pub fn new(issuers: &[IssuerConfig], cfg: KeyCacheConfig) -> KeyStore {
+        KeyStore {
+            cfg,
+            entries: issuers
+                .iter()
+                .map(|i| Entry {
+                    issuer: i.issuer.clone(),
+                    jwks_uri: i.jwks_uri.clone(),
+                    keys: Vec::new(),
+                    fetched_at: None,
+                    fresh_until: 0,
+                    usable_until: 0,
+                    failed_at: None,
+                    last_error: None,
+                    kid_refetch_at: None,
+                    flight: None,
+                })
+                .collect(),
+            next_flight: 1,
+        }
+    }
+
+    fn index(&self, issuer: &str) -> Option<usize> {
+        self.entries.iter().position(|e| e.issuer == issuer)
+    }
+
+    /// The issuers this store holds keys for.
+    pub fn issuers(&self) -> impl Iterator<Item = &str> {
+        self.entries.iter().map(|e| e.issuer.as_str())
+    }
+
+    /// The keys held for `issuer`.
+    pub fn keys(&self, issuer: &str) -> &[PublicKey] {
+        self.index(issuer).map_or(&[], |i| &self.entries[i].keys)
+    }
+
+    /// How usable `issuer`'s keys are at `now`.
+    pub fn freshness(&self, issuer: &str, now: i64) -> Freshness {
+        self.index(issuer)
+            .map_or(Freshness::Missing, |i| self.entries[i].freshness(now))
+    }
+
+    /// The key set URL, configured or discovered.
+    pub fn jwks_uri(&self, issuer: &str) -> Option<&str> {
+        self.index(issuer)
+            .and_then(|i| self.entries[i].jwks_uri.as_deref())
+    }
+
+    /// The last fetch error for `issuer`, if the last fetch failed.
+    pub fn last_error(&self, issuer: &str) -> Option<&str> {
+        self.index(issuer)
+            .and_then(|i| self.entries[i].last_error.as_deref())
+    }
+
+    fn flight_live(&self, e: &Entry, now: i64) -> bool {
+        e.flight
+            .as_ref()
+            .is_some_and(|f| now - f.started < self.cfg.fetch_timeout as i64)
+    }
+
+    fn cooling(&self, at: Option<i64>, now: i64) -> bool {
+        at.is_some_and(|t| now - t < self.cfg.refetch_cooldown as i64)
+    }
+
+    /// Joins the live flight for entry `i`, or starts one.
+    fn fetch(&mut self, i: usize, now: i64) -> KeyFetch {
+        let live = self.flight_live(&self.entries[i], now);
+        let e = &mut self.entries[i];
+        if live {
+            if let Some(f) = &e.flight {
+                return KeyFetch {
+                    issuer: e.issuer.clone(),
+                    url: f.url.clone(),
+                    kind: f.kind,
+                    flight: f.id,
+                    start: false,
+                };
+            }
+        }
+        let (kind, url) = match &e.jwks_uri {
+            Some(u) => (FetchKind::Jwks, u.clone()),
+            None => (
+                FetchKind::Discovery,
+                format!(
+                    "{}/.well-known/openid-configuration",
+                    e.issuer.trim_end_matches('/')
+                ),
+            ),
+        };
+        let id = self.next_flight;
+        self.next_flight += 1;
+        e.flight = Some(Flight {
+            id,
+            kind,
+            url: url.clone(),
+            started: now,
+        });
+        KeyFetch {
+            issuer: e.issuer.clone(),
+            url,
+            kind,
+            flight: id,
+            start: true,
+        }
+    }
+
+    /// Finds the keys that may verify a token from `issuer` with `header`.
+    pub fn select(&mut self, issuer: &str, header: &Header, now: i64) -> Selection<'_> {
+        let Some(i) = self.index(issuer) else {
+            return Selection::Unavailable(format!("issuer {issuer} is not configured"));
+        };
+        let e = &self.entries[i];
+        let live = self.flight_live(e, now);
+        match e.freshness(now) {
+            Freshness::Missing | Freshness::Expired => {
+                if live || !self.cooling(e.failed_at, now) {
+                    return Selection::Fetch(self.fetch(i, now));
+                }
+                let why = e
+                    .last_error
+                    .clone()
+                    .unwrap_or_else(|| "keys expired".into());
+                return Selection::Unavailable(why);
+            }
+            Freshness::Fresh | Freshness::Stale => {}
+        }
+        let alg = header.alg;
+        let kid = header.kid.as_deref();
+        if kid.is_some() && !e.keys.iter().any(|k| k.kid.as_deref() == kid) {
+            // Unknown kid: maybe the IdP rotated. One refetch per cooldown.
+            let may = !self.cooling(e.kid_refetch_at, now)
+                && !self.cooling(e.fetched_at, now)
+                && !self.cooling(e.failed_at, now);
+            if !live && !may {
+                return Selection::NotFound;
+            }
+            if !live {
+                self.entries[i].kid_refetch_at = Some(now);
+            }
+            return Selection::Fetch(self.fetch(i, now));
+        }
+        let mut mismatch = None;
+        let usable: Vec<&PublicKey> = self.entries[i]
+            .keys
+            .iter()
+            .filter(|k| kid.is_none() || k.kid.as_deref() == kid)
+            .filter(|k| match k.usable_for(alg) {
+                Ok(()) => true,
+                Err(m) => {
+                    mismatch.get_or_insert(m);
+                    false
+                }
+            })
+            .collect();
+        match (usable.is_empty(), kid, mismatch) {
+            (false, _, _) => Selection::Candidates(usable),
+            (true, Some(_), Some(m)) => Selection::Unusable(m),
+            (true, _, _) => Selection::NotFound,
+        }
+    }
+
+    /// Refreshes that are due: stale key sets with no fetch outstanding and
+    /// no recent failure. Each returned fetch has `start` set; the host runs
+    /// it in the background (`ctx.waitUntil`, a timer) and ingests the result.
+    pub fn due_refreshes(&mut self, now: i64) -> Vec<KeyFetch> {
+        let due: Vec<usize> = (0..self.entries.len())
+            .filter(|&i| {
+                let e = &self.entries[i];
+                e.freshness(now) == Freshness::Stale
+                    && !self.flight_live(e, now)
+                    && !self.cooling(e.failed_at, now)
+            })
+            .collect();
+        due.into_iter().map(|i| self.fetch(i, now)).collect()
+    }
+
+    /// Records a fetch that got no response (network error, timeout).
+    pub fn fetch_failed(&mut self, fetch: &KeyFetch, error: &str, now: i64) {
+        if let Some(i) = self.index(&fetch.issuer) {
+            self.fail(
+                i,
+                fetch.flight,
+                format!("fetching {} failed: {error}", fetch.url),
+                now,
+            );
+        }
+    }
+
+    fn fail(&mut self, i: usize, flight: u64, error: String, now: i64) -> String {
+        let e = &mut self.entries[i];
+        if e.flight.as_ref().is_some_and(|f| f.id == flight) {
+            e.flight = None;
+        }
+        e.failed_at = Some(now);
+        e.last_error = Some(error.clone());
+        error
+    }
+
+    /// Takes the response to `fetch`. A failed response (status, size, not
+    /// JSON, no usable key, wrong issuer) keeps the keys held before.
+    pub fn ingest(
+        &mut self,
+        fetch: &KeyFetch,
+        status: u16,
+        headers: &[(&str, &str)],
+        body: &[u8],
+        now: i64,
+    ) -> Result<IngestReport, String> {
+        let i = self
+            .index(&fetch.issuer)
+            .ok_or_else(|| format!("issuer {} is not configured", fetch.issuer))?;
+        let checked = self.check_response(i, fetch, status, body);
+        let report = match checked {
+            Err(e) => return Err(self.fail(i, fetch.flight, format!("{}: {e}", fetch.url), now)),
+            Ok(Parsed::Discovery(uri)) => {
+                self.entries[i].jwks_uri = Some(uri);
+                IngestReport {
+                    kind: FetchKind::Discovery,
+                    keys: self.entries[i].keys.len(),
+                    skipped: Vec::new(),
+                    changed: false,
+                    removed: false,
+                    ttl: 0,
+                }
+            }
+            Ok(Parsed::Keys(keys, skipped)) => {
+                let ttl = self.ttl(headers);
+                let e = &mut self.entries[i];
+                let same = |a: &PublicKey, b: &PublicKey| {
+                    a.kid == b.kid && a.material == b.material && a.alg == b.alg
+                };
+                let removed = e
+                    .keys
+                    .iter()
+                    .any(|old| !keys.iter().any(|new| same(old, new)));
+                let changed = removed || keys.len() != e.keys.len();
+                e.keys = keys;
+                e.fetched_at = Some(now);
+                e.fresh_until = now.saturating_add(ttl as i64);
+                e.usable_until = e.fresh_until.saturating_add(self.cfg.stale_if_error as i64);
+                IngestReport {
+                    kind: FetchKind::Jwks,
+                    keys: e.keys.len(),
+                    skipped,
+                    changed,
+                    removed,
+                    ttl,
+                }
+            }
+        };
+        let e = &mut self.entries[i];
+        if e.flight.as_ref().is_some_and(|f| f.id == fetch.flight) {
+            e.flight = None;
+        }
+        e.failed_at = None;
+        e.last_error = None;
+        Ok(report)
+    }
+
+    fn check_response(
+        &self,
+        i: usize,
+        fetch: &KeyFetch,
+        status: u16,
+        body: &[u8],
+    ) -> Result<Parsed, String> {
+        if !(200..300).contains(&status) {
+            return Err(format!("HTTP status {status}"));
+        }
+        if body.len() > self.cfg.max_response_bytes {
+            return Err(format!(
+                "response of {} bytes exceeds keys.max_response_bytes ({})",
+                body.len(),
+                self.cfg.max_response_bytes
+            ));
+        }
+        match fetch.kind {
+            FetchKind::Discovery => {
+                let doc = crate::json::parse_strict(body, 8)
+                    .map_err(|e| format!("discovery document is not valid JSON: {e}"))?;
+                let issuer = doc
+                    .get("issuer")
+                    .and_then(Value::as_str)
+                    .ok_or("discovery document has no \"issuer\"")?;
+                if issuer != self.entries[i].issuer {
+                    return Err(format!(
+                        "discovery document names issuer \"{issuer}\", expected \"{}\"",
+                        self.entries[i].issuer
+                    ));
+                }
+                let uri = doc
+                    .get("jwks_uri")
+                    .and_then(Value::as_str)
+                    .ok_or("discovery document has no \"jwks_uri\"")?;
+                let https = uri.starts_with("https://");
+                let same_origin_http =
+                    uri.starts_with("http://") && self.entries[i].issuer.starts_with("http://");
+                if !(https || same_origin_http) {
+                    return Err("jwks_uri must be https".into());
+                }
+                Ok(Parsed::Discovery(uri.to_owned()))
+            }
+            FetchKind::Jwks => {
+                let set = parse_jwks(body)?;
+                if set.keys.is_empty() {
+                    return Err(format!(
+                        "key set has no usable key ({} skipped)",
+                        set.skipped.len()
+                    ));
+                }
+                Ok(Parsed::Keys(set.keys, set.skipped))
+            }
+        }
+    }
+
+    /// Freshness from `Cache-Control`, clamped to the configured bounds.
+    fn ttl(&self, headers: &[(&str, &str)]) -> u64 {
+        let mut max_age = None;
+        for (name, value) in headers {
+            if !name.eq_ignore_ascii_case("cache-control") {
+                continue;
+            }
+            for directive in value.split(',') {
+                let d = directive.trim();
+                let lower = d.to_ascii_lowercase();
+                if lower == "no-store" || lower == "no-cache" {
+                    max_age = Some(0);
+                } else if let Some(v) = lower.strip_prefix("max-age=") {
+                    if let Ok(n) = v.trim_matches('"').parse::<u64>() {
+                        max_age = Some(max_age.map_or(n, |m: u64| m.min(n)));
+                    }
+                }
+            }
+        }
+        max_age
+            .unwrap_or(self.cfg.default_ttl)
+            .clamp(self.cfg.min_ttl, self.cfg.max_ttl)
+    }
+
+    /// A compact snapshot of `issuer`'s keys and timers for a shared store
+    /// (Workers KV, proxy-wasm shared data). `None` before the first fetch.
+    pub fn snapshot(&self, issuer: &str) -> Option<String> {
+        let e = &self.entries[self.index(issuer)?];
+        let snap = Snapshot {
+            v: SNAPSHOT_VERSION,
+            iss: e.issuer.clone(),
+            jwks_uri: e.jwks_uri.clone(),
+            fetched_at: e.fetched_at?,
+            fresh_until: e.fresh_until,
+            usable_until: e.usable_until,
+            kid_refetch_at: e.kid_refetch_at,
+            keys: e.keys.iter().map(PublicKey::to_jwk).collect(),
+        };
+        serde_json::to_string(&snap).ok()
+    }
+
+    /// Adopts a snapshot when it is newer than what is held. Returns whether
+    /// it was adopted. The unknown-kid cooldown is shared either way, so a
+    /// `kid` flood costs one IdP fetch per cooldown across every instance
+    /// sharing the store.
+    pub fn restore(&mut self, snapshot: &str) -> Result<bool, String> {
+        let snap: Snapshot =
+            serde_json::from_str(snapshot).map_err(|e| format!("snapshot is not readable: {e}"))?;
+        if snap.v != SNAPSHOT_VERSION {
+            return Err(format!(
+                "snapshot version {} is not {SNAPSHOT_VERSION}",
+                snap.v
+            ));
+        }
+        let i = self.index(&snap.iss).ok_or_else(|| {
+            format!(
+                "snapshot is for issuer {} which is not configured",
+                snap.iss
+            )
+        })?;
+        let keys = snap
+            .keys
+            .iter()
+            .map(parse_jwk)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| format!("snapshot key: {e}"))?;
+        let e = &mut self.entries[i];
+        e.kid_refetch_at = e.kid_refetch_at.max(snap.kid_refetch_at);
+        if e.fetched_at.is_some_and(|t| t >= snap.fetched_at) || keys.is_empty() {
+            return Ok(false);
+        }
+        if e.jwks_uri.is_none() {
+            e.jwks_uri = snap.jwks_uri;
+        }
+        e.keys = keys;
+        e.fetched_at = Some(snap.fetched_at);
+        e.fresh_until = snap.fresh_until;
+        e.usable_until = snap.usable_until;
+        Ok(true)
+    }
+}
+
+enum Parsed {
+    Discovery(String),
+    Keys(Vec<PublicKey>, Vec<SkippedKey>),
+}
+
+impl Entry {
+    fn freshness(&self, now: i64) -> Freshness {
+        match self.fetched_at {
+            None => Freshness::Missing,
+            Some(_) if now < self.fresh_until => Freshness::Fresh,
+            Some(_) if now < self.usable_until => Freshness::Stale,
+            Some(_) => Freshness::Expired,
+        }
+    }
+}

@@ -1,0 +1,50 @@
+//! # edgeward
+//!
+//! A sans-IO OAuth 2.0 / OpenID Connect access-token gate. The host (a
+//! Cloudflare Worker, a JS runtime, an Envoy filter, the CLI) passes request
+//! parts and the time in; the [`Gate`] answers with a [`Decision`] or with a
+//! [`KeyFetch`] for the host to perform and feed back. The core does no I/O,
+//! reads no clock and holds no globals.
+//!
+//! ```
+//! use edgeward::{Config, Gate, Outcome, Request, Decision};
+//! let config = Config::parse(r#"
+//!     [[issuers]]
+//!     issuer = "https://idp.example.com/"
+//!     audiences = ["api"]
+//!     [[routes]]
+//!     path = "/health"
+//!     access = "anonymous"
+//! "#).unwrap();
+//! let mut gate = Gate::new(config).unwrap();
+//! let req = Request { method: "GET", path: "/orders", headers: &[] };
+//! match gate.check(&req, 1_700_000_000) {
+//!     Outcome::Decided(Decision::Deny(d)) => assert_eq!(d.reason.code(), "route_denied"),
+//!     other => panic!("{other:?}"),
+//! }
+//! ```
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod cache;
+pub mod claims;
+pub mod config;
+pub mod crypto;
+pub mod decision;
+pub mod gate;
+pub mod json;
+pub mod jws;
+pub mod keys;
+pub mod keystore;
+pub mod policy;
+pub mod token;
+
+pub use config::{Config, ConfigError, ConfigErrors};
+pub use crypto::{RingBackend, SignatureBackend};
+pub use decision::{Allow, Decision, Deny, Identity, IdentityKind, Reason};
+pub use gate::{Gate, Outcome, Step, Verification};
+pub use jsonwebtoken::Algorithm;
+pub use keys::PublicKey;
+pub use keystore::{FetchKind, Freshness, IngestReport, KeyFetch, KeyStore};
+pub use token::Request;

@@ -1,0 +1,526 @@
+//! Route policy: ordered routes (methods + path pattern) → requirement.
+//!
+//! Paths are checked strictly before matching: a policy keyed on `/admin`
+//! must not be walked around with `/public/../admin`, `/%61dmin` or
+//! `/admin%2Fx`, which an origin may normalise differently than we match.
+//! Such paths are refused (400) rather than guessed at.
+
+use crate::config::{Access, Need, RouteConfig};
+use crate::decision::Reason;
+use crate::json::{claim_at, claim_strings};
+
+/// One segment of a path pattern.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Segment {
+    Literal(String),
+    Param(String),
+    Star,
+    Rest,
+}
+
+/// A compiled path pattern: `/users/{id}/files/*/**`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Pattern(Vec<Segment>);
+
+impl Pattern {
+    /// Parses a pattern; `**` is allowed only as the last segment.
+    pub fn parse(pattern: &str) -> Result<Pattern, String> {
+        let rest = pattern.strip_prefix('/').ok_or("must start with /")?;
+        let mut out = Vec::new();
+        if rest.is_empty() {
+            return Ok(Pattern(out));
+        }
+        let parts: Vec<&str> = rest.split('/').collect();
+        for (i, part) in parts.iter().enumerate() {
+            let seg = match *part {
+                "" => return Err("empty segment (//) in pattern".into()),
+                "**" if i + 1 == parts.len() => Segment::Rest,
+                "**" => return Err("** is only allowed as the last segment".into()),
+                "*" => Segment::Star,
+                p if p.starts_with('{') && p.ends_with('}') => {
+                    let name = &p[1..p.len() - 1];
+                    if name.is_empty()
+                        || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+                    {
+                        return Err(format!("bad parameter name in {p}"));
+                    }
+                    if out
+                        .iter()
+                        .any(|s| matches!(s, Segment::Param(n) if n == name))
+                    {
+                        return Err(format!("parameter {p} appears twice"));
+                    }
+                    Segment::Param(name.into())
+                }
+                p if p.contains(['{', '}', '*', '?', '#', '%']) => {
+                    return Err(format!(
+                        "segment \"{p}\" mixes literal text with * {{}} ? # or %"
+                    ));
+                }
+                "." | ".." => return Err("dot segments are not allowed".into()),
+                p => Segment::Literal(p.into()),
+            };
+            out.push(seg);
+        }
+        Ok(Pattern(out))
+    }
+
+    /// Whether the pattern captures `{name}`.
+    pub fn has_param(&self, name: &str) -> bool {
+        self.0
+            .iter()
+            .any(|s| matches!(s, Segment::Param(n) if n == name))
+    }
+
+    /// Matches decoded path segments, returning captured parameters.
+    fn matches<'p>(&self, path: &'p [String]) -> Option<Vec<(&str, &'p str)>> {
+        let mut params = Vec::new();
+        for (i, seg) in self.0.iter().enumerate() {
+            match seg {
+                Segment::Rest => return Some(params),
+                _ if i >= path.len() => return None,
+                Segment::Literal(l) if *l != path[i] => return None,
+                Segment::Literal(_) | Segment::Star => {}
+                Segment::Param(name) => params.push((name.as_str(), path[i].as_str())),
+            }
+        }
+        (self.0.len() == path.len()).then_some(params)
+    }
+}
+
+/// Splits and percent-decodes a request path (query already removed),
+/// refusing anything ambiguous: dot segments, empty segments, encoded `/` or
+/// `\`, control bytes, invalid escapes or UTF-8.
+pub fn split_path(path: &str) -> Result<Vec<String>, &'static str> {
+    let rest = path.strip_prefix('/').ok_or("path does not start with /")?;
+    if rest.is_empty() {
+        return Ok(Vec::new());
+    }
+    rest.split('/')
+        .map(|raw| {
+            let seg = percent_decode(raw)?;
+            if seg.is_empty() {
+                return Err("empty path segment (//)");
+            }
+            if seg == "." || seg == ".." {
+                return Err("dot segment in path");
+            }
+            if seg.contains(['/', '\\']) || seg.bytes().any(|b| b < 0x20 || b == 0x7f) {
+                return Err("encoded slash, backslash or control character in path");
+            }
+            Ok(seg)
+        })
+        .collect()
+}
+
+fn percent_decode(s: &str) -> Result<String, &'static str> {
+    if !s.contains('%') {
+        return Ok(s.to_owned());
+    }
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' {
+            let hex = b.get(i + 1..i + 3).ok_or("truncated percent escape")?;
+            let hex = std::str::from_utf8(hex).map_err(|_| "bad percent escape")?;
+            out.push(u8::from_str_radix(hex, 16).map_err(|_| "bad percent escape")?);
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).map_err(|_| "path is not UTF-8")
+}
+
+/// A compiled route.
+#[derive(Clone, Debug)]
+pub struct Route {
+    /// Index in the configuration (for logs: `routes[3]`).
+    pub index: usize,
+    methods: Vec<String>,
+    pattern: Pattern,
+    /// The requirement.
+    pub config: RouteConfig,
+}
+
+/// The outcome of matching a request to the routes.
+#[derive(Clone, Debug)]
+pub struct RouteMatch<'r> {
+    /// The matched route, or `None` for the default.
+    pub route: Option<&'r Route>,
+    /// Access asked for.
+    pub access: Access,
+    /// Captured `{name}` parameters, decoded.
+    pub params: Vec<(&'r str, String)>,
+}
+
+/// Ordered routes plus the default for unmatched requests.
+#[derive(Clone, Debug)]
+pub struct Policy {
+    routes: Vec<Route>,
+    default: Access,
+}
+
+impl Policy {
+    /// Compiles validated route configs.
+    pub fn new(routes: &[RouteConfig], default: Access) -> Result<Policy, String> {
+        let routes = routes
+            .iter()
+            .enumerate()
+            .map(|(index, r)| {
+                Ok(Route {
+                    index,
+                    methods: r.methods.clone(),
+                    pattern: Pattern::parse(&r.path)
+                        .map_err(|e| format!("routes[{index}].path: {e}"))?,
+                    config: r.clone(),
+                })
+            })
+            .collect::<Result<_, String>>()?;
+        Ok(Policy { routes, default })
+    }
+
+    /// The first route matching `method` and the decoded `segments`.
+    pub fn route<'r>(&'r self, method: &str, segments: &[String]) -> RouteMatch<'r> {
+        for r in &self.routes {
+            if !r.methods.is_empty() && !r.methods.iter().any(|m| m == method) {
+                continue;
+            }
+            if let Some(params) = r.pattern.matches(segments) {
+                return RouteMatch {
+                    route: Some(r),
+                    access: r.config.access,
+                    params: params.into_iter().map(|(k, v)| (k, v.to_owned())).collect(),
+                };
+            }
+        }
+        RouteMatch {
+            route: None,
+            access: self.default,
+            params: Vec::new(),
+        }
+    }
+}
+
+/// What the policy knows about the caller.
+pub struct Subject<'a> {
+    /// Granted scopes.
+    pub scopes: &'a [String],
+    /// Granted roles.
+    pub roles: &'a [String],
+    /// Granted permissions.
+    pub permissions: &'a [String],
+    /// Tenant, when the issuer has a tenant claim.
+    pub tenant: Option<&'a str>,
+    /// All claims (JWT) or `None` (static API token).
+    pub claims: Option<&'a serde_json::Value>,
+}
+
+/// A denial by the route's requirements.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Refusal {
+    /// Stable reason.
+    pub reason: Reason,
+    /// Human-readable detail (what was needed).
+    pub detail: String,
+    /// The scopes that would satisfy the route, for `WWW-Authenticate`.
+    pub scope: Option<String>,
+}
+
+fn need_met(need: &Need, have: &[String]) -> bool {
+    let has = |x: &String| have.iter().any(|h| h == x);
+    need.all.iter().all(has) && (need.any.is_empty() || need.any.iter().any(has))
+}
+
+fn describe(kind: &str, need: &Need) -> String {
+    let mut parts = Vec::new();
+    if !need.all.is_empty() {
+        parts.push(format!("all of [{}]", need.all.join(", ")));
+    }
+    if !need.any.is_empty() {
+        parts.push(format!("one of [{}]", need.any.join(", ")));
+    }
+    format!("requires {kind} {}", parts.join(" and "))
+}
+
+/// Checks a matched route's requirements against the caller.
+pub fn evaluate(m: &RouteMatch, who: &Subject) -> Result<(), Refusal> {
+    let Some(route) = m.route else { return Ok(()) };
+    let r = &route.config;
+    if !need_met(&r.scopes, who.scopes) {
+        let mut scope: Vec<&str> = r.scopes.all.iter().map(String::as_str).collect();
+        scope.extend(r.scopes.any.iter().map(String::as_str));
+        return Err(Refusal {
+            reason: Reason::ScopeMissing,
+            detail: describe("scopes", &r.scopes),
+            scope: Some(scope.join(" ")),
+        });
+    }
+    for (need, have, reason, kind) in [
+        (&r.roles, who.roles, Reason::RoleMissing, "roles"),
+        (
+            &r.permissions,
+            who.permissions,
+            Reason::PermissionMissing,
+            "permissions",
+        ),
+    ] {
+        if !need_met(need, have) {
+            return Err(Refusal {
+                reason,
+                detail: describe(kind, need),
+                scope: None,
+            });
+        }
+    }
+    if !r.tenants.is_empty() && !who.tenant.is_some_and(|t| r.tenants.iter().any(|x| x == t)) {
+        return Err(Refusal {
+            reason: Reason::TenantNotAllowed,
+            detail: "the token's tenant is not allowed on this route".into(),
+            scope: None,
+        });
+    }
+    for (param, claim) in &r.owner {
+        let value = m
+            .params
+            .iter()
+            .find(|(k, _)| k == param)
+            .map(|(_, v)| v.as_str());
+        let owner = who.claims.and_then(|c| claim_at(c, claim));
+        let same = match (value, owner) {
+            (Some(v), Some(serde_json::Value::String(s))) => v == s,
+            (Some(v), Some(serde_json::Value::Number(n))) => v == n.to_string(),
+            _ => false,
+        };
+        if !same {
+            return Err(Refusal {
+                reason: Reason::OwnerMismatch,
+                detail: format!("path parameter {{{param}}} must equal the token's {claim} claim"),
+                scope: None,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Collects the strings at each claim path (deduplicated, in order).
+pub fn gather(claims: &serde_json::Value, paths: &[String]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for p in paths {
+        for s in claim_strings(claim_at(claims, p)) {
+            if !out.iter().any(|o| o == s) {
+                out.push(s.to_owned());
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn segs(p: &str) -> Vec<String> {
+        split_path(p).unwrap()
+    }
+
+    #[test]
+    fn patterns() {
+        let p = Pattern::parse("/users/{id}/files/*").unwrap();
+        assert_eq!(
+            p.matches(&segs("/users/42/files/a")).unwrap(),
+            [("id", "42")]
+        );
+        assert!(p.matches(&segs("/users/42/files")).is_none());
+        assert!(p.matches(&segs("/users/42/files/a/b")).is_none());
+        let rest = Pattern::parse("/api/**").unwrap();
+        assert!(rest.matches(&segs("/api")).is_some());
+        assert!(rest.matches(&segs("/api/a/b/c")).is_some());
+        assert!(rest.matches(&segs("/apix")).is_none());
+        let root = Pattern::parse("/").unwrap();
+        assert!(root.matches(&segs("/")).is_some());
+        assert!(root.matches(&segs("/a")).is_none());
+        assert!(Pattern::parse("/**").unwrap().matches(&segs("/")).is_some());
+    }
+
+    #[test]
+    fn bad_patterns() {
+        for bad in [
+            "users", "/a//b", "/**/a", "/{}", "/{a}/{a}", "/a*", "/../x", "/{a-b}",
+        ] {
+            assert!(Pattern::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn ambiguous_paths_are_refused() {
+        for bad in [
+            "/a/../admin",
+            "/a/./b",
+            "/a//b",
+            "/admin%2Fx",
+            "/a%5cb",
+            "/%2e%2e/admin",
+            "/a%",
+            "/a%zz",
+            "/%ff",
+            "/a%00",
+            "x",
+        ] {
+            assert!(split_path(bad).is_err(), "{bad}");
+        }
+        assert_eq!(segs("/%61dmin/x%20y"), ["admin", "x y"]);
+    }
+
+    #[test]
+    fn trailing_slash_is_an_empty_segment_and_refused() {
+        assert!(split_path("/a/b/").is_err());
+    }
+
+    #[test]
+    fn first_match_wins_and_methods_filter() {
+        let routes: Vec<RouteConfig> = serde_json::from_value(json!([
+            {"path": "/health", "access": "anonymous"},
+            {"path": "/items/**", "methods": ["POST"], "scopes": {"all": ["items:write"]}},
+            {"path": "/items/**"},
+        ]))
+        .unwrap();
+        let p = Policy::new(&routes, Access::Deny).unwrap();
+        assert_eq!(p.route("GET", &segs("/health")).access, Access::Anonymous);
+        assert_eq!(p.route("POST", &segs("/items/1")).route.unwrap().index, 1);
+        assert_eq!(p.route("GET", &segs("/items/1")).route.unwrap().index, 2);
+        let none = p.route("GET", &segs("/other"));
+        assert!(none.route.is_none());
+        assert_eq!(none.access, Access::Deny);
+    }
+
+    fn check(route: serde_json::Value, path: &str, who: &Subject) -> Result<(), Refusal> {
+        let routes: Vec<RouteConfig> = serde_json::from_value(json!([route])).unwrap();
+        let p = Policy::new(&routes, Access::Deny).unwrap();
+        let s = segs(path);
+        let m = p.route("GET", &s);
+        assert!(m.route.is_some());
+        evaluate(&m, who)
+    }
+
+    #[test]
+    fn requirements() {
+        let claims = json!({"sub": "alice", "uid": 7});
+        let scopes = vec!["read".to_string(), "write".to_string()];
+        let roles = vec!["admin".to_string()];
+        let who = Subject {
+            scopes: &scopes,
+            roles: &roles,
+            permissions: &[],
+            tenant: Some("t1"),
+            claims: Some(&claims),
+        };
+        assert!(check(
+            json!({"path": "/x", "scopes": {"all": ["read", "write"]}}),
+            "/x",
+            &who
+        )
+        .is_ok());
+        let r = check(
+            json!({"path": "/x", "scopes": {"all": ["read", "admin"]}}),
+            "/x",
+            &who,
+        )
+        .unwrap_err();
+        assert_eq!(r.reason, Reason::ScopeMissing);
+        assert_eq!(r.scope.as_deref(), Some("read admin"));
+        assert!(check(
+            json!({"path": "/x", "scopes": {"any": ["nope", "write"]}}),
+            "/x",
+            &who
+        )
+        .is_ok());
+        assert!(check(
+            json!({"path": "/x", "scopes": {"any": ["nope"]}}),
+            "/x",
+            &who
+        )
+        .is_err());
+        assert!(check(
+            json!({"path": "/x", "roles": {"any": ["admin"]}}),
+            "/x",
+            &who
+        )
+        .is_ok());
+        assert_eq!(
+            check(
+                json!({"path": "/x", "roles": {"all": ["root"]}}),
+                "/x",
+                &who
+            )
+            .unwrap_err()
+            .reason,
+            Reason::RoleMissing
+        );
+        assert_eq!(
+            check(
+                json!({"path": "/x", "permissions": {"all": ["p"]}}),
+                "/x",
+                &who
+            )
+            .unwrap_err()
+            .reason,
+            Reason::PermissionMissing
+        );
+        assert!(check(json!({"path": "/x", "tenants": ["t1"]}), "/x", &who).is_ok());
+        assert_eq!(
+            check(json!({"path": "/x", "tenants": ["t2"]}), "/x", &who)
+                .unwrap_err()
+                .reason,
+            Reason::TenantNotAllowed
+        );
+        assert!(check(
+            json!({"path": "/u/{user}/**", "owner": {"user": "sub"}}),
+            "/u/alice/docs",
+            &who
+        )
+        .is_ok());
+        assert!(check(
+            json!({"path": "/n/{id}", "owner": {"id": "uid"}}),
+            "/n/7",
+            &who
+        )
+        .is_ok());
+        assert_eq!(
+            check(
+                json!({"path": "/u/{user}/**", "owner": {"user": "sub"}}),
+                "/u/bob/docs",
+                &who
+            )
+            .unwrap_err()
+            .reason,
+            Reason::OwnerMismatch
+        );
+        let api = Subject {
+            scopes: &scopes,
+            roles: &[],
+            permissions: &[],
+            tenant: None,
+            claims: None,
+        };
+        assert_eq!(
+            check(
+                json!({"path": "/u/{user}", "owner": {"user": "sub"}}),
+                "/u/alice",
+                &api
+            )
+            .unwrap_err()
+            .reason,
+            Reason::OwnerMismatch
+        );
+    }
+
+    #[test]
+    fn gather_dedups_across_paths() {
+        let c = json!({"scope": "a b", "scp": ["b", "c"]});
+        assert_eq!(gather(&c, &["scope".into(), "scp".into()]), ["a", "b", "c"]);
+    }
+}
