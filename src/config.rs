@@ -767,10 +767,10 @@ mod tests {
             r#"{"issuers":[{"issuer":"https://a/","audiences":["x"],"audience":"x"}]}"#,
         )
         .unwrap_err();
-        assert_eq!(e.0[0].field, "issuers[0]");
+        assert_eq!(e.0[0].field, "issuers[0].audience");
         assert!(e.0[0].message.contains("unknown field `audience`"), "{e}");
         let e = Config::parse("[keys]\nmin_tll = 3\n").unwrap_err();
-        assert_eq!(e.0[0].field, "keys");
+        assert_eq!(e.0[0].field, "keys.min_tll");
         assert!(e.0[0].message.contains("min_tll"), "{e}");
     }
 
