@@ -1,0 +1,1002 @@
+//! End-to-end behaviour of the core: a simulated IdP answers the gate's key
+//! fetches, a fake clock drives the cache.
+
+mod support;
+
+use edgeward::{
+    Algorithm, Decision, FetchKind, Gate, IdentityKind, KeyFetch, Outcome, Reason, Request,
+};
+use serde_json::json;
+use std::collections::HashMap;
+use support::*;
+
+/// A scripted IdP: URL → (status, headers, body), with a hit counter.
+#[derive(Default)]
+struct Idp {
+    routes: HashMap<String, (u16, Vec<(String, String)>, String)>,
+    hits: HashMap<String, usize>,
+    down: bool,
+}
+
+impl Idp {
+    fn serving(jwks_body: String) -> Idp {
+        let mut idp = Idp::default();
+        idp.set(
+            JWKS_URI,
+            200,
+            &[("cache-control", "public, max-age=600")],
+            jwks_body,
+        );
+        idp
+    }
+    fn set(&mut self, url: &str, status: u16, headers: &[(&str, &str)], body: String) {
+        let headers = headers
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        self.routes.insert(url.into(), (status, headers, body));
+    }
+    fn hits(&self, url: &str) -> usize {
+        self.hits.get(url).copied().unwrap_or(0)
+    }
+    fn answer(&mut self, gate: &mut Gate, fetch: &KeyFetch, now: i64) {
+        assert!(
+            fetch.start,
+            "a single-threaded host is always the one to fetch"
+        );
+        *self.hits.entry(fetch.url.clone()).or_default() += 1;
+        match self.routes.get(&fetch.url) {
+            Some((status, headers, body)) if !self.down => {
+                let h: Vec<(&str, &str)> = headers
+                    .iter()
+                    .map(|(k, v)| (k.as_str(), v.as_str()))
+                    .collect();
+                let _ = gate.ingest(fetch, *status, &h, body.as_bytes(), now);
+            }
+            _ => gate.fetch_failed(fetch, "connection refused", now),
+        }
+    }
+}
+
+fn run(
+    gate: &mut Gate,
+    idp: &mut Idp,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    now: i64,
+) -> Decision {
+    let req = Request {
+        method,
+        path,
+        headers,
+    };
+    for _ in 0..4 {
+        match gate.check(&req, now) {
+            Outcome::Decided(d) => return d,
+            Outcome::NeedKeys(f) => idp.answer(gate, &f, now),
+        }
+    }
+    panic!("the gate kept asking for keys");
+}
+
+fn get(gate: &mut Gate, idp: &mut Idp, token: &str, now: i64) -> Decision {
+    let auth = format!("Bearer {token}");
+    run(
+        gate,
+        idp,
+        "GET",
+        "/orders/1",
+        &[("authorization", &auth)],
+        now,
+    )
+}
+
+const ROUTES: &str = r#"
+[[routes]]
+path = "/health"
+access = "anonymous"
+[[routes]]
+path = "/orders/**"
+methods = ["GET"]
+scopes.any = ["orders:read", "orders:admin"]
+[[routes]]
+path = "/orders/**"
+methods = ["POST", "DELETE"]
+scopes.all = ["orders:write"]
+[[routes]]
+path = "/users/{user}/**"
+owner = { user = "sub" }
+[[routes]]
+path = "/admin/**"
+roles.all = ["admin"]
+[[routes]]
+path = "/open/**"
+"#;
+
+fn reason(d: &Decision) -> Option<&'static str> {
+    d.reason().map(Reason::code)
+}
+
+fn setup(alg: Algorithm) -> (Gate, Idp, Signer) {
+    let s = Signer::new(alg, "k1");
+    let gate = Gate::new(config(ROUTES)).unwrap();
+    let idp = Idp::serving(jwks(&[&s]));
+    (gate, idp, s)
+}
+
+#[test]
+fn every_algorithm_verifies_end_to_end() {
+    for alg in [
+        Algorithm::RS256,
+        Algorithm::RS384,
+        Algorithm::RS512,
+        Algorithm::PS256,
+        Algorithm::PS384,
+        Algorithm::PS512,
+        Algorithm::ES256,
+        Algorithm::ES384,
+        Algorithm::EdDSA,
+    ] {
+        let (mut gate, mut idp, s) = setup(alg);
+        let t = s.mint(&claims("alice", "orders:read"));
+        let d = get(&mut gate, &mut idp, &t, NOW);
+        let Decision::Allow(a) = &d else {
+            panic!("{alg:?}: {d:?}")
+        };
+        assert_eq!(a.identity.kind, IdentityKind::Jwt);
+        assert_eq!(a.identity.subject.as_deref(), Some("alice"));
+        let set: HashMap<_, _> = a.headers_to_set.iter().cloned().collect();
+        assert_eq!(set["x-auth-subject"], "alice");
+        assert_eq!(set["x-auth-issuer"], ISSUER);
+        assert_eq!(set["x-auth-scopes"], "orders:read");
+        // Tampering with the payload breaks the signature.
+        let mut parts: Vec<String> = t.split('.').map(String::from).collect();
+        let forged = json!({"iss": ISSUER, "aud": AUDIENCE, "sub": "mallory", "scope": "orders:read", "exp": NOW + 3600});
+        parts[1] = base64::Engine::encode(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+            forged.to_string(),
+        );
+        let d = get(&mut gate, &mut idp, &parts.join("."), NOW);
+        assert_eq!(reason(&d), Some("signature_invalid"), "{alg:?}");
+        assert_eq!(d.status(), 401);
+    }
+}
+
+#[test]
+fn spoofed_identity_headers_are_removed() {
+    let (mut gate, mut idp, s) = setup(Algorithm::ES256);
+    let t = s.mint(&claims("alice", "orders:read"));
+    let auth = format!("Bearer {t}");
+    let d = run(
+        &mut gate,
+        &mut idp,
+        "GET",
+        "/orders/1",
+        &[("authorization", &auth), ("X-Auth-Subject", "root")],
+        NOW,
+    );
+    let Decision::Allow(a) = d else { panic!() };
+    for h in [
+        "x-auth-subject",
+        "x-auth-issuer",
+        "x-auth-tenant",
+        "x-auth-scopes",
+        "x-edgeward-decision",
+    ] {
+        assert!(
+            a.headers_to_remove.iter().any(|r| r == h),
+            "{h} not stripped"
+        );
+    }
+    // Anonymous routes strip them too.
+    let d = run(
+        &mut gate,
+        &mut idp,
+        "GET",
+        "/health",
+        &[("x-auth-subject", "root")],
+        NOW,
+    );
+    let Decision::Allow(a) = d else { panic!() };
+    assert!(a.headers_to_set.is_empty());
+    assert!(a.headers_to_remove.iter().any(|r| r == "x-auth-subject"));
+}
+
+#[test]
+fn rfc6750_responses() {
+    let (mut gate, mut idp, s) = setup(Algorithm::RS256);
+    let d = run(&mut gate, &mut idp, "GET", "/orders/1", &[], NOW);
+    let Decision::Deny(deny) = &d else { panic!() };
+    assert_eq!((deny.status, deny.reason), (401, Reason::TokenMissing));
+    assert_eq!(
+        deny.www_authenticate.as_deref(),
+        Some("Bearer realm=\"api\"")
+    );
+    let d = run(
+        &mut gate,
+        &mut idp,
+        "GET",
+        "/orders/1",
+        &[("authorization", "Bearer not-a-jwt.x")],
+        NOW,
+    );
+    assert_eq!(reason(&d), Some("token_malformed"));
+    let t = s.mint(&claims("alice", "orders:read"));
+    let a = format!("Bearer {t}");
+    let d = run(
+        &mut gate,
+        &mut idp,
+        "GET",
+        "/orders/1",
+        &[("authorization", &a), ("authorization", &a)],
+        NOW,
+    );
+    assert_eq!((d.status(), reason(&d)), (400, Some("multiple_tokens")));
+    let Decision::Deny(deny) = d else { panic!() };
+    assert!(deny
+        .www_authenticate
+        .unwrap()
+        .contains("error=\"invalid_request\""));
+    // 403 names the scopes that would do.
+    let d = run(
+        &mut gate,
+        &mut idp,
+        "POST",
+        "/orders/1",
+        &[("authorization", &a)],
+        NOW,
+    );
+    let Decision::Deny(deny) = d else { panic!() };
+    assert_eq!((deny.status, deny.reason), (403, Reason::ScopeMissing));
+    assert!(deny
+        .www_authenticate
+        .unwrap()
+        .ends_with("scope=\"orders:write\""));
+    // The body never carries the token.
+    assert!(!deny.body.contains(&t[..20]));
+}
+
+#[test]
+fn claim_failures() {
+    let (mut gate, mut idp, s) = setup(Algorithm::ES256);
+    let mut c = claims("a", "orders:read");
+    c["exp"] = json!(NOW - 61);
+    assert_eq!(
+        reason(&get(&mut gate, &mut idp, &s.mint(&c), NOW)),
+        Some("token_expired")
+    );
+    let mut c = claims("a", "orders:read");
+    c["aud"] = json!("api://other");
+    assert_eq!(
+        reason(&get(&mut gate, &mut idp, &s.mint(&c), NOW)),
+        Some("audience_invalid")
+    );
+    let mut c = claims("a", "orders:read");
+    c["iss"] = json!("https://evil.test/");
+    assert_eq!(
+        reason(&get(&mut gate, &mut idp, &s.mint(&c), NOW)),
+        Some("issuer_unknown")
+    );
+    let mut c = claims("a", "orders:read");
+    c["iss"] = json!([ISSUER]);
+    assert_eq!(
+        reason(&get(&mut gate, &mut idp, &s.mint(&c), NOW)),
+        Some("issuer_unknown")
+    );
+    let mut c = claims("a", "orders:read");
+    c["exp"] = json!("9999999999");
+    assert_eq!(
+        reason(&get(&mut gate, &mut idp, &s.mint(&c), NOW)),
+        Some("claim_invalid")
+    );
+    let mut c = claims("a", "orders:read");
+    c.as_object_mut().unwrap().remove("exp");
+    assert_eq!(
+        reason(&get(&mut gate, &mut idp, &s.mint(&c), NOW)),
+        Some("claim_missing")
+    );
+    let mut c = claims("a", "orders:read");
+    c["nbf"] = json!(NOW + 600);
+    assert_eq!(
+        reason(&get(&mut gate, &mut idp, &s.mint(&c), NOW)),
+        Some("token_not_yet_valid")
+    );
+}
+
+#[test]
+fn header_attacks_are_refused() {
+    let (mut gate, mut idp, s) = setup(Algorithm::RS256);
+    let c = claims("a", "orders:read");
+    for (extra, want) in [
+        (json!({"crit": ["exp"], "exp": 1}), "header_unsupported"),
+        (json!({"b64": false, "crit": ["b64"]}), "header_unsupported"),
+        (json!({"cty": "JWT"}), "header_unsupported"),
+        (json!({"alg": "none"}), "alg_not_allowed"),
+    ] {
+        let t = s.mint_with(extra.clone(), &c);
+        assert_eq!(
+            reason(&get(&mut gate, &mut idp, &t, NOW)),
+            Some(want),
+            "{extra}"
+        );
+    }
+    // jku/x5u pointing elsewhere are ignored: the key comes from the issuer only.
+    let t = s.mint_with(
+        json!({"jku": "https://evil.test/jwks", "x5u": "https://evil.test/c"}),
+        &c,
+    );
+    assert!(get(&mut gate, &mut idp, &t, NOW).is_allowed());
+    assert_eq!(idp.hits("https://evil.test/jwks"), 0);
+    // An embedded jwk is never used: the attacker's EC key is ignored and the
+    // issuer's key named k1 (RSA) cannot verify ES256.
+    let evil = Signer::random(Algorithm::ES256, "k1");
+    let t = evil.mint_with(json!({"jwk": evil.jwk()}), &c);
+    assert_eq!(
+        reason(&get(&mut gate, &mut idp, &t, NOW)),
+        Some("key_unusable")
+    );
+    // Same with an EC issuer key: the signature is checked against the issuer's key only.
+    let (mut gate, mut idp, _) = setup(Algorithm::ES256);
+    assert_eq!(
+        reason(&get(&mut gate, &mut idp, &t, NOW)),
+        Some("signature_invalid")
+    );
+}
+
+#[test]
+fn algorithm_confusion_hs256_with_public_key_is_refused() {
+    let (mut gate, mut idp, s) = setup(Algorithm::RS256);
+    // The classic attack: HMAC-sign with the RSA public key as the secret.
+    let secret = s.jwk()["n"].as_str().unwrap().to_string();
+    let header = json!({"alg": "HS256", "kid": "k1"}).to_string();
+    let t = support::sign_raw(
+        Algorithm::HS256,
+        secret.as_bytes(),
+        &header,
+        &claims("a", "orders:read").to_string(),
+    );
+    assert_eq!(
+        reason(&get(&mut gate, &mut idp, &t, NOW)),
+        Some("alg_not_allowed")
+    );
+    // Even when HS256 is allowed for the issuer, JWKS keys never serve HMAC.
+    let cfg = ROUTES.to_string();
+    let text = format!("[[issuers]]\nissuer = \"{ISSUER}\"\njwks_uri = \"{JWKS_URI}\"\naudiences = [\"{AUDIENCE}\"]\nalgorithms = [\"RS256\", \"HS256\"]\nhmac_secret = \"0123456789abcdef0123456789abcdef\"\n{cfg}");
+    let mut gate = Gate::new(edgeward::Config::parse(&text).unwrap()).unwrap();
+    assert_eq!(
+        reason(&get(&mut gate, &mut idp, &t, NOW)),
+        Some("signature_invalid")
+    );
+    let good = support::sign_raw(
+        Algorithm::HS256,
+        b"0123456789abcdef0123456789abcdef",
+        &header,
+        &claims("a", "orders:read").to_string(),
+    );
+    assert!(get(&mut gate, &mut idp, &good, NOW).is_allowed());
+}
+
+#[test]
+fn key_selection_rules() {
+    let rsa = Signer::new(Algorithm::RS256, "rsa");
+    let ec = Signer::new(Algorithm::ES256, "ec");
+    let weak = Signer::weak_rsa("weak");
+    let mut gate = Gate::new(config(ROUTES)).unwrap();
+    let mut idp = Idp::serving(jwks(&[&rsa, &ec, &weak]));
+    let c = claims("a", "orders:read");
+    assert!(get(&mut gate, &mut idp, &rsa.mint(&c), NOW).is_allowed());
+    // ES256 header naming the RSA key: the key cannot serve that alg.
+    let t = ec.mint_with(json!({"kid": "rsa"}), &c);
+    assert_eq!(
+        reason(&get(&mut gate, &mut idp, &t, NOW)),
+        Some("key_unusable")
+    );
+    // The 1024-bit key was skipped at ingest.
+    assert_eq!(
+        reason(&get(&mut gate, &mut idp, &weak.mint(&c), NOW)),
+        Some("key_not_found")
+    );
+    // No kid: only keys whose type fits the alg are tried.
+    let t = ec.mint_with(json!({"kid": null}), &c);
+    assert!(get(&mut gate, &mut idp, &t, NOW).is_allowed());
+    // DER-encoded ECDSA signatures are refused (JWS uses r||s).
+    let t = ec.mint(&c);
+    let (input, sig) = t.rsplit_once('.').unwrap();
+    let raw =
+        base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, sig).unwrap();
+    let der = der_ecdsa(&raw);
+    let t = format!(
+        "{input}.{}",
+        base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, der)
+    );
+    assert_eq!(
+        reason(&get(&mut gate, &mut idp, &t, NOW)),
+        Some("signature_invalid")
+    );
+}
+
+fn der_ecdsa(rs: &[u8]) -> Vec<u8> {
+    let int = |b: &[u8]| {
+        let b: Vec<u8> = b.iter().copied().skip_while(|&x| x == 0).collect();
+        let mut v = if b[0] & 0x80 != 0 { vec![0] } else { vec![] };
+        v.extend(b);
+        let mut out = vec![0x02, v.len() as u8];
+        out.extend(v);
+        out
+    };
+    let (r, s) = rs.split_at(rs.len() / 2);
+    let body = [int(r), int(s)].concat();
+    let mut out = vec![0x30, body.len() as u8];
+    out.extend(body);
+    out
+}
+
+#[test]
+fn rotation_unknown_kid_refetches_once_per_cooldown() {
+    let old = Signer::new(Algorithm::ES256, "old");
+    let new = Signer::random(Algorithm::ES256, "new");
+    let mut gate = Gate::new(config(ROUTES)).unwrap();
+    let mut idp = Idp::serving(jwks(&[&old]));
+    let c = claims("a", "orders:read");
+    assert!(get(&mut gate, &mut idp, &old.mint(&c), NOW).is_allowed());
+    assert_eq!(idp.hits(JWKS_URI), 1);
+    // The IdP rotates; a token with the new kid arrives after the cooldown.
+    idp.set(JWKS_URI, 200, &[], jwks(&[&old, &new]));
+    assert!(get(&mut gate, &mut idp, &new.mint(&c), NOW + 31).is_allowed());
+    assert_eq!(idp.hits(JWKS_URI), 2);
+    // A flood of random kids: at most one fetch per cooldown window.
+    for i in 0..200 {
+        let t = old.mint_with(json!({"kid": format!("random-{i}")}), &c);
+        assert_eq!(
+            reason(&get(&mut gate, &mut idp, &t, NOW + 62)),
+            Some("key_not_found")
+        );
+    }
+    assert_eq!(idp.hits(JWKS_URI), 3);
+    for i in 0..50 {
+        let t = old.mint_with(json!({"kid": format!("again-{i}")}), &c);
+        let _ = get(&mut gate, &mut idp, &t, NOW + 62 + 29);
+    }
+    assert_eq!(idp.hits(JWKS_URI), 3);
+}
+
+#[test]
+fn single_flight_across_concurrent_requests() {
+    let s = Signer::new(Algorithm::ES256, "k1");
+    let mut gate = Gate::new(config(ROUTES)).unwrap();
+    let t = format!("Bearer {}", s.mint(&claims("a", "orders:read")));
+    let h = [("authorization", t.as_str())];
+    let req = Request {
+        method: "GET",
+        path: "/orders/1",
+        headers: &h,
+    };
+    let first = match gate.check(&req, NOW) {
+        Outcome::NeedKeys(f) => f,
+        o => panic!("{o:?}"),
+    };
+    assert!(first.start);
+    // Requests arriving while the fetch is out join it rather than fetching.
+    for _ in 0..10 {
+        match gate.check(&req, NOW) {
+            Outcome::NeedKeys(f) => {
+                assert!(!f.start);
+                assert_eq!(f.flight, first.flight);
+            }
+            o => panic!("{o:?}"),
+        }
+    }
+    // A flight that never lands is abandoned after fetch_timeout.
+    match gate.check(&req, NOW + 10) {
+        Outcome::NeedKeys(f) => assert!(f.start && f.flight != first.flight),
+        o => panic!("{o:?}"),
+    }
+}
+
+#[test]
+fn discovery_then_jwks() {
+    let s = Signer::new(Algorithm::RS256, "k1");
+    let text = format!("[[issuers]]\nissuer = \"https://login.test/tenant/v2.0\"\naudiences = [\"{AUDIENCE}\"]\n{ROUTES}");
+    let mut gate = Gate::new(edgeward::Config::parse(&text).unwrap()).unwrap();
+    let mut idp = Idp::default();
+    let disco = "https://login.test/tenant/v2.0/.well-known/openid-configuration";
+    idp.set(
+        disco,
+        200,
+        &[],
+        json!({"issuer": "https://login.test/tenant/v2.0", "jwks_uri": "https://login.test/keys"})
+            .to_string(),
+    );
+    idp.set("https://login.test/keys", 200, &[], jwks(&[&s]));
+    let mut c = claims("a", "orders:read");
+    c["iss"] = json!("https://login.test/tenant/v2.0");
+    assert!(get(&mut gate, &mut idp, &s.mint(&c), NOW).is_allowed());
+    assert_eq!(
+        (idp.hits(disco), idp.hits("https://login.test/keys")),
+        (1, 1)
+    );
+    assert_eq!(
+        gate.keys().jwks_uri("https://login.test/tenant/v2.0"),
+        Some("https://login.test/keys")
+    );
+}
+
+#[test]
+fn discovery_with_another_issuer_is_refused() {
+    let s = Signer::new(Algorithm::RS256, "k1");
+    let text = format!(
+        "[[issuers]]\nissuer = \"https://login.test/a\"\naudiences = [\"{AUDIENCE}\"]\n{ROUTES}"
+    );
+    let mut gate = Gate::new(edgeward::Config::parse(&text).unwrap()).unwrap();
+    let mut idp = Idp::default();
+    idp.set(
+        "https://login.test/a/.well-known/openid-configuration",
+        200,
+        &[],
+        json!({"issuer": "https://login.test/b", "jwks_uri": "https://login.test/keys"})
+            .to_string(),
+    );
+    idp.set("https://login.test/keys", 200, &[], jwks(&[&s]));
+    let mut c = claims("a", "orders:read");
+    c["iss"] = json!("https://login.test/a");
+    let d = get(&mut gate, &mut idp, &s.mint(&c), NOW);
+    assert_eq!((d.status(), reason(&d)), (503, Some("keys_unavailable")));
+    assert!(gate
+        .keys()
+        .last_error("https://login.test/a")
+        .unwrap()
+        .contains("expected"));
+    assert_eq!(idp.hits("https://login.test/keys"), 0);
+}
+
+#[test]
+fn outage_is_served_from_stale_keys_then_503() {
+    let s = Signer::new(Algorithm::ES256, "k1");
+    let mut gate = Gate::new(config(ROUTES)).unwrap();
+    let mut idp = Idp::serving(jwks(&[&s]));
+    let c = |now: i64| json!({"iss": ISSUER, "aud": AUDIENCE, "sub": "a", "scope": "orders:read", "exp": now + 3600});
+    assert!(get(&mut gate, &mut idp, &s.mint(&c(NOW)), NOW).is_allowed());
+    assert_eq!(
+        gate.keys().freshness(ISSUER, NOW + 599),
+        edgeward::Freshness::Fresh
+    );
+    assert_eq!(
+        gate.keys().freshness(ISSUER, NOW + 600),
+        edgeward::Freshness::Stale
+    );
+    // Stale: the request is served, and a background refresh is due.
+    idp.down = true;
+    let later = NOW + 700;
+    assert!(get(&mut gate, &mut idp, &s.mint(&c(later)), later).is_allowed());
+    let due = gate.due_refreshes(later);
+    assert_eq!(due.len(), 1);
+    assert_eq!(due[0].kind, FetchKind::Jwks);
+    assert!(gate.due_refreshes(later).is_empty(), "single flight");
+    idp.answer(&mut gate, &due[0], later);
+    // Failed refresh: keys kept, no retry within the cooldown.
+    assert!(gate.due_refreshes(later + 5).is_empty());
+    assert!(get(&mut gate, &mut idp, &s.mint(&c(later + 5)), later + 5).is_allowed());
+    // Past stale_if_error (86400 s after freshness), nothing can serve: 503.
+    let dead = NOW + 600 + 86_400;
+    let d = get(&mut gate, &mut idp, &s.mint(&c(dead)), dead);
+    assert_eq!((d.status(), reason(&d)), (503, Some("keys_unavailable")));
+    let Decision::Deny(deny) = d else { panic!() };
+    assert!(deny.headers().iter().any(|(k, _)| *k == "retry-after"));
+    // The IdP comes back: the next check after the cooldown fetches again.
+    idp.down = false;
+    assert!(get(&mut gate, &mut idp, &s.mint(&c(dead + 31)), dead + 31).is_allowed());
+}
+
+#[test]
+fn never_fetched_and_idp_down_is_503_not_401() {
+    let s = Signer::new(Algorithm::ES256, "k1");
+    let mut gate = Gate::new(config(ROUTES)).unwrap();
+    let mut idp = Idp::serving(jwks(&[&s]));
+    idp.down = true;
+    let d = get(
+        &mut gate,
+        &mut idp,
+        &s.mint(&claims("a", "orders:read")),
+        NOW,
+    );
+    assert_eq!((d.status(), reason(&d)), (503, Some("keys_unavailable")));
+}
+
+#[test]
+fn bad_key_set_responses_keep_the_old_keys() {
+    let s = Signer::new(Algorithm::ES256, "k1");
+    let c = claims("a", "orders:read");
+    for (status, body) in [
+        (500, jwks(&[&s])),
+        (200, "<html>oops</html>".to_string()),
+        (200, json!({"keys": []}).to_string()),
+        (
+            200,
+            format!("{{\"keys\":[],\"pad\":\"{}\"}}", "x".repeat(300 * 1024)),
+        ),
+    ] {
+        let mut gate = Gate::new(config(ROUTES)).unwrap();
+        let mut idp = Idp::serving(jwks(&[&s]));
+        assert!(get(&mut gate, &mut idp, &s.mint(&c), NOW).is_allowed());
+        idp.set(JWKS_URI, status, &[], body);
+        let due = gate.due_refreshes(NOW + 601);
+        let fetch = &due[0];
+        let (st, _, b) = idp.routes[JWKS_URI].clone();
+        assert!(gate
+            .ingest(fetch, st, &[], b.as_bytes(), NOW + 601)
+            .is_err());
+        assert_eq!(gate.keys().keys(ISSUER).len(), 1);
+        assert!(get(&mut gate, &mut idp, &s.mint(&c), NOW + 602).is_allowed());
+    }
+}
+
+#[test]
+fn cache_control_is_clamped() {
+    let s = Signer::new(Algorithm::ES256, "k1");
+    for (cc, ttl) in [
+        ("max-age=5", 60),
+        ("max-age=999999", 86_400),
+        ("no-store", 60),
+        ("public, max-age=1200", 1200),
+        ("", 600),
+    ] {
+        let mut gate = Gate::new(config(ROUTES)).unwrap();
+        let fetch = match gate.check(
+            &Request {
+                method: "GET",
+                path: "/orders/1",
+                headers: &[(
+                    "authorization",
+                    &format!("Bearer {}", s.mint(&claims("a", "orders:read"))),
+                )],
+            },
+            NOW,
+        ) {
+            Outcome::NeedKeys(f) => f,
+            o => panic!("{o:?}"),
+        };
+        let report = gate
+            .ingest(
+                &fetch,
+                200,
+                &[("Cache-Control", cc)],
+                jwks(&[&s]).as_bytes(),
+                NOW,
+            )
+            .unwrap();
+        assert_eq!(report.ttl, ttl, "{cc}");
+    }
+}
+
+#[test]
+fn snapshot_round_trip_and_shared_cooldown() {
+    let s = Signer::new(Algorithm::RS256, "k1");
+    let mut a = Gate::new(config(ROUTES)).unwrap();
+    let mut idp = Idp::serving(jwks(&[&s]));
+    let c = claims("a", "orders:read");
+    assert!(get(&mut a, &mut idp, &s.mint(&c), NOW).is_allowed());
+    let snap = a.keys().snapshot(ISSUER).unwrap();
+    assert!(snap.starts_with("{\"v\":1,"), "{snap}");
+    // A fresh instance adopts the snapshot and verifies with no fetch.
+    let mut b = Gate::new(config(ROUTES)).unwrap();
+    assert!(b.keys_mut().restore(&snap).unwrap());
+    assert!(get(&mut b, &mut idp, &s.mint(&c), NOW + 1).is_allowed());
+    assert_eq!(idp.hits(JWKS_URI), 1);
+    assert_eq!(b.keys().snapshot(ISSUER).unwrap(), snap);
+    // An older snapshot is not adopted over newer keys.
+    assert!(!b.keys_mut().restore(&snap).unwrap());
+    // Version and issuer are checked.
+    assert!(b
+        .keys_mut()
+        .restore(&snap.replace("\"v\":1", "\"v\":2"))
+        .is_err());
+    assert!(b
+        .keys_mut()
+        .restore(&snap.replace(ISSUER, "https://other.test/"))
+        .is_err());
+    assert!(b.keys_mut().restore("garbage").is_err());
+    // The unknown-kid cooldown travels with the snapshot.
+    let t = s.mint_with(json!({"kid": "nope"}), &c);
+    let _ = get(&mut a, &mut idp, &t, NOW + 40);
+    assert_eq!(idp.hits(JWKS_URI), 2);
+    let snap = a.keys().snapshot(ISSUER).unwrap();
+    let mut fresh = Gate::new(config(ROUTES)).unwrap();
+    fresh.keys_mut().restore(&snap).unwrap();
+    let _ = get(
+        &mut fresh,
+        &mut idp,
+        &s.mint_with(json!({"kid": "nope2"}), &c),
+        NOW + 45,
+    );
+    assert_eq!(
+        idp.hits(JWKS_URI),
+        2,
+        "the cooldown from the snapshot was ignored"
+    );
+}
+
+#[test]
+fn verdict_cache_respects_exp_and_route() {
+    let (mut gate, mut idp, s) = setup(Algorithm::ES256);
+    let mut c = claims("alice", "orders:read");
+    c["exp"] = json!(NOW + 100);
+    let t = s.mint(&c);
+    assert!(get(&mut gate, &mut idp, &t, NOW).is_allowed());
+    // Policy is evaluated per request even on a cache hit.
+    let a = format!("Bearer {t}");
+    let d = run(
+        &mut gate,
+        &mut idp,
+        "POST",
+        "/orders/1",
+        &[("authorization", &a)],
+        NOW + 1,
+    );
+    assert_eq!(reason(&d), Some("scope_missing"));
+    let (_, steps) = gate.explain(
+        &Request {
+            method: "GET",
+            path: "/orders/1",
+            headers: &[("authorization", &a)],
+        },
+        NOW + 2,
+    );
+    assert!(steps.iter().any(|s| s.step == "cache" && s.ok), "{steps:?}");
+    // Past exp + leeway, the cached verdict is not used.
+    assert_eq!(
+        reason(&get(&mut gate, &mut idp, &t, NOW + 161)),
+        Some("token_expired")
+    );
+}
+
+#[test]
+fn withdrawn_key_drops_cached_verdicts() {
+    let old = Signer::new(Algorithm::ES256, "old");
+    let new = Signer::random(Algorithm::ES256, "new");
+    let mut gate = Gate::new(config(ROUTES)).unwrap();
+    let mut idp = Idp::serving(jwks(&[&old]));
+    let t = old.mint(&claims("a", "orders:read"));
+    assert!(get(&mut gate, &mut idp, &t, NOW).is_allowed());
+    idp.set(JWKS_URI, 200, &[], jwks(&[&new]));
+    let due = gate.due_refreshes(NOW + 601);
+    idp.answer(&mut gate, &due[0], NOW + 601);
+    let d = get(&mut gate, &mut idp, &t, NOW + 602);
+    assert_eq!(reason(&d), Some("key_not_found"));
+}
+
+#[test]
+fn negative_cache_remembers_bad_signatures() {
+    let (mut gate, mut idp, s) = setup(Algorithm::ES256);
+    let t = s.mint(&claims("a", "orders:read"));
+    let bad = format!("{}AAAA", &t[..t.len() - 4]);
+    assert_eq!(
+        reason(&get(&mut gate, &mut idp, &bad, NOW)),
+        Some("signature_invalid")
+    );
+    let a = format!("Bearer {bad}");
+    let (_, steps) = gate.explain(
+        &Request {
+            method: "GET",
+            path: "/orders/1",
+            headers: &[("authorization", &a)],
+        },
+        NOW + 1,
+    );
+    assert!(
+        steps.iter().any(|s| s.step == "cache" && !s.ok),
+        "{steps:?}"
+    );
+}
+
+#[test]
+fn policy_requirements() {
+    let (mut gate, mut idp, s) = setup(Algorithm::EdDSA);
+    let a = |c: &serde_json::Value| format!("Bearer {}", s.mint(c));
+    let alice = a(&claims("alice", "orders:read"));
+    let mut admin = claims("root", "");
+    admin["roles"] = json!(["admin"]);
+    let admin = a(&admin);
+    let writer = a(&claims("w", "orders:read orders:write"));
+    let cases: Vec<(&str, &str, &str, Option<&str>)> = vec![
+        ("GET", "/health", "", None),
+        ("GET", "/orders/7", &alice, None),
+        ("DELETE", "/orders/7", &alice, Some("scope_missing")),
+        ("DELETE", "/orders/7", &writer, None),
+        ("PUT", "/orders/7", &writer, Some("route_denied")),
+        ("GET", "/users/alice/profile", &alice, None),
+        ("GET", "/users/bob/profile", &alice, Some("owner_mismatch")),
+        ("GET", "/admin/x", &alice, Some("role_missing")),
+        ("GET", "/admin/x", &admin, None),
+        ("GET", "/nowhere", &admin, Some("route_denied")),
+        ("GET", "/open/../admin/x", &alice, Some("path_invalid")),
+        ("GET", "/open//x", &alice, Some("path_invalid")),
+        ("GET", "/%61dmin/x", &alice, Some("role_missing")),
+    ];
+    for (method, path, auth, want) in cases {
+        let h: Vec<(&str, &str)> = if auth.is_empty() {
+            vec![]
+        } else {
+            vec![("authorization", auth)]
+        };
+        let d = run(&mut gate, &mut idp, method, path, &h, NOW);
+        assert_eq!(reason(&d), want, "{method} {path}");
+    }
+}
+
+#[test]
+fn preflight_and_report_only() {
+    let (mut gate, mut idp, _) = setup(Algorithm::ES256);
+    let d = run(
+        &mut gate,
+        &mut idp,
+        "OPTIONS",
+        "/orders/1",
+        &[
+            ("origin", "https://app.test"),
+            ("access-control-request-method", "POST"),
+        ],
+        NOW,
+    );
+    assert!(d.is_allowed());
+    // A bare OPTIONS is not a preflight.
+    assert_eq!(
+        reason(&run(&mut gate, &mut idp, "OPTIONS", "/orders/1", &[], NOW)),
+        Some("route_denied")
+    );
+    let text = format!("mode = \"report-only\"\n[[issuers]]\nissuer = \"{ISSUER}\"\njwks_uri = \"{JWKS_URI}\"\naudiences = [\"{AUDIENCE}\"]\n{ROUTES}");
+    let mut gate = Gate::new(edgeward::Config::parse(&text).unwrap()).unwrap();
+    let d = run(&mut gate, &mut idp, "GET", "/orders/1", &[], NOW);
+    let Decision::Allow(a) = &d else {
+        panic!("{d:?}")
+    };
+    assert_eq!(a.report_only.as_ref().unwrap().reason, Reason::TokenMissing);
+    assert!(a.headers_to_set.contains(&(
+        "x-edgeward-decision".into(),
+        "deny; status=401; reason=token_missing".into()
+    )));
+}
+
+#[test]
+fn api_tokens_and_tenants() {
+    let digest = |t: &str| {
+        ring::digest::digest(&ring::digest::SHA256, t.as_bytes())
+            .as_ref()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    };
+    let text = format!(
+        "[[issuers]]\nissuer = \"{ISSUER}\"\njwks_uri = \"{JWKS_URI}\"\naudiences = [\"{AUDIENCE}\"]\ntenant_claim = \"/ext/tid\"\ntenants = [\"t1\", \"t2\"]\n\
+         [[api_tokens]]\nname = \"ci\"\nsha256 = \"{}\"\nscopes = [\"orders:write\"]\n\
+         [[routes]]\npath = \"/orders/**\"\nscopes.all = [\"orders:write\"]\n\
+         [[routes]]\npath = \"/t2/**\"\ntenants = [\"t2\"]\napi_tokens = false\n",
+        digest("s3cret-api-token")
+    );
+    let mut gate = Gate::new(edgeward::Config::parse(&text).unwrap()).unwrap();
+    let s = Signer::new(Algorithm::ES256, "k1");
+    let mut idp = Idp::serving(jwks(&[&s]));
+    let d = run(
+        &mut gate,
+        &mut idp,
+        "POST",
+        "/orders/1",
+        &[("authorization", "Bearer s3cret-api-token")],
+        NOW,
+    );
+    let Decision::Allow(a) = &d else {
+        panic!("{d:?}")
+    };
+    assert_eq!(a.identity.kind, IdentityKind::ApiToken);
+    assert_eq!(a.identity.subject.as_deref(), Some("ci"));
+    assert_eq!(
+        reason(&run(
+            &mut gate,
+            &mut idp,
+            "POST",
+            "/orders/1",
+            &[("authorization", "Bearer wrong-token")],
+            NOW
+        )),
+        Some("api_token_invalid")
+    );
+    assert_eq!(
+        reason(&run(
+            &mut gate,
+            &mut idp,
+            "GET",
+            "/t2/x",
+            &[("authorization", "Bearer s3cret-api-token")],
+            NOW
+        )),
+        Some("api_token_not_allowed")
+    );
+    let tok = |tid: &str| {
+        let mut c = claims("a", "orders:write");
+        c["ext"] = json!({"tid": tid});
+        format!("Bearer {}", s.mint(&c))
+    };
+    let t1 = tok("t1");
+    let d = run(
+        &mut gate,
+        &mut idp,
+        "POST",
+        "/orders/1",
+        &[("authorization", &t1)],
+        NOW,
+    );
+    let Decision::Allow(a) = &d else {
+        panic!("{d:?}")
+    };
+    assert!(a
+        .headers_to_set
+        .contains(&("x-auth-tenant".into(), "t1".into())));
+    assert_eq!(
+        reason(&run(
+            &mut gate,
+            &mut idp,
+            "GET",
+            "/t2/x",
+            &[("authorization", &t1)],
+            NOW
+        )),
+        Some("tenant_not_allowed")
+    );
+    assert!(run(
+        &mut gate,
+        &mut idp,
+        "GET",
+        "/t2/x",
+        &[("authorization", &tok("t2"))],
+        NOW
+    )
+    .is_allowed());
+    assert_eq!(
+        reason(&run(
+            &mut gate,
+            &mut idp,
+            "POST",
+            "/orders/1",
+            &[("authorization", &tok("t9"))],
+            NOW
+        )),
+        Some("tenant_not_allowed")
+    );
+}
+
+#[test]
+fn claim_headers_cannot_inject() {
+    let s = Signer::new(Algorithm::ES256, "k1");
+    let text = format!("[[issuers]]\nissuer = \"{ISSUER}\"\njwks_uri = \"{JWKS_URI}\"\naudiences = [\"{AUDIENCE}\"]\n[headers.claims]\nemail = \"x-auth-email\"\n\"realm_access.roles\" = \"x-auth-roles\"\n[[routes]]\npath = \"/**\"\n");
+    let mut gate = Gate::new(edgeward::Config::parse(&text).unwrap()).unwrap();
+    let mut idp = Idp::serving(jwks(&[&s]));
+    let mut c = claims("évil\r\nx-admin: 1", "");
+    c["email"] = json!("a@b.test");
+    c["realm_access"] = json!({"roles": ["x", "y"]});
+    let d = get(&mut gate, &mut idp, &s.mint(&c), NOW);
+    let Decision::Allow(a) = d else { panic!() };
+    let set: HashMap<_, _> = a.headers_to_set.iter().cloned().collect();
+    assert_eq!(set["x-auth-subject"], "%C3%A9vil%0D%0Ax-admin: 1");
+    assert_eq!(set["x-auth-email"], "a@b.test");
+    assert_eq!(set["x-auth-roles"], "[\"x\",\"y\"]");
+    assert!(a.headers_to_remove.contains(&"x-auth-email".to_string()));
+}
+
+#[test]
+fn verify_without_policy() {
+    let (mut gate, mut idp, s) = setup(Algorithm::ES256);
+    let t = s.mint(&claims("a", "x"));
+    let v = loop {
+        match gate.verify(&t, NOW) {
+            edgeward::Verification::NeedKeys(f) => idp.answer(&mut gate, &f, NOW),
+            v => break v,
+        }
+    };
+    let edgeward::Verification::Verified(id) = v else {
+        panic!("{v:?}")
+    };
+    assert_eq!(id.scopes, ["x"]);
+    assert!(
+        matches!(gate.verify("a.b.c", NOW), edgeward::Verification::Denied(d) if d.reason == Reason::TokenMalformed)
+    );
+}
