@@ -10,10 +10,13 @@ use serde_json::json;
 use std::collections::HashMap;
 use support::*;
 
-/// A scripted IdP: URL → (status, headers, body), with a hit counter.
+/// status, headers, body.
+type Response = (u16, Vec<(String, String)>, String);
+
+/// A scripted IdP: URL → response, with a hit counter.
 #[derive(Default)]
 struct Idp {
-    routes: HashMap<String, (u16, Vec<(String, String)>, String)>,
+    routes: HashMap<String, Response>,
     hits: HashMap<String, usize>,
     down: bool,
 }
