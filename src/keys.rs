@@ -141,6 +141,43 @@ impl PublicKey {
         &self.decoding
     }
 
+    /// The RFC 7638 JWK thumbprint (SHA-256, base64url): a stable name for
+    /// the key material, e.g. for a host's cache of native key objects.
+    ///
+    /// ```
+    /// use edgeward::keys::{KeyMaterial, PublicKey};
+    /// let k = PublicKey::from_material(KeyMaterial::Ed25519 { x: vec![0; 32] });
+    /// assert_eq!(k.thumbprint().len(), 43);
+    /// ```
+    pub fn thumbprint(&self) -> String {
+        let b64 = |b: &[u8]| URL_SAFE_NO_PAD.encode(b);
+        // Members in lexicographic order, no whitespace (RFC 7638 §3).
+        let canonical = match &self.material {
+            KeyMaterial::Rsa { n, e } => {
+                format!(r#"{{"e":"{}","kty":"RSA","n":"{}"}}"#, b64(e), b64(n))
+            }
+            KeyMaterial::Ec { curve, x, y } => {
+                let crv = match curve {
+                    Curve::P256 => "P-256",
+                    Curve::P384 => "P-384",
+                };
+                format!(
+                    r#"{{"crv":"{crv}","kty":"EC","x":"{}","y":"{}"}}"#,
+                    b64(x),
+                    b64(y)
+                )
+            }
+            KeyMaterial::Ed25519 { x } => {
+                format!(r#"{{"crv":"Ed25519","kty":"OKP","x":"{}"}}"#, b64(x))
+            }
+            KeyMaterial::Hmac { secret } => {
+                let digest = ring::digest::digest(&ring::digest::SHA256, secret);
+                format!(r#"{{"k":"{}","kty":"oct"}}"#, b64(digest.as_ref()))
+            }
+        };
+        b64(ring::digest::digest(&ring::digest::SHA256, canonical.as_bytes()).as_ref())
+    }
+
     /// The JWK `kty` of this key.
     pub fn kty(&self) -> &'static str {
         match self.material {
@@ -496,6 +533,20 @@ mod tests {
         assert!(parse_jwk(&jwk).is_err());
         jwk["alg"] = "none".into();
         assert!(parse_jwk(&jwk).is_err());
+    }
+
+    #[test]
+    fn rfc7638_thumbprint_example() {
+        // The RSA example key of RFC 7638 §3.1.
+        let n = "0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw";
+        let k = parse_jwk(
+            &json!({"kty": "RSA", "n": n, "e": "AQAB", "alg": "RS256", "kid": "2011-04-29"}),
+        )
+        .unwrap();
+        assert_eq!(
+            k.thumbprint(),
+            "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs"
+        );
     }
 
     #[test]
