@@ -14,10 +14,10 @@ bash scripts/setup.sh
 
 step "format and lint"
 cargo fmt --all -- --check
-cargo clippy --workspace --all-targets --quiet -- -D warnings
+cargo clippy --all-targets --quiet -- -D warnings
 
 step "core, CLI, Wycheproof, conformance and doc tests"
-cargo test --workspace
+cargo test
 # The vector counts, printed by the tests themselves.
 cargo test --quiet --test wycheproof --test conformance -- --nocapture 2>&1 | grep -E '^(wycheproof|conformance)' || true
 
