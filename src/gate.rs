@@ -641,10 +641,19 @@ impl<B: SignatureBackend> Gate<B> {
             ));
         }
         let identity = identity_from(icfg, jws.claims, times.exp);
-        let until = times
+        // A verdict lives no longer than the token, the cache TTL, or max_age.
+        let leeway = icfg.leeway as i64;
+        let mut until = times
             .exp
-            .saturating_add(icfg.leeway as i64)
+            .saturating_add(leeway)
             .min(now.saturating_add(self.config.cache.ttl as i64));
+        if let (Some(max_age), Some(iat)) = (icfg.max_age, times.iat) {
+            until = until.min(
+                iat.saturating_add(max_age as i64)
+                    .saturating_add(leeway)
+                    .saturating_add(1),
+            );
+        }
         Ok((
             Verdict {
                 identity: Arc::new(identity),

@@ -90,9 +90,15 @@ impl Pattern {
 
 /// Splits and percent-decodes a request path (query already removed),
 /// refusing anything ambiguous: dot segments, empty segments, encoded `/` or
-/// `\`, control bytes, invalid escapes or UTF-8.
+/// `\`, `;` (path parameters, which servlet containers strip before routing:
+/// `/admin;x` is `/admin` to them), control bytes, invalid escapes or UTF-8.
+/// One trailing slash is ignored for matching (`/orders/` is `/orders`).
 pub fn split_path(path: &str) -> Result<Vec<String>, &'static str> {
     let rest = path.strip_prefix('/').ok_or("path does not start with /")?;
+    if rest.starts_with('/') {
+        return Err("empty path segment (//)");
+    }
+    let rest = rest.strip_suffix('/').unwrap_or(rest);
     if rest.is_empty() {
         return Ok(Vec::new());
     }
@@ -107,6 +113,9 @@ pub fn split_path(path: &str) -> Result<Vec<String>, &'static str> {
             }
             if seg.contains(['/', '\\']) || seg.bytes().any(|b| b < 0x20 || b == 0x7f) {
                 return Err("encoded slash, backslash or control character in path");
+            }
+            if seg.contains(';') {
+                return Err("path parameter (;) in path");
             }
             Ok(seg)
         })
@@ -185,7 +194,9 @@ impl Policy {
     /// The first route matching `method` and the decoded `segments`.
     pub fn route<'r>(&'r self, method: &str, segments: &[String]) -> RouteMatch<'r> {
         for r in &self.routes {
-            if !r.methods.is_empty() && !r.methods.iter().any(|m| m == method) {
+            // A route for GET also serves HEAD, as HTTP servers do.
+            let listed = |m: &str| r.methods.iter().any(|x| x == m);
+            if !r.methods.is_empty() && !listed(method) && !(method == "HEAD" && listed("GET")) {
                 continue;
             }
             if let Some(params) = r.pattern.matches(segments) {
@@ -376,8 +387,17 @@ mod tests {
     }
 
     #[test]
-    fn trailing_slash_is_an_empty_segment_and_refused() {
-        assert!(split_path("/a/b/").is_err());
+    fn one_trailing_slash_is_ignored() {
+        assert_eq!(segs("/a/b/"), ["a", "b"]);
+        assert_eq!(segs("/"), Vec::<String>::new());
+        assert!(split_path("/a/b//").is_err());
+        assert!(split_path("//").is_err());
+    }
+
+    #[test]
+    fn path_parameters_are_refused() {
+        assert!(split_path("/admin;jsessionid=1/x").is_err());
+        assert!(split_path("/admin%3bx").is_err());
     }
 
     #[test]
@@ -391,6 +411,7 @@ mod tests {
         let p = Policy::new(&routes, Access::Deny).unwrap();
         assert_eq!(p.route("GET", &segs("/health")).access, Access::Anonymous);
         assert_eq!(p.route("POST", &segs("/items/1")).route.unwrap().index, 1);
+        assert_eq!(p.route("HEAD", &segs("/items/1")).route.unwrap().index, 2);
         assert_eq!(p.route("GET", &segs("/items/1")).route.unwrap().index, 2);
         let none = p.route("GET", &segs("/other"));
         assert!(none.route.is_none());

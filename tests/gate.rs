@@ -1003,3 +1003,76 @@ fn verify_without_policy() {
         matches!(gate.verify("a.b.c", NOW), edgeward::Verification::Denied(d) if d.reason == Reason::TokenMalformed)
     );
 }
+
+#[test]
+fn cached_verdicts_respect_max_age() {
+    let s = Signer::new(Algorithm::ES256, "k1");
+    let text = format!("[[issuers]]\nissuer = \"{ISSUER}\"\njwks_uri = \"{JWKS_URI}\"\naudiences = [\"{AUDIENCE}\"]\nmax_age = 100\n{ROUTES}");
+    let mut gate = Gate::new(edgeward::Config::parse(&text).unwrap()).unwrap();
+    let mut idp = Idp::serving(jwks(&[&s]));
+    let t = s.mint(&claims("a", "orders:read")); // iat = NOW - 10
+    assert!(get(&mut gate, &mut idp, &t, NOW).is_allowed());
+    assert!(get(&mut gate, &mut idp, &t, NOW + 150).is_allowed());
+    assert_eq!(
+        reason(&get(&mut gate, &mut idp, &t, NOW + 151)),
+        Some("token_too_old")
+    );
+}
+
+#[test]
+fn trailing_slash_and_head_follow_the_route() {
+    let (mut gate, mut idp, s) = setup(Algorithm::ES256);
+    let a = format!("Bearer {}", s.mint(&claims("a", "orders:read")));
+    assert!(run(
+        &mut gate,
+        &mut idp,
+        "HEAD",
+        "/orders/1",
+        &[("authorization", &a)],
+        NOW
+    )
+    .is_allowed());
+    assert!(run(
+        &mut gate,
+        &mut idp,
+        "GET",
+        "/orders/1/",
+        &[("authorization", &a)],
+        NOW
+    )
+    .is_allowed());
+    let mut admin = claims("root", "");
+    admin["roles"] = json!(["admin"]);
+    let root = format!("Bearer {}", s.mint(&admin));
+    assert!(run(
+        &mut gate,
+        &mut idp,
+        "GET",
+        "/admin/",
+        &[("authorization", &root)],
+        NOW
+    )
+    .is_allowed());
+    assert_eq!(
+        reason(&run(
+            &mut gate,
+            &mut idp,
+            "GET",
+            "/admin/",
+            &[("authorization", &a)],
+            NOW
+        )),
+        Some("role_missing")
+    );
+    assert_eq!(
+        reason(&run(
+            &mut gate,
+            &mut idp,
+            "GET",
+            "/open;x/../admin",
+            &[("authorization", &a)],
+            NOW
+        )),
+        Some("path_invalid")
+    );
+}
