@@ -1076,3 +1076,49 @@ fn trailing_slash_and_head_follow_the_route() {
         Some("path_invalid")
     );
 }
+
+#[test]
+fn several_issuers_each_with_their_own_rules() {
+    let a = Signer::new(Algorithm::RS256, "a1");
+    let b = Signer::new(Algorithm::ES256, "b1");
+    let text = "[[issuers]]\nissuer = \"https://a.test/\"\njwks_uri = \"https://a.test/jwks\"\naudiences = [\"api-a\"]\nalgorithms = [\"RS256\"]\n\
+                [[issuers]]\nissuer = \"https://b.test/\"\njwks_uri = \"https://b.test/jwks\"\naudiences = [\"api-b\"]\nalgorithms = [\"ES256\"]\nscope_claims = [\"scp\"]\n\
+                [[routes]]\npath = \"/**\"\nscopes.all = [\"read\"]\n";
+    let mut gate = Gate::new(edgeward::Config::parse(text).unwrap()).unwrap();
+    let mut idp = Idp::default();
+    idp.set("https://a.test/jwks", 200, &[], jwks(&[&a]));
+    idp.set("https://b.test/jwks", 200, &[], jwks(&[&b]));
+    let ta = a.mint(&json!({"iss": "https://a.test/", "aud": "api-a", "sub": "x", "scope": "read", "exp": NOW + 60}));
+    let tb = b.mint(&json!({"iss": "https://b.test/", "aud": "api-b", "sub": "y", "scp": ["read"], "exp": NOW + 60}));
+    assert!(get(&mut gate, &mut idp, &ta, NOW).is_allowed());
+    assert!(get(&mut gate, &mut idp, &tb, NOW).is_allowed());
+    // B's audience is not A's; B's algorithm is not A's; B's scope claim is not A's.
+    let wrong_aud = a.mint(&json!({"iss": "https://a.test/", "aud": "api-b", "sub": "x", "scope": "read", "exp": NOW + 60}));
+    assert_eq!(
+        reason(&get(&mut gate, &mut idp, &wrong_aud, NOW)),
+        Some("audience_invalid")
+    );
+    let wrong_alg = b.mint(&json!({"iss": "https://a.test/", "aud": "api-a", "sub": "x", "scope": "read", "exp": NOW + 60}));
+    assert_eq!(
+        reason(&get(&mut gate, &mut idp, &wrong_alg, NOW)),
+        Some("alg_not_allowed")
+    );
+    let wrong_claim = b.mint(&json!({"iss": "https://b.test/", "aud": "api-b", "sub": "y", "scope": "read", "exp": NOW + 60}));
+    assert_eq!(
+        reason(&get(&mut gate, &mut idp, &wrong_claim, NOW)),
+        Some("scope_missing")
+    );
+    // A key from issuer B's set never verifies a token claiming issuer A.
+    let forged = b.mint_with(
+        json!({"alg": "ES256", "kid": "a1"}),
+        &json!({"iss": "https://a.test/", "aud": "api-a", "scope": "read", "exp": NOW + 60}),
+    );
+    assert_ne!(get(&mut gate, &mut idp, &forged, NOW).status(), 200);
+    assert_eq!(
+        (
+            idp.hits("https://a.test/jwks"),
+            idp.hits("https://b.test/jwks")
+        ),
+        (1, 1)
+    );
+}
