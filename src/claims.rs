@@ -61,24 +61,38 @@ pub fn check(
     now: i64,
 ) -> Result<Times, Failure> {
     let leeway = cfg.leeway as i64;
-    let auds: Vec<&str> = match claims.get("aud") {
-        None => return Err((Reason::AudienceInvalid, "the token has no \"aud\"".into())),
-        Some(Value::String(s)) => vec![s],
-        Some(Value::Array(a)) => a.iter().map(Value::as_str).collect::<Option<_>>().ok_or((
-            Reason::ClaimInvalid,
-            "\"aud\" is not a string or array of strings".to_string(),
-        ))?,
-        Some(_) => {
-            return Err((
+    let mut auds: Vec<&str> = Vec::new();
+    for name in &cfg.audience_claims {
+        let bad = || {
+            (
                 Reason::ClaimInvalid,
-                "\"aud\" is not a string or array of strings".into(),
-            ))
+                format!("\"{name}\" is not a string or array of strings"),
+            )
+        };
+        match claims.get(name.as_str()) {
+            None => {}
+            Some(Value::String(s)) => auds.push(s),
+            Some(Value::Array(a)) => {
+                for v in a {
+                    auds.push(v.as_str().ok_or_else(bad)?);
+                }
+            }
+            Some(_) => return Err(bad()),
         }
-    };
+    }
+    if auds.is_empty() {
+        return Err((
+            Reason::AudienceInvalid,
+            format!(
+                "the token has no audience ({})",
+                cfg.audience_claims.join(", ")
+            ),
+        ));
+    }
     if !auds.iter().any(|a| cfg.audiences.iter().any(|x| x == a)) {
         return Err((
             Reason::AudienceInvalid,
-            format!("aud {auds:?} names none of this API's audiences"),
+            format!("audience {auds:?} names none of this API's audiences"),
         ));
     }
     let exp = numeric_date(claims, "exp")?
@@ -125,6 +139,23 @@ pub fn check(
             .is_some_and(|t| media_type_eq(t, want));
         if !ok {
             return Err((Reason::TypeInvalid, format!("typ must be \"{want}\"")));
+        }
+    }
+    for (name, want) in &cfg.claim_values {
+        match claim_at(claims, name) {
+            None => {
+                return Err((
+                    Reason::ClaimMissing,
+                    format!("the token has no \"{name}\" claim"),
+                ))
+            }
+            Some(got) if got != want => {
+                return Err((
+                    Reason::ClaimValueMismatch,
+                    format!("\"{name}\" must be {want}"),
+                ));
+            }
+            Some(_) => {}
         }
     }
     for name in &cfg.required_claims {
@@ -265,6 +296,33 @@ mod tests {
             check(&no_roles, &h, &c, 1000).unwrap_err().0,
             Reason::ClaimMissing
         );
+    }
+
+    #[test]
+    fn audience_claims_and_claim_values() {
+        let mut c = cfg();
+        c.audience_claims = vec!["aud".into(), "client_id".into()];
+        c.claim_values.insert("token_use".into(), json!("access"));
+        let h = header(None);
+        let cognito = json!({"client_id": "api", "token_use": "access", "exp": 100});
+        assert!(check(&cognito, &h, &c, 0).is_ok());
+        let id_token = json!({"aud": "api", "token_use": "id", "exp": 100});
+        assert_eq!(
+            check(&id_token, &h, &c, 0).unwrap_err().0,
+            Reason::ClaimValueMismatch
+        );
+        let none = json!({"token_use": "access", "exp": 100});
+        assert_eq!(
+            check(&none, &h, &c, 0).unwrap_err().0,
+            Reason::AudienceInvalid
+        );
+        let missing = json!({"client_id": "api", "exp": 100});
+        assert_eq!(
+            check(&missing, &h, &c, 0).unwrap_err().0,
+            Reason::ClaimMissing
+        );
+        let bad = json!({"client_id": 5, "exp": 100});
+        assert_eq!(check(&bad, &h, &c, 0).unwrap_err().0, Reason::ClaimInvalid);
     }
 
     #[test]

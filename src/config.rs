@@ -120,6 +120,13 @@ pub struct IssuerConfig {
     /// Accepted `aud` values (any one must be in the token). Required.
     #[serde(default)]
     pub audiences: Vec<String>,
+    /// Claims that carry the audience (`["aud"]`; Cognito access tokens:
+    /// `["aud", "client_id"]`).
+    #[serde(default = "default_audience_claims")]
+    pub audience_claims: Vec<String>,
+    /// Claims that must have exactly these values (`{ token_use = "access" }`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub claim_values: BTreeMap<String, serde_json::Value>,
     /// Accepted `alg` values.
     #[serde(default = "default_algorithms")]
     pub algorithms: Vec<String>,
@@ -165,6 +172,9 @@ fn default_algorithms() -> Vec<String> {
     ]
     .map(String::from)
     .to_vec()
+}
+fn default_audience_claims() -> Vec<String> {
+    vec!["aud".into()]
 }
 fn default_leeway() -> u64 {
     60
@@ -290,7 +300,7 @@ pub struct HeaderConfig {
     pub scopes: String,
     /// Extra claim → header map (claim path as for `scope_claims`).
     pub claims: BTreeMap<String, String>,
-    /// Report-only annotation header (`allow` or `deny <reason>`).
+    /// Report-only annotation header (`allow`, or `deny; status=401; reason=token_missing`).
     pub decision: String,
     /// Remove `Authorization` before the request reaches the origin.
     pub strip_authorization: bool,
@@ -512,7 +522,13 @@ impl Config {
                 &at("tenants"),
                 "needs tenant_claim to say where the tenant is",
             );
+            v.check(
+                !iss.audience_claims.is_empty(),
+                &at("audience_claims"),
+                "list at least one claim (normally \"aud\")",
+            );
             for (name, list) in [
+                ("audience_claims", &iss.audience_claims),
                 ("scope_claims", &iss.scope_claims),
                 ("role_claims", &iss.role_claims),
                 ("permission_claims", &iss.permission_claims),

@@ -54,20 +54,21 @@ const INSUFFICIENT_SCOPE: Option<&str> = Some("insufficient_scope");
 
 reasons! {
     TokenMissing => ("token_missing", 401, None, "No access token was sent."),
-    MultipleTokens => ("multiple_tokens", 400, INVALID_REQUEST, "More than one access token was sent (RFC 6750 §2)."),
-    PathInvalid => ("path_invalid", 400, INVALID_REQUEST, "The request path is ambiguous (dot segments, //, encoded / or \\, bad escapes)."),
+    MultipleTokens => ("multiple_tokens", 400, INVALID_REQUEST, "More than one access token was sent (RFC 6750 section 2)."),
+    PathInvalid => ("path_invalid", 400, INVALID_REQUEST, "The request path is ambiguous (dot segments, empty segments, encoded slash or backslash, ; parameters, bad escapes)."),
     TokenTooLarge => ("token_too_large", 401, INVALID_TOKEN, "The token is larger than token.max_size."),
     TokenMalformed => ("token_malformed", 401, INVALID_TOKEN, "The token is not a compact JWS with JSON header and payload."),
     HeaderUnsupported => ("header_unsupported", 401, INVALID_TOKEN, "The JWS header asks for something never accepted: crit, b64=false, nested JWT (cty), a bad kid."),
     AlgorithmNotAllowed => ("alg_not_allowed", 401, INVALID_TOKEN, "The header's alg is not in the issuer's algorithms (or is none)."),
     IssuerUnknown => ("issuer_unknown", 401, INVALID_TOKEN, "The iss claim is missing, not a string, or not a configured issuer."),
-    AudienceInvalid => ("audience_invalid", 401, INVALID_TOKEN, "No aud value is one of the issuer's audiences."),
+    AudienceInvalid => ("audience_invalid", 401, INVALID_TOKEN, "No audience (aud, or the issuer's audience_claims) is one of the issuer's audiences."),
     TokenExpired => ("token_expired", 401, INVALID_TOKEN, "exp is in the past (beyond leeway)."),
     TokenNotYetValid => ("token_not_yet_valid", 401, INVALID_TOKEN, "nbf or iat is in the future (beyond leeway)."),
     TokenTooOld => ("token_too_old", 401, INVALID_TOKEN, "iat is older than the issuer's max_age."),
     TypeInvalid => ("typ_invalid", 401, INVALID_TOKEN, "The typ header is not the one the issuer requires (at+jwt)."),
     ClaimMissing => ("claim_missing", 401, INVALID_TOKEN, "A required claim (exp, or one in required_claims) is missing."),
     ClaimInvalid => ("claim_invalid", 401, INVALID_TOKEN, "A registered claim has the wrong type (exp not a number, aud not strings, ...)."),
+    ClaimValueMismatch => ("claim_value_mismatch", 401, INVALID_TOKEN, "A claim does not have the value the issuer's claim_values requires."),
     KeyNotFound => ("key_not_found", 401, INVALID_TOKEN, "No key in the issuer's key set has the token's kid (after a refetch within the cooldown)."),
     KeyUnusable => ("key_unusable", 401, INVALID_TOKEN, "The key with the token's kid cannot verify its alg (type, curve, alg, use or key_ops)."),
     SignatureInvalid => ("signature_invalid", 401, INVALID_TOKEN, "The signature does not verify."),
@@ -178,12 +179,13 @@ impl Deny {
                 }
                 c
             });
-        let body = serde_json::json!({
-            "error": reason.error().unwrap_or("unauthorized"),
-            "reason": reason.code(),
-            "detail": detail,
-        })
-        .to_string();
+        // Built by hand to keep the documented member order.
+        let body = format!(
+            r#"{{"error":"{}","reason":"{}","detail":{}}}"#,
+            reason.error().unwrap_or("unauthorized"),
+            reason.code(),
+            serde_json::Value::from(detail.as_str())
+        );
         Deny {
             reason,
             status: reason.status(),
@@ -210,7 +212,9 @@ impl Deny {
     }
 }
 
-/// RFC 7230 quoted-string content: backslash-escape `"` and `\`, drop controls.
+/// RFC 7230 quoted-string content, limited to the RFC 6750 character set:
+/// printable ASCII, with `"` and `\` backslash-escaped; anything else is
+/// dropped so no host refuses the header.
 fn quote(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
@@ -219,8 +223,8 @@ fn quote(s: &str) -> String {
                 out.push('\\');
                 out.push(c);
             }
-            c if c.is_control() => {}
-            c => out.push(c),
+            ' '..='~' => out.push(c),
+            _ => {}
         }
     }
     out

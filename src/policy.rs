@@ -196,7 +196,9 @@ impl Policy {
         for r in &self.routes {
             // A route for GET also serves HEAD, as HTTP servers do.
             let listed = |m: &str| r.methods.iter().any(|x| x == m);
-            if !r.methods.is_empty() && !listed(method) && !(method == "HEAD" && listed("GET")) {
+            let serves =
+                r.methods.is_empty() || listed(method) || (method == "HEAD" && listed("GET"));
+            if !serves {
                 continue;
             }
             if let Some(params) = r.pattern.matches(segments) {
