@@ -94,6 +94,22 @@ fn reasons_doc_holds_the_generated_table() {
     }
 }
 
+/// docs/reasons.md promises that the descriptions sent as
+/// `error_description` are within RFC 6750's character set, so no escaping
+/// or dropping ever changes them.
+#[test]
+fn reason_descriptions_are_header_safe() {
+    for r in Reason::ALL {
+        let d = r.description();
+        assert!(
+            d.chars()
+                .all(|c| matches!(c, ' '..='~') && c != '"' && c != '\\'),
+            "{}: description is not RFC 6750 error_description text: {d}",
+            r.code()
+        );
+    }
+}
+
 /// The responses shown in docs/reasons.md, as the code builds them.
 #[test]
 fn reasons_doc_shows_real_responses() {
@@ -115,6 +131,12 @@ fn reasons_doc_shows_real_responses() {
             "orders",
             Reason::TokenExpired,
             "the token expired at 1700000000 (now 1700000100, leeway 60s)",
+            None,
+        ),
+        Deny::new(
+            "orders",
+            Reason::ClaimValueMismatch,
+            "\"token_use\" must be \"access\"",
             None,
         ),
         Deny::new(
@@ -215,14 +237,15 @@ fn section<'d>(doc: &'d str, title: &str) -> &'d str {
 }
 
 /// Every (top-level key, key) pair in a serialized configuration. Maps whose
-/// keys are user data (`headers.claims`, `routes[].owner`) are not entered.
+/// keys are user data (`headers.claims`, `routes[].owner`,
+/// `issuers[].claim_values`) are not entered.
 fn walk(v: &Value, top: Option<&str>, out: &mut Vec<(String, String)>) {
     match v {
         Value::Object(m) => {
             for (k, child) in m {
                 let t = top.unwrap_or(k);
                 out.push((t.to_string(), k.clone()));
-                if k == "claims" || k == "owner" {
+                if k == "claims" || k == "owner" || k == "claim_values" {
                     continue;
                 }
                 walk(child, Some(t), out);
@@ -246,6 +269,8 @@ fn full_config() -> Config {
             "issuer": "https://idp.example.com/",
             "jwks_uri": "https://idp.example.com/keys",
             "audiences": ["orders"],
+            "audience_claims": ["aud", "client_id"],
+            "claim_values": {"token_use": "access"},
             "algorithms": ["RS256", "HS256"],
             "leeway": 30,
             "typ": "at+jwt",
