@@ -160,8 +160,12 @@ fn read_token(arg: Option<&str>) -> CliResult<String> {
         Some(t) => t.to_owned(),
     };
     let mut t = raw.trim();
-    if t.len() > 7 && t[..7].eq_ignore_ascii_case("bearer ") {
-        t = t[7..].trim_start();
+    if let Some(rest) = t
+        .get(..7)
+        .filter(|p| p.eq_ignore_ascii_case("bearer "))
+        .and_then(|_| t.get(7..))
+    {
+        t = rest.trim_start();
     }
     if t.is_empty() {
         return Err(CliError::from(if arg.is_some_and(|a| a != "-") {

@@ -54,6 +54,13 @@ pub fn run(a: ConfigCheckArgs) -> CliResult<u8> {
     for note in notes(&config) {
         errln!("note: {note}");
     }
+    // Secrets are not printed back.
+    let mut config = config;
+    for iss in &mut config.issuers {
+        if let Some(s) = &mut iss.hmac_secret {
+            *s = format!("<redacted: {} bytes>", s.len());
+        }
+    }
     if a.json {
         let text = serde_json::to_string_pretty(&config)
             .map_err(|e| CliError(format!("cannot print the configuration: {e}")))?;

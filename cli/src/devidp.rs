@@ -112,7 +112,7 @@ impl Idp {
         let kid = unique_kid(&key, &self.kid, &self.retired);
         let old_kid = std::mem::replace(&mut self.kid, kid);
         let old_key = std::mem::replace(&mut self.key, key);
-        let until = now.saturating_add(grace as i64);
+        let until = now.saturating_add(grace.min(i64::MAX as u64) as i64);
         self.retired.retain(|r| r.until > now);
         self.retired.push(Retired {
             jwk: old_key.jwk(&old_kid),
@@ -629,6 +629,11 @@ fn read_request(stream: &mut TcpStream) -> Result<HttpRequest, Option<u16>> {
         return Err(Some(413));
     }
     let mut body = buf[head_end + 4..].to_vec();
+    if body.len() < length
+        && header("expect").is_some_and(|e| e.eq_ignore_ascii_case("100-continue"))
+    {
+        let _ = stream.write_all(b"HTTP/1.1 100 Continue\r\n\r\n");
+    }
     while body.len() < length {
         match stream.read(&mut chunk) {
             Ok(0) | Err(_) => return Err(Some(400)),

@@ -90,6 +90,7 @@ Exit status: 0 allowed / success, 1 denied (check), 2 usage, configuration or I/
     about = "Debug JWT access tokens, mint test tokens, run a development issuer, validate edgeward configuration",
     after_help = MAIN_EXAMPLES,
     propagate_version = true,
+    arg_required_else_help = true,
     disable_help_subcommand = true
 )]
 struct Cli {
@@ -112,7 +113,7 @@ enum Command {
     #[command(name = "dev-idp", after_help = devidp::EXAMPLES)]
     DevIdp(DevIdpArgs),
     /// Configuration tools.
-    #[command(subcommand)]
+    #[command(subcommand, after_help = configcmd::EXAMPLES)]
     Config(ConfigCommand),
 }
 

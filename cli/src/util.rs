@@ -91,8 +91,8 @@ pub fn span(secs: i64) -> String {
 /// `in 5m 0s` / `5m 0s ago` relative to `now`.
 pub fn relative(t: i64, now: i64) -> String {
     match t.cmp(&now) {
-        std::cmp::Ordering::Greater => format!("in {}", span(t - now)),
-        std::cmp::Ordering::Less => format!("{} ago", span(now - t)),
+        std::cmp::Ordering::Greater => format!("in {}", span(t.saturating_sub(now))),
+        std::cmp::Ordering::Less => format!("{} ago", span(now.saturating_sub(t))),
         std::cmp::Ordering::Equal => "now".into(),
     }
 }
@@ -209,6 +209,9 @@ mod tests {
         assert_eq!(iso_time(951_782_400), "2000-02-29T00:00:00Z");
         assert_eq!(relative(100, 40), "in 1m 0s");
         assert_eq!(relative(40, 100), "1m 0s ago");
+        assert!(relative(i64::MAX, i64::MIN).starts_with("in "));
+        assert!(iso_time(i64::MAX).ends_with('Z'));
+        assert!(iso_time(i64::MIN).ends_with('Z'));
     }
 
     #[test]

@@ -86,7 +86,8 @@ fn help_on_every_command_with_examples() {
         assert!(r.stdout.contains("Examples:"), "{args:?}: {}", r.stdout);
         assert!(r.stdout.contains("Usage:"), "{args:?}");
     }
-    assert!(run(&["config", "--help"]).ok().stdout.contains("check"));
+    let r = run(&["config", "--help"]).ok();
+    assert!(r.stdout.contains("check") && r.stdout.contains("Examples:"));
     assert!(run(&["--version"]).ok().stdout.contains("edgeward"));
 }
 
@@ -1013,6 +1014,20 @@ fn config_check_prints_effective_settings() {
     assert_eq!(v["issuers"][0]["leeway"], 60);
     assert_eq!(v["keys"]["max_response_bytes"], 262_144);
     assert_eq!(v["routes"][0]["owner"]["id"], "sub");
+    // Secrets are not printed back.
+    let secret = "correct-horse-battery-staple-0123456789";
+    let hs = dir.write(
+        "hs.toml",
+        &format!("[[issuers]]\nissuer = \"https://a.example\"\naudiences = [\"x\"]\nalgorithms = [\"HS256\"]\nhmac_secret = \"{secret}\"\n"),
+    );
+    for args in [
+        vec!["config", "check", &hs],
+        vec!["config", "check", "--json", &hs],
+    ] {
+        let r = run(&args).ok();
+        assert!(!r.stdout.contains(secret) && !r.stderr.contains(secret));
+        assert!(r.stdout.contains("redacted"), "{}", r.stdout);
+    }
     // JSON in, stdin.
     let json_text = r1.stdout.clone();
     run_with(&["config", "check", "-"], Some(&json_text)).ok();

@@ -396,3 +396,39 @@ fn port_in_use_is_an_error() {
     let r = run(&["dev-idp", "--issuer-url", "ftp://x"]).code(2);
     assert!(r.stderr.contains("--issuer-url"), "{}", r.stderr);
 }
+
+#[test]
+fn expect_continue_and_raw_http() {
+    use std::io::{Read, Write};
+    let idp = DevIdp::start(&[]);
+    let body = "grant_type=client_credentials&scope=raw";
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", idp.port)).unwrap();
+    write!(
+        s,
+        "POST /token HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nExpect: 100-continue\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    )
+    .unwrap();
+    let mut first = [0u8; 25];
+    s.read_exact(&mut first).unwrap();
+    assert_eq!(&first, b"HTTP/1.1 100 Continue\r\n\r\n");
+    s.write_all(body.as_bytes()).unwrap();
+    let mut rest = String::new();
+    s.read_to_string(&mut rest).unwrap();
+    assert!(rest.starts_with("HTTP/1.1 200 OK\r\n"), "{rest}");
+    assert!(rest.contains("\"scope\": \"raw\""), "{rest}");
+
+    // Garbage and oversized requests get 4xx, and the server keeps serving.
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", idp.port)).unwrap();
+    s.write_all(b"NONSENSE\r\n\r\n").unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    assert!(out.starts_with("HTTP/1.1 400"), "{out}");
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", idp.port)).unwrap();
+    s.write_all(b"POST /token HTTP/1.1\r\nContent-Length: 999999\r\n\r\n")
+        .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    assert!(out.starts_with("HTTP/1.1 413"), "{out}");
+    assert_eq!(get(&idp.url("/jwks")).status, 200);
+}
