@@ -5,7 +5,7 @@
 //   wasm-bindgen --target nodejs --out-dir bench/pkg ...wasm
 //
 // Usage: node bench/run.mjs [--quick] [--json FILE]
-// Env: BENCH_BATCHES (default 21), BENCH_BATCH_MS (default 20), BENCH_TOKENS
+// Env: BENCH_BATCHES (default 41), BENCH_BATCH_MS (default 10), BENCH_TOKENS
 // (distinct tokens per algorithm, default 256).
 //
 // Per algorithm, µs/op medians of time-boxed batches:
@@ -35,8 +35,8 @@ const args = process.argv.slice(2);
 const quick = args.includes("--quick");
 const jsonOut = args.includes("--json") ? args[args.indexOf("--json") + 1] : null;
 const env = (k, d) => (process.env[k] ? Number(process.env[k]) : d);
-const BATCHES = env("BENCH_BATCHES", quick ? 7 : 21);
-const BATCH_MS = env("BENCH_BATCH_MS", quick ? 5 : 20);
+const BATCHES = env("BENCH_BATCHES", quick ? 7 : 41);
+const BATCH_MS = env("BENCH_BATCH_MS", quick ? 5 : 10);
 const TOKENS = env("BENCH_TOKENS", quick ? 32 : 256);
 const INFLIGHT = env("BENCH_INFLIGHT", 32);
 
@@ -98,33 +98,56 @@ async function mint({ alg, kid, pair }, n) {
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
-// fn(i) is one operation; sync or async (awaited when it returns a promise).
-async function bench(fn) {
-  const run = async (iters, start) => {
-    const t0 = performance.now();
-    for (let i = 0; i < iters; i++) {
-      const r = fn(start + i);
-      if (r instanceof Promise) await r;
-    }
-    return performance.now() - t0;
-  };
-  // Calibrate (doubles as warm-up, JIT included).
+// One timed batch of `iters` operations fn(start), fn(start + 1), ...; fn is
+// sync or async (awaited when it returns a promise). Returns µs/op.
+async function batch(fn, iters, start) {
+  const t0 = performance.now();
+  for (let i = 0; i < iters; i++) {
+    const r = fn(start + i);
+    if (r instanceof Promise) await r;
+  }
+  return ((performance.now() - t0) * 1000) / iters;
+}
+
+// Iterations for a batch of about BATCH_MS (doubles as warm-up, JIT included).
+async function calibrate(fn) {
   let iters = 1;
-  let counter = 0;
   for (;;) {
-    const ms = await run(iters, counter);
-    counter += iters;
-    if (ms >= BATCH_MS) break;
+    const ms = ((await batch(fn, iters, 0)) * iters) / 1000;
+    if (ms >= BATCH_MS) return iters;
     const grow = ms <= 0 ? 16 : Math.min(16, Math.max(1.1, (BATCH_MS / ms) * 1.1));
     iters = Math.max(iters + 1, Math.ceil(iters * grow));
   }
+}
+
+const stats = (samples, iters) => ({
+  median: median(samples),
+  min: Math.min(...samples),
+  iters: iters * samples.length,
+});
+
+async function bench(fn) {
+  const iters = await calibrate(fn);
   const samples = [];
+  for (let b = 0; b < BATCHES; b++) samples.push(await batch(fn, iters, (b + 1) * iters));
+  return stats(samples, iters);
+}
+
+// Several functions, batches interleaved round by round so that load from
+// other processes falls on all alike. ratios[k] is the median over rounds of
+// fns[k]'s time divided by fns[0]'s.
+async function benchInterleaved(fns) {
+  const iters = [];
+  for (const fn of fns) iters.push(await calibrate(fn));
+  const samples = fns.map(() => []);
+  const ratios = fns.map(() => []);
   for (let b = 0; b < BATCHES; b++) {
-    const ms = await run(iters, counter);
-    counter += iters;
-    samples.push((ms * 1000) / iters);
+    for (let k = 0; k < fns.length; k++) {
+      samples[k].push(await batch(fns[k], iters[k], (b + 1) * iters[k]));
+    }
+    for (let k = 1; k < fns.length; k++) ratios[k].push(samples[0][b] / samples[k][b]);
   }
-  return { median: median(samples), min: Math.min(...samples), iters: iters * BATCHES };
+  return { stats: samples.map((s, k) => stats(s, iters[k])), ratios: ratios.map((r) => (r.length ? median(r) : 1)) };
 }
 
 function check(ok, what) {
@@ -145,9 +168,9 @@ for (const a of ALGS) {
 // hot functions up to TurboFan; run every path for a while before measuring
 // so no algorithm is timed on baseline code.
 {
-  const g = new BenchGate(config(0), PATH);
+  const g = new BenchGate(config(0), PATH, false);
   g.ingest(JWKS, NOW);
-  const h = new BenchGate(config(undefined), PATH);
+  const h = new BenchGate(config(undefined), PATH, false);
   h.ingest(JWKS, NOW);
   const until = performance.now() + (quick ? 300 : 1500);
   let n = 0;
@@ -172,10 +195,10 @@ for (const a of ALGS) {
   const tokens = TOKENS_BY_ALG.get(a.alg);
   const pick = (i) => tokens[i % tokens.length];
 
-  const uncached = new BenchGate(config(0), PATH);
+  const uncached = new BenchGate(config(0), PATH, false);
   check(uncached.check(tokens[0], NOW) === 0, "first check asks for keys");
   check(uncached.ingest(JWKS, NOW) === 4, "4 keys ingested");
-  const cached = new BenchGate(config(undefined), PATH);
+  const cached = new BenchGate(config(undefined), PATH, false);
   cached.ingest(JWKS, NOW);
   for (const t of tokens) check(uncached.check(t, NOW) === 200, `${a.alg} allowed`);
   const bad = tokens[0].slice(0, -6) + (tokens[0].endsWith("AAAAAA") ? "BBBBBB" : "AAAAAA");
@@ -206,34 +229,50 @@ for (const a of ALGS) {
     );
   }
 
-  const parts = tokens[0].split(".");
-  const signingInput = Buffer.from(`${parts[0]}.${parts[1]}`);
-  const signature = Buffer.from(parts[2], "base64url");
+  const signed = tokens.map((t) => {
+    const [h, p, sig] = t.split(".");
+    return [Buffer.from(`${h}.${p}`), Buffer.from(sig, "base64url")];
+  });
   const nodeKey = { key: a.pair.publicKey, ...a.node };
   delete nodeKey.algorithm;
-  check(crypto.verify(a.node.algorithm, signingInput, nodeKey, signature), "node:crypto verifies");
-  uncached.prepare(tokens[0]);
-  check(uncached.verify_prepared(), "wasm signature verifies");
+  const nodeVerify = (i) => {
+    const [m, sig] = signed[i % signed.length];
+    return crypto.verify(a.node.algorithm, m, nodeKey, sig);
+  };
+  check(nodeVerify(0), "node:crypto verifies");
+  for (const t of tokens) uncached.prepare(t);
+  check(uncached.verify_prepared(0), "wasm signature verifies");
+  const coreOnly = new BenchGate(config(0), PATH, true);
+  coreOnly.ingest(JWKS, NOW);
+  check(coreOnly.check(bad, NOW) === 200, "the no-op backend passes every signature");
 
   const r = { alg: a.alg };
-  process.stderr.write(`${a.alg}: edgeward-wasm uncached\n`);
-  r.ewUncached = await bench((i) => {
+  const ewUncached = (i) => {
     if (uncached.check(pick(i), NOW) !== 200) throw new Error("denied");
-  });
+  };
+  const viaJose6 = async (i) => {
+    const { payload } = await jose6.jwtVerify(pick(i), key6, verifyOpts);
+    routeScope(payload);
+  };
+  const viaJose5 = async (i) => {
+    const { payload } = await jose5.jwtVerify(pick(i), key5, verifyOpts);
+    routeScope(payload);
+  };
+  process.stderr.write(`${a.alg}: edgeward-wasm uncached, jose ${joseVersion("jose")}, jose ${joseVersion("jose5")} (interleaved)\n`);
+  const ewCore = (i) => {
+    if (coreOnly.check(pick(i), NOW) !== 200) throw new Error("denied");
+  };
+  const ewSig = (i) => {
+    if (!uncached.verify_prepared(i)) throw new Error("sig");
+  };
+  const inter = await benchInterleaved([ewUncached, viaJose6, viaJose5, ewCore, ewSig]);
+  [r.ewUncached, r.jose6, r.jose5, r.ewCore, r.ewSig] = inter.stats;
+  // edgeward time / jose time, per round.
+  [, r.ratio6, r.ratio5] = inter.ratios;
   process.stderr.write(`${a.alg}: edgeward-wasm cache hit\n`);
   cached.check(tokens[0], NOW);
   r.ewHit = await bench(() => {
     if (cached.check(tokens[0], NOW) !== 200) throw new Error("denied");
-  });
-  process.stderr.write(`${a.alg}: jose ${joseVersion("jose")}\n`);
-  r.jose6 = await bench(async (i) => {
-    const { payload } = await jose6.jwtVerify(pick(i), key6, verifyOpts);
-    routeScope(payload);
-  });
-  process.stderr.write(`${a.alg}: jose ${joseVersion("jose5")}\n`);
-  r.jose5 = await bench(async (i) => {
-    const { payload } = await jose5.jwtVerify(pick(i), key5, verifyOpts);
-    routeScope(payload);
   });
   // jose's crypto runs off the main thread (WebCrypto / node:crypto callbacks
   // on libuv's pool), so its throughput with requests in flight is better than
@@ -256,16 +295,14 @@ for (const a of ALGS) {
   r.ewParse = await bench((i) => {
     if (!uncached.parse_only(pick(i))) throw new Error("parse");
   });
-  r.ewSig = await bench(() => {
-    if (!uncached.verify_prepared()) throw new Error("sig");
-  });
   r.ewSetup = await bench(() => {
     if (uncached.verify_prepared_short()) throw new Error("short signature accepted");
   });
-  r.node = await bench(() => {
-    if (!crypto.verify(a.node.algorithm, signingInput, nodeKey, signature)) throw new Error("node");
+  r.node = await bench((i) => {
+    if (!nodeVerify(i)) throw new Error("node");
   });
   uncached.free();
+  coreOnly.free();
   cached.free();
   results.push(r);
 }
@@ -286,19 +323,19 @@ console.log(
 console.log("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
 for (const r of results) {
   console.log(
-    `| ${r.alg} | ${f(r.ewUncached.median)} | ${f(r.ewHit.median)} | ${f(r.jose6.median)} | ${(r.ewUncached.median / r.jose6.median).toFixed(2)}x | ${f(r.jose5.median)} | ${(r.ewUncached.median / r.jose5.median).toFixed(2)}x | ${(r.ewHit.median / r.jose6.median).toFixed(3)}x | ${f(r.jose6Par.median)} |`,
+    `| ${r.alg} | ${f(r.ewUncached.median)} | ${f(r.ewHit.median)} | ${f(r.jose6.median)} | ${r.ratio6.toFixed(2)}x | ${f(r.jose5.median)} | ${r.ratio5.toFixed(2)}x | ${(r.ewHit.median / r.jose6.median).toFixed(3)}x | ${f(r.jose6Par.median)} |`,
   );
 }
 console.log();
 console.log("### wasm: where edgeward's uncached check goes (median µs/op)");
 console.log();
 console.log(
-  "| alg | anonymous-route check (bridge + route + decision) | SHA-256 of token | jws::parse | signature only (ring in wasm) | of which ring key setup | full check | check − signature | node:crypto verify alone | ring-in-wasm / node:crypto |",
+  "| alg | anonymous-route check (bridge + route + decision) | SHA-256 of token | jws::parse | signature only (ring in wasm) | of which ring key setup | core alone (no-op backend) | full check | signature + core alone | node:crypto verify alone | ring-in-wasm / node:crypto |",
 );
-console.log("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+console.log("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
 for (const r of results) {
   console.log(
-    `| ${r.alg} | ${f(r.ewAnon.median)} | ${f(r.ewDigest.median)} | ${f(r.ewParse.median)} | ${f(r.ewSig.median)} | ${f(r.ewSetup.median)} | ${f(r.ewUncached.median)} | ${f(r.ewUncached.median - r.ewSig.median)} | ${f(r.node.median)} | ${(r.ewSig.median / r.node.median).toFixed(1)}x |`,
+    `| ${r.alg} | ${f(r.ewAnon.median)} | ${f(r.ewDigest.median)} | ${f(r.ewParse.median)} | ${f(r.ewSig.median)} | ${f(r.ewSetup.median)} | ${f(r.ewCore.median)} | ${f(r.ewUncached.median)} | ${f(r.ewSig.median + r.ewCore.median)} | ${f(r.node.median)} | ${(r.ewSig.median / r.node.median).toFixed(1)}x |`,
   );
 }
 if (jsonOut) {

@@ -3,19 +3,23 @@
 //! A plain harness: `std::time::Instant`, a calibrated number of iterations
 //! per batch, the median of N batches, in µs per operation. Per algorithm:
 //!
-//! * (a) raw ring verification of the same token's signature with the same
-//!   key (the reference the core is measured against);
+//! * (a) raw ring verification of the tokens' signatures with the same key
+//!   and messages (the reference the core is measured against);
 //! * (b) a full uncached `Gate::check` of `Authorization: Bearer <token>`
 //!   (verdict cache off: `[cache] capacity = 0`), and its ratio to (a);
-//! * (b') the same with the cache on and a fresh token per check (miss+insert);
+//! * (e) the same check with a no-op signature backend: the core alone;
+//! * (b') the check with the cache on, each token once (miss + insert);
 //! * (c) a verdict-cache hit (the same token again);
 //! * (d) ingesting a 3-key JWKS of the algorithm's key type.
+//!
+//! (a), (b) and (e) cycle through the same distinct tokens.
 //!
 //! Then a breakdown of the uncached path into the public pieces the gate is
 //! made of, so the core's overhead over raw ring is visible.
 //!
-//! Environment: `EDGEWARD_BENCH_BATCHES` (default 31), `EDGEWARD_BENCH_BATCH_MS`
-//! (default 5), `EDGEWARD_BENCH_DISTINCT` (tokens for (b'), default 512).
+//! Environment: `EDGEWARD_BENCH_BATCHES` (default 51), `EDGEWARD_BENCH_BATCH_MS`
+//! (default 2), `EDGEWARD_BENCH_DISTINCT` (distinct tokens per
+//! algorithm, default 512).
 //! Pass `--quick` (after `--`) for a fast smoke run.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -27,7 +31,7 @@ use edgeward::jws;
 use edgeward::keystore::{FetchKind, KeyFetch, Selection};
 use edgeward::policy::{gather, split_path, Policy};
 use edgeward::token::extract;
-use edgeward::{Algorithm, Config, Gate, Outcome, Request};
+use edgeward::{Algorithm, Config, Gate, Outcome, PublicKey, Request};
 use ring::rand::SystemRandom;
 use ring::signature::{self as sig, KeyPair};
 use serde_json::json;
@@ -61,7 +65,7 @@ fn opts() -> Opts {
             .and_then(|v| v.parse().ok())
             .unwrap_or(d)
     };
-    let (b, ms, n) = if quick { (7, 1, 64) } else { (31, 5, 512) };
+    let (b, ms, n) = if quick { (7, 1, 64) } else { (51, 2, 512) };
     Opts {
         batches: env("EDGEWARD_BENCH_BATCHES", b) as usize,
         batch: Duration::from_millis(env("EDGEWARD_BENCH_BATCH_MS", ms)),
@@ -87,7 +91,53 @@ fn summarize(mut samples: Vec<f64>, iters: u64) -> Stats {
 
 /// Median µs/op of `o.batches` batches, each about `o.batch` long.
 fn bench(o: &Opts, mut f: impl FnMut()) -> Stats {
-    // Calibrate (doubles as warm-up).
+    let iters = calibrate(o, &mut f);
+    let samples = (0..o.batches).map(|_| batch(iters, &mut f)).collect();
+    summarize(samples, iters * o.batches as u64)
+}
+
+/// Like `bench` for several functions, their batches interleaved round by
+/// round, so load from other processes falls on all of them alike. Also
+/// returns, for each function after the first, the median over rounds of
+/// its time divided by the first's.
+fn bench_interleaved(o: &Opts, fs: &mut [&mut dyn FnMut()]) -> (Vec<Stats>, Vec<f64>) {
+    let iters: Vec<u64> = fs.iter_mut().map(|f| calibrate(o, f)).collect();
+    let mut samples = vec![Vec::with_capacity(o.batches); fs.len()];
+    let mut ratios = vec![Vec::with_capacity(o.batches); fs.len()];
+    for _ in 0..o.batches {
+        for (k, f) in fs.iter_mut().enumerate() {
+            samples[k].push(batch(iters[k], f));
+        }
+        for k in 1..fs.len() {
+            ratios[k].push(samples[k].last().unwrap() / samples[0].last().unwrap());
+        }
+    }
+    let ratio = ratios
+        .into_iter()
+        .skip(1)
+        .map(|mut r| {
+            r.sort_by(f64::total_cmp);
+            r[r.len() / 2]
+        })
+        .collect();
+    let stats = samples
+        .into_iter()
+        .zip(iters)
+        .map(|(s, n)| summarize(s, n * o.batches as u64))
+        .collect();
+    (stats, ratio)
+}
+
+fn batch(iters: u64, f: &mut dyn FnMut()) -> f64 {
+    let t = Instant::now();
+    for _ in 0..iters {
+        f();
+    }
+    t.elapsed().as_secs_f64() * 1e6 / iters as f64
+}
+
+/// Iterations for one batch of about `o.batch` (doubles as warm-up).
+fn calibrate(o: &Opts, f: &mut dyn FnMut()) -> u64 {
     let mut iters: u64 = 1;
     loop {
         let t = Instant::now();
@@ -105,16 +155,7 @@ fn bench(o: &Opts, mut f: impl FnMut()) -> Stats {
         };
         iters = ((iters as f64 * grow).ceil() as u64).max(iters + 1);
     }
-    let samples = (0..o.batches)
-        .map(|_| {
-            let t = Instant::now();
-            for _ in 0..iters {
-                f();
-            }
-            t.elapsed().as_secs_f64() * 1e6 / iters as f64
-        })
-        .collect();
-    summarize(samples, iters * o.batches as u64)
+    iters
 }
 
 // ---------------------------------------------------------------- keys and tokens
@@ -301,8 +342,31 @@ fn fetch() -> KeyFetch {
 const HEADERS_CC: [(&str, &str); 1] = [("cache-control", "max-age=3600")];
 
 /// A gate with `jwks` loaded the way a host loads it (check → NeedKeys → ingest).
+/// A backend that accepts every signature: a gate with it measures the
+/// core's own work (everything but the signature arithmetic).
+struct NoCrypto;
+
+impl SignatureBackend for NoCrypto {
+    fn name(&self) -> &'static str {
+        "none (benchmark)"
+    }
+    fn verify(&self, _: Algorithm, key: &PublicKey, message: &[u8], signature: &[u8]) -> bool {
+        black_box((key, message, signature));
+        true
+    }
+}
+
 fn gate_with(cache_capacity: Option<usize>, jwks: &[u8], probe: &str) -> Gate {
-    let mut gate = Gate::new(config(cache_capacity)).expect("gate");
+    gate_with_backend(cache_capacity, jwks, probe, RingBackend)
+}
+
+fn gate_with_backend<B: SignatureBackend>(
+    cache_capacity: Option<usize>,
+    jwks: &[u8],
+    probe: &str,
+    backend: B,
+) -> Gate<B> {
+    let mut gate = Gate::with_backend(config(cache_capacity), backend).expect("gate");
     let auth = format!("Bearer {probe}");
     let headers = [("authorization", auth.as_str())];
     let req = Request {
@@ -320,7 +384,7 @@ fn gate_with(cache_capacity: Option<usize>, jwks: &[u8], probe: &str) -> Gate {
     gate
 }
 
-fn check_status(gate: &mut Gate, auth: &str) -> u16 {
+fn check_status<B: SignatureBackend>(gate: &mut Gate<B>, auth: &str) -> u16 {
     let headers = [("authorization", auth)];
     let req = Request {
         method: "GET",
@@ -339,6 +403,9 @@ struct Row {
     alg: &'static str,
     raw: Stats,
     uncached: Stats,
+    /// Median over rounds of (b)/(a).
+    ratio: f64,
+    core_only: Stats,
     distinct: Stats,
     hit: Stats,
     ingest: Stats,
@@ -393,23 +460,45 @@ fn main() {
         let msg = parsed.signing_input.as_bytes().to_vec();
         let signature = parsed.signature.clone();
         assert!(raw_verify(alg, key, &msg, &signature));
-
-        eprintln!("{name}: (a) raw ring verify");
-        let raw = bench(&o, || {
-            assert!(raw_verify(alg, key, black_box(&msg), black_box(&signature)))
-        });
-
-        eprintln!("{name}: (b) uncached check");
-        let mut uncached_gate = gate_with(Some(0), &gate_jwks, &token);
-        assert_eq!(check_status(&mut uncached_gate, &auth), 200);
-        let uncached = bench(&o, || {
-            assert_eq!(check_status(&mut uncached_gate, black_box(&auth)), 200)
-        });
-
-        eprintln!("{name}: (b') distinct tokens, cache on");
+        // (a) and (b) cycle through distinct tokens: verifying one signature
+        // over and over trains the branch predictor on its exact (variable
+        // time) path and flatters both numbers.
         let tokens: Vec<String> = (1..=o.distinct)
             .map(|n| format!("Bearer {}", mint(alg, key, n)))
             .collect();
+        let pool: Vec<(Vec<u8>, Vec<u8>)> = tokens
+            .iter()
+            .map(|t| {
+                let j = jws::parse(&t["Bearer ".len()..]).unwrap();
+                (j.signing_input.as_bytes().to_vec(), j.signature)
+            })
+            .collect();
+
+        eprintln!("{name}: (a) raw ring verify, (b) uncached check, (e) no-op backend");
+        let mut uncached_gate = gate_with(Some(0), &gate_jwks, &token);
+        assert_eq!(check_status(&mut uncached_gate, &auth), 200);
+        let mut null_gate = gate_with_backend(Some(0), &gate_jwks, &token, NoCrypto);
+        let (mut ia, mut ib, mut ie) = (0, 0, 0);
+        let mut fa = || {
+            let (m, s) = &pool[ia % pool.len()];
+            ia += 1;
+            assert!(raw_verify(alg, key, black_box(m), black_box(s)))
+        };
+        let mut fb = || {
+            let t = &tokens[ib % tokens.len()];
+            ib += 1;
+            assert_eq!(check_status(&mut uncached_gate, black_box(t)), 200)
+        };
+        let mut fe = || {
+            let t = &tokens[ie % tokens.len()];
+            ie += 1;
+            assert_eq!(check_status(&mut null_gate, black_box(t)), 200)
+        };
+        let (stats, ratios) = bench_interleaved(&o, &mut [&mut fa, &mut fb, &mut fe]);
+        let (raw, uncached, core_only) = (stats[0], stats[1], stats[2]);
+        let ratio = ratios[0];
+
+        eprintln!("{name}: (b') distinct tokens, cache on");
         let distinct = {
             let mut gate = gate_with(None, &gate_jwks, &token);
             let chunk = (o.distinct / 16).max(1);
@@ -507,12 +596,14 @@ fn main() {
             .find(|k| k.kid.as_deref() == Some(key.kid.as_str()))
             .unwrap()
             .clone();
-        parts.push((
-            "backend verify",
+        parts.push(("backend verify", {
+            let mut i = 0;
             bench(&o, || {
-                assert!(RingBackend.verify(alg, &pk, black_box(&msg), black_box(&signature)))
-            }),
-        ));
+                let (m, s) = &pool[i % pool.len()];
+                i += 1;
+                assert!(RingBackend.verify(alg, &pk, black_box(m), black_box(s)))
+            })
+        }));
         parts.push((
             "identity",
             bench(&o, || {
@@ -572,6 +663,8 @@ fn main() {
             alg: name,
             raw,
             uncached,
+            ratio,
+            core_only,
             distinct,
             hit,
             ingest,
@@ -597,17 +690,18 @@ fn report(rows: &[Row], o: &Opts) {
         o.batches
     );
     println!();
-    println!("| alg | (a) raw ring verify | (b) check, uncached | (b)/(a) | ≤ 1.3x | (b') check, fresh token, cache on | (c) cache hit | < 5 µs | (d) JWKS ingest, 3 keys |");
-    println!("|---|---:|---:|---:|:-:|---:|---:|:-:|---:|");
+    println!("| alg | (a) raw ring verify | (b) check, uncached | (b)/(a) | ≤ 1.3x | ((a)+(e))/(a), (e) = core alone | (b') check, fresh token, cache on | (c) cache hit | < 5 µs | (d) JWKS ingest, 3 keys |");
+    println!("|---|---:|---:|---:|:-:|---:|---:|---:|:-:|---:|");
     for r in rows {
-        let ratio = r.uncached.median / r.raw.median;
+        let ratio = r.ratio;
         println!(
-            "| {} | {} | {} | {:.3}x | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {:.3}x | {} | {:.3}x | {} | {} | {} | {} |",
             r.alg,
             f(r.raw.median),
             f(r.uncached.median),
             ratio,
             if ratio <= 1.3 { "met" } else { "MISSED" },
+            (r.raw.median + r.core_only.median) / r.raw.median,
             f(r.distinct.median),
             f(r.hit.median),
             if r.hit.median < 5.0 { "met" } else { "MISSED" },
@@ -622,12 +716,12 @@ fn report(rows: &[Row], o: &Opts) {
     for n in &names {
         print!(" {n} |");
     }
-    println!(" sum of parts | full check | rest (decision, glue) | check − raw ring | backend − raw ring |");
+    println!(" sum of parts | full check | rest (decision, glue) | check − raw ring | backend − raw ring | (e) check, no-op backend = core alone | (a) + (e) |");
     print!("|---|");
     for _ in &names {
         print!("---:|");
     }
-    println!("---:|---:|---:|---:|---:|");
+    println!("---:|---:|---:|---:|---:|---:|---:|");
     for r in rows {
         print!("| {} |", r.alg);
         let mut sum = 0.0;
@@ -640,12 +734,14 @@ fn report(rows: &[Row], o: &Opts) {
             }
         }
         println!(
-            " {} | {} | {} | {} | {} |",
+            " {} | {} | {} | {} | {} | {} | {} |",
             f(sum),
             f(r.uncached.median),
             f(r.uncached.median - sum),
             f(r.uncached.median - r.raw.median),
             f(backend - r.raw.median),
+            f(r.core_only.median),
+            f(r.raw.median + r.core_only.median),
         );
     }
     println!();

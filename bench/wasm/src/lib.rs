@@ -13,13 +13,31 @@ struct Prepared {
     signature: Vec<u8>,
 }
 
+/// ring, or (to time the core alone) a backend that accepts every signature.
+struct Backend {
+    no_crypto: bool,
+}
+
+impl SignatureBackend for Backend {
+    fn name(&self) -> &'static str {
+        if self.no_crypto {
+            "none (benchmark)"
+        } else {
+            RingBackend.name()
+        }
+    }
+    fn verify(&self, alg: Algorithm, key: &PublicKey, message: &[u8], signature: &[u8]) -> bool {
+        self.no_crypto || RingBackend.verify(alg, key, message, signature)
+    }
+}
+
 /// One gate (one configuration, one key store, one verdict cache).
 #[wasm_bindgen]
 pub struct BenchGate {
-    gate: Gate,
+    gate: Gate<Backend>,
     path: String,
     auth: String,
-    prepared: Option<Prepared>,
+    prepared: Vec<Prepared>,
 }
 
 fn err(e: impl std::fmt::Display) -> JsError {
@@ -29,14 +47,16 @@ fn err(e: impl std::fmt::Display) -> JsError {
 #[wasm_bindgen]
 impl BenchGate {
     /// A gate from a JSON configuration; `path` is the request path checked.
+    /// With `no_crypto` every signature passes: the gate then times the
+    /// core's own work alone.
     #[wasm_bindgen(constructor)]
-    pub fn new(config_json: &str, path: &str) -> Result<BenchGate, JsError> {
+    pub fn new(config_json: &str, path: &str, no_crypto: bool) -> Result<BenchGate, JsError> {
         let config = Config::from_json(config_json).map_err(err)?;
         Ok(BenchGate {
-            gate: Gate::new(config).map_err(err)?,
+            gate: Gate::with_backend(config, Backend { no_crypto }).map_err(err)?,
             path: path.to_owned(),
             auth: String::with_capacity(2048),
-            prepared: None,
+            prepared: Vec::new(),
         })
     }
 
@@ -111,7 +131,7 @@ impl BenchGate {
     }
 
     /// Decodes `token` and finds its key, so `verify_prepared` can time the
-    /// signature alone.
+    /// signature alone. Each call adds one token to the prepared list.
     pub fn prepare(&mut self, token: &str) -> Result<(), JsError> {
         let jws = edgeward::jws::parse(token).map_err(|(_, d)| err(d))?;
         let issuer = self.gate.config().issuers[0].issuer.clone();
@@ -123,7 +143,7 @@ impl BenchGate {
             .find(|k| k.kid == jws.header.kid)
             .ok_or_else(|| err("no key with the token's kid"))?
             .clone();
-        self.prepared = Some(Prepared {
+        self.prepared.push(Prepared {
             alg: jws.header.alg,
             key,
             message: jws.signing_input.as_bytes().to_vec(),
@@ -137,14 +157,16 @@ impl BenchGate {
     /// RSA: building the Montgomery modulus).
     pub fn verify_prepared_short(&self) -> bool {
         self.prepared
-            .as_ref()
+            .first()
             .is_some_and(|p| RingBackend.verify(p.alg, &p.key, &p.message, &[0]))
     }
 
-    /// The signature check alone (ring backend), on what `prepare` decoded.
-    pub fn verify_prepared(&self) -> bool {
+    /// The signature check alone (ring backend) of prepared token `i` (modulo
+    /// the number prepared).
+    pub fn verify_prepared(&self, i: u32) -> bool {
+        let n = self.prepared.len().max(1);
         self.prepared
-            .as_ref()
+            .get(i as usize % n)
             .is_some_and(|p| RingBackend.verify(p.alg, &p.key, &p.message, &p.signature))
     }
 }
