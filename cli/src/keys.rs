@@ -176,10 +176,10 @@ pub fn generate(alg: Algorithm, rsa_bits: usize) -> CliResult<SigningKey> {
                 .as_ref()
                 .to_vec()
         }
-        Algorithm::EdDSA => sig::Ed25519KeyPair::generate_pkcs8(&rng)
-            .map_err(failed)?
-            .as_ref()
-            .to_vec(),
+        Algorithm::EdDSA => {
+            let v2 = sig::Ed25519KeyPair::generate_pkcs8(&rng).map_err(failed)?;
+            ed25519_v1(v2.as_ref()).ok_or_else(|| CliError::from("key generation failed"))?
+        }
         Algorithm::RS256
         | Algorithm::RS384
         | Algorithm::RS512
@@ -208,6 +208,24 @@ pub fn generate(alg: Algorithm, rsa_bits: usize) -> CliResult<SigningKey> {
         }
     };
     SigningKey::from_der(der, Some(alg)).map_err(CliError)
+}
+
+/// ring writes Ed25519 keys as PKCS#8 v2 (RFC 5958, with the public key),
+/// which OpenSSL (and so Node) does not read; RFC 8410's v1 form holds just
+/// the seed and is read everywhere, ring included.
+fn ed25519_v1(v2: &[u8]) -> Option<Vec<u8>> {
+    const V2_PREFIX: &[u8] = &[
+        0x30, 0x51, 0x02, 0x01, 0x01, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04,
+        0x20,
+    ];
+    const V1_PREFIX: &[u8] = &[
+        0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04,
+        0x20,
+    ];
+    let seed = v2.strip_prefix(V2_PREFIX)?.get(..32)?;
+    let mut out = V1_PREFIX.to_vec();
+    out.extend_from_slice(seed);
+    Some(out)
 }
 
 /// Parses an algorithm name for a signing key (no HMAC, no `none`).

@@ -1077,3 +1077,50 @@ fn config_check_names_every_bad_field() {
     let r = run(&["config", "check", &missing]).code(2);
     assert!(r.stderr.contains("nope.toml"), "{}", r.stderr);
 }
+
+#[test]
+fn keys_interoperate_with_openssl() {
+    let has_openssl = std::process::Command::new("openssl")
+        .arg("version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !has_openssl {
+        eprintln!("openssl not installed; skipping");
+        return;
+    }
+    let openssl = |args: &[&str]| {
+        let out = std::process::Command::new("openssl")
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out.stdout
+    };
+    for alg in ["ES256", "ES384", "EdDSA"] {
+        let dir = TempDir::new(&format!("ossl-{alg}"));
+        keygen(&dir.0, alg);
+        // OpenSSL (and so Node's crypto) reads what keygen writes ...
+        openssl(&["pkey", "-in", &dir.str("private.pem"), "-noout"]);
+    }
+    // ... and mint signs with keys OpenSSL made.
+    for (spec, alg) in [
+        (
+            vec!["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"],
+            "ES256",
+        ),
+        (vec!["-algorithm", "ED25519"], "EdDSA"),
+    ] {
+        let dir = TempDir::new(&format!("ossl-gen-{alg}"));
+        let key = dir.str("k.pem");
+        let mut args = vec!["genpkey"];
+        args.extend(spec);
+        args.extend(["-out", &key]);
+        openssl(&args);
+        let token = mint(&dir.path("k.pem"), &["--iss", ISS, "--aud", "api"]);
+        assert_eq!(part(&token, 0)["alg"], alg);
+    }
+}
