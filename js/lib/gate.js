@@ -1,0 +1,649 @@
+// The JS host of the edgeward core: I/O (key fetches, the shared store),
+// the clock, caches in front of the wasm boundary, request adapters and
+// middleware. Runtime-neutral: the entry points (node.js, workerd.js,
+// web.js) load the wasm and pass in what their runtime offers.
+
+/** @typedef {import("./index.d.ts").Identity} Identity */
+/** @typedef {import("./index.d.ts").CheckResult} CheckResult */
+
+const STORE_PREFIX = "edgeward:keys:v1:";
+/** Rounds of fetch-and-retry before a check gives up (discovery, key set, rotation). */
+const MAX_ROUNDS = 8;
+/** Most identities kept parsed on the JS side for `check` (and tokens for `verify`). */
+const IDENTITY_CAP = 1024;
+const FRONT_CAP = 4096;
+
+/**
+ * An access token was refused, or keys could not be had. `code` is the
+ * core's stable reason code (docs/reasons.md); `status` the HTTP status.
+ */
+export class EdgewardError extends Error {
+  /**
+   * @param {string} code
+   * @param {number} status
+   * @param {string} message
+   * @param {object} [more]
+   */
+  constructor(code, status, message, more = {}) {
+    super(message, more.cause === undefined ? undefined : { cause: more.cause });
+    this.name = "EdgewardError";
+    this.code = code;
+    this.status = status;
+    /** Response headers (`www-authenticate`, ...) for a refusal. */
+    this.headers = more.headers ?? {};
+    /** The JSON body the core would answer with. */
+    this.body = more.body ?? null;
+    /** For `config_invalid`: every problem, each naming its field. */
+    if (more.errors) this.errors = more.errors;
+  }
+}
+
+function configError(errors) {
+  // serde_json's positions point into JSON the caller never wrote.
+  errors = errors.map((e) => ({ field: e.field, message: e.message.replace(/ at line \d+ column \d+$/, "") }));
+  const text = errors.map((e) => `${e.field}: ${e.message}`).join("; ");
+  return new EdgewardError("config_invalid", 500, `invalid edgeward configuration: ${text}`, {
+    errors,
+  });
+}
+
+function deepFreeze(v) {
+  if (v !== null && typeof v === "object") {
+    Object.freeze(v);
+    for (const k in v) deepFreeze(v[k]);
+  }
+  return v;
+}
+
+const SAFE = /^[^\n]*$/;
+
+/** Headers of any common shape as `name\nvalue\n...` (the binding's form). */
+function joinHeaders(headers, out = []) {
+  if (headers == null) return "";
+  if (typeof headers.forEach === "function" && typeof headers.get === "function") {
+    // Fetch Headers: names and values hold no line feed by construction.
+    headers.forEach((value, name) => out.push(name, value));
+    return out.join("\n");
+  }
+  const push = (name, value) => {
+    name = String(name);
+    value = String(value);
+    if (!SAFE.test(name) || !SAFE.test(value)) {
+      throw new TypeError(`header ${JSON.stringify(name)} holds a line feed`);
+    }
+    out.push(name, value);
+  };
+  if (Array.isArray(headers)) {
+    for (const [name, value] of headers) push(name, value);
+  } else {
+    for (const name of Object.keys(headers)) {
+      const value = headers[name];
+      if (value === undefined) continue;
+      if (Array.isArray(value)) for (const v of value) push(name, v);
+      else push(name, value);
+    }
+  }
+  return out.join("\n");
+}
+
+/** The path and query of a URL as sent: no normalisation (the core refuses `..`). */
+function pathOf(url) {
+  const scheme = url.indexOf("://");
+  if (scheme < 0) return url;
+  const slash = url.indexOf("/", scheme + 3);
+  if (slash < 0) {
+    const q = url.indexOf("?", scheme + 3);
+    return q < 0 ? "/" : "/" + url.slice(q);
+  }
+  return url.slice(slash);
+}
+
+/**
+ * A request of any supported shape as [method, path, joined headers]:
+ * a Fetch `Request`, a Node `IncomingMessage` (Express, Connect, node:http),
+ * or `{ method, url | path, headers }`.
+ */
+function requestParts(req) {
+  if (req == null || typeof req !== "object") {
+    throw new TypeError("check(request): expected a Request, an IncomingMessage or { method, path, headers }");
+  }
+  const method = typeof req.method === "string" ? req.method.toUpperCase() : "GET";
+  if (Array.isArray(req.rawHeaders)) {
+    // Node's IncomingMessage: rawHeaders keeps repeated headers (two
+    // Authorization headers must be a 400, not the first one winning).
+    const raw = req.rawHeaders;
+    let joined = "";
+    for (let i = 0; i + 1 < raw.length; i += 2) {
+      joined += (i ? "\n" : "") + raw[i] + "\n" + raw[i + 1];
+    }
+    const path = typeof req.originalUrl === "string" ? req.originalUrl : String(req.url ?? "/");
+    return [method, pathOf(path), joined];
+  }
+  const path = typeof req.path === "string" ? req.path : pathOf(String(req.url ?? "/"));
+  return [method, path, joinHeaders(req.headers)];
+}
+
+function secondsClock() {
+  return Math.floor(Date.now() / 1000);
+}
+
+/**
+ * Reads a response body up to `max` bytes (one more tells the core it was
+ * too large).
+ */
+async function readCapped(res, max) {
+  if (res.body && typeof res.body.getReader === "function") {
+    const reader = res.body.getReader();
+    const chunks = [];
+    let total = 0;
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      chunks.push(value);
+      total += value.byteLength;
+      if (total > max) {
+        await reader.cancel().catch(() => {});
+        break;
+      }
+    }
+    const out = new Uint8Array(Math.min(total, max + 1));
+    let at = 0;
+    for (const c of chunks) {
+      const n = Math.min(c.byteLength, out.length - at);
+      out.set(n === c.byteLength ? c : c.subarray(0, n), at);
+      at += n;
+      if (at >= out.length) break;
+    }
+    return out;
+  }
+  const buf = new Uint8Array(await res.arrayBuffer());
+  return buf.byteLength > max + 1 ? buf.subarray(0, max + 1) : buf;
+}
+
+function isLoopbackHttp(url) {
+  try {
+    const u = new URL(url);
+    return (
+      u.protocol === "http:" &&
+      (u.hostname === "localhost" || u.hostname === "[::1]" || u.hostname.startsWith("127."))
+    );
+  } catch {
+    return false;
+  }
+}
+
+function responseHeaders(res) {
+  const out = [];
+  const h = res.headers;
+  if (h && typeof h.forEach === "function") h.forEach((v, k) => out.push(k, v));
+  else if (h) for (const k of Object.keys(h)) out.push(k, String(h[k]));
+  return out.filter((s) => SAFE.test(s)).join("\n");
+}
+
+/**
+ * Builds `createGate` for one runtime.
+ * @param {object} runtime
+ * @param {any} runtime.bindings the wasm-bindgen module (initialised)
+ * @param {any} runtime.native a native verifier (native.js) or null
+ * @param {((s: string) => string) | null} runtime.hash SHA-256 of a string, or null
+ * @param {string} runtime.name
+ */
+export function makeCreateGate(runtime) {
+  const { bindings } = runtime;
+
+  /**
+   * @param {object | string} config the configuration (object or JSON text)
+   * @param {object} [options]
+   */
+  function createGate(config, options = {}) {
+    return new Gate(runtime, bindings, config, options);
+  }
+  return createGate;
+}
+
+class Gate {
+  #w;
+  #fetch;
+  #store;
+  #clock;
+  #onError;
+  #hash;
+  /** flight id -> Promise of the fetch the core asked for */
+  #flights = new Map();
+  /** issuer -> Promise of a refresh() */
+  #refreshing = new Map();
+  /** identity number (from the binding) -> frozen identity, for check() */
+  #identities = new Map();
+  /** SHA-256(token) -> { until, identity }, for verify() */
+  #front = new Map();
+  #frontCap;
+  #lastDue = -1;
+  #timeoutMs;
+  #maxBytes;
+  #issuers;
+  #crypto;
+
+  constructor(runtime, bindings, config, options) {
+    if (options === null || typeof options !== "object") {
+      throw configError([{ field: "options", message: "must be an object" }]);
+    }
+    const problems = [];
+    const known = ["fetch", "store", "now", "crypto", "onError"];
+    for (const k of Object.keys(options)) {
+      if (!known.includes(k)) problems.push({ field: `options.${k}`, message: `unknown option; use one of ${known.join(", ")}` });
+    }
+    const { fetch: fetchFn = globalThis.fetch, store, now, crypto = "auto", onError } = options;
+    if (typeof fetchFn !== "function") problems.push({ field: "options.fetch", message: "must be a fetch-compatible function" });
+    if (store !== undefined && (store === null || typeof store.get !== "function" || typeof store.set !== "function")) {
+      problems.push({ field: "options.store", message: "must have get(key) and set(key, value, ttlSeconds)" });
+    }
+    if (now !== undefined && typeof now !== "function") problems.push({ field: "options.now", message: "must be a function returning Unix seconds" });
+    if (onError !== undefined && typeof onError !== "function") problems.push({ field: "options.onError", message: "must be a function" });
+    if (!["auto", "native", "wasm"].includes(crypto)) {
+      problems.push({ field: "options.crypto", message: 'must be "native", "wasm" or "auto"' });
+    } else if (crypto === "native" && !runtime.native) {
+      problems.push({ field: "options.crypto", message: `"native" is not available in this runtime (${runtime.name}); use "wasm" or "auto"` });
+    }
+    let json;
+    if (typeof config === "string") json = config;
+    else if (config !== null && typeof config === "object") json = JSON.stringify(config);
+    else problems.push({ field: ".", message: "the configuration must be an object or JSON text" });
+    if (problems.length) throw configError(problems);
+
+    const native = crypto === "wasm" ? undefined : runtime.native ?? undefined;
+    try {
+      this.#w = new bindings.WasmGate(json, native);
+    } catch (e) {
+      if (typeof e === "string") throw configError(JSON.parse(e));
+      throw e;
+    }
+    this.#crypto = native ? "native" : "wasm";
+    this.#fetch = fetchFn;
+    this.#store = store;
+    this.#clock = now ?? secondsClock;
+    this.#onError = onError ?? (() => {});
+    this.#hash = runtime.hash;
+    const full = JSON.parse(this.#w.configJson());
+    this.#timeoutMs = full.keys.fetch_timeout * 1000;
+    this.#maxBytes = full.keys.max_response_bytes;
+    this.#issuers = full.issuers.map((i) => i.issuer);
+    this.#frontCap = this.#hash ? Math.min(full.cache.capacity, FRONT_CAP) : 0;
+    this.config = deepFreeze(full);
+  }
+
+  /** Which backend verifies signatures: `"native"` (node:crypto) or `"wasm"` (ring). */
+  get crypto() {
+    return this.#crypto;
+  }
+
+  #now() {
+    const t = this.#clock();
+    const n = typeof t === "number" ? t : t instanceof Date ? t.getTime() / 1000 : NaN;
+    if (!Number.isFinite(n) || n > 1e11) {
+      throw new TypeError("options.now() must return Unix seconds (or a Date)");
+    }
+    return Math.floor(n);
+  }
+
+  /**
+   * Verifies a token (signature, issuer, audience, times, typ; no route
+   * policy). Resolves to the identity; rejects with an EdgewardError.
+   * @param {string} token
+   * @returns {Promise<Identity>}
+   */
+  async verify(token) {
+    if (typeof token !== "string") throw new TypeError("verify(token): the token must be a string");
+    let now = this.#now();
+    const key = this.#frontCap ? this.#hash(token) : null;
+    if (key !== null) {
+      const hit = this.#front.get(key);
+      if (hit !== undefined) {
+        if (now < hit.until) {
+          this.#due(now);
+          return hit.identity;
+        }
+        this.#front.delete(key);
+      }
+    }
+    for (let round = 0; ; round++) {
+      const out = this.#w.verify(token, now);
+      const tag = out.charCodeAt(0);
+      if (tag === 86 /* V */) {
+        const { until, identity } = JSON.parse(out.slice(1));
+        deepFreeze(identity);
+        if (key !== null) {
+          if (this.#front.size >= this.#frontCap) this.#front.delete(this.#front.keys().next().value);
+          this.#front.set(key, { until, identity });
+        }
+        this.#due(now);
+        return identity;
+      }
+      if (tag === 68 /* D */) {
+        const d = JSON.parse(out.slice(1));
+        this.#due(now);
+        throw new EdgewardError(d.reason, d.status, d.detail, { headers: d.headers, body: d.body });
+      }
+      if (round >= MAX_ROUNDS) throw this.#unavailable();
+      await this.#keysFor(JSON.parse(out.slice(1)));
+      now = this.#now();
+    }
+  }
+
+  /**
+   * Decides a request against the route policy.
+   * @param {any} request a Fetch Request, a Node IncomingMessage, or { method, path | url, headers }
+   * @returns {Promise<CheckResult>}
+   */
+  async check(request) {
+    const [method, path, headers] = requestParts(request);
+    let now = this.#now();
+    for (let round = 0; ; round++) {
+      const out = this.#w.check(method, path, headers, now);
+      const tag = out.charCodeAt(0);
+      if (tag === 65 /* A */) {
+        const a = JSON.parse(out.slice(1));
+        let identity = this.#identities.get(a.id);
+        if (identity === undefined) {
+          identity = deepFreeze(a.identity ?? null);
+          if (this.#identities.size >= IDENTITY_CAP) {
+            this.#identities.clear();
+            this.#w.forgetIdentities();
+          }
+          this.#identities.set(a.id, identity);
+        }
+        this.#due(now);
+        return {
+          allowed: true,
+          status: 200,
+          headers: a.headers,
+          remove: a.remove,
+          body: null,
+          reason: a.reason,
+          identity,
+        };
+      }
+      if (tag === 68 /* D */) {
+        const d = JSON.parse(out.slice(1));
+        this.#due(now);
+        return {
+          allowed: false,
+          status: d.status,
+          headers: d.headers,
+          remove: [],
+          body: d.body,
+          reason: d.reason,
+          identity: null,
+        };
+      }
+      if (round >= MAX_ROUNDS) {
+        const e = this.#unavailable();
+        return { allowed: false, status: e.status, headers: e.headers, remove: [], body: e.body, reason: e.code, identity: null };
+      }
+      await this.#keysFor(JSON.parse(out.slice(1)));
+      now = this.#now();
+    }
+  }
+
+  #unavailable() {
+    const body = JSON.stringify({ error: "temporarily_unavailable", reason: "keys_unavailable", detail: "the issuer's keys cannot be fetched right now" });
+    return new EdgewardError("keys_unavailable", 503, "the issuer's keys cannot be fetched right now", {
+      headers: { "content-type": "application/json", "cache-control": "no-store", "retry-after": "30" },
+      body,
+    });
+  }
+
+  /** What is cached, per issuer. */
+  keys() {
+    return JSON.parse(this.#w.keys(this.#now()));
+  }
+
+  /**
+   * Fetches every issuer's keys now (or one issuer's), whatever their
+   * freshness. Resolves to `keys()`; rejects when a fetch failed (the keys
+   * held before stay in use).
+   * @param {string} [issuer]
+   */
+  async refresh(issuer) {
+    const list = issuer === undefined ? this.#issuers : [issuer];
+    if (issuer !== undefined && !this.#issuers.includes(issuer)) {
+      throw new TypeError(`refresh(issuer): ${issuer} is not a configured issuer`);
+    }
+    const errors = [];
+    await Promise.all(
+      list.map(async (iss) => {
+        let p = this.#refreshing.get(iss);
+        if (!p) {
+          p = this.#forced(iss).finally(() => this.#refreshing.delete(iss));
+          this.#refreshing.set(iss, p);
+        }
+        try {
+          await p;
+        } catch (e) {
+          errors.push(e);
+        }
+      }),
+    );
+    if (errors.length) {
+      throw new EdgewardError("keys_unavailable", 503, errors.map((e) => e.message).join("; "), { cause: errors[0] });
+    }
+    return this.keys();
+  }
+
+  async #forced(issuer) {
+    // Discovery first when the key set's URL is not known yet.
+    for (let i = 0; i < 2; i++) {
+      const f = JSON.parse(this.#w.forcedFetch(issuer));
+      const report = await this.#fetchAndIngest(f, true);
+      if (report.kind === "jwks") return;
+    }
+  }
+
+  /** Background refreshes the core says are due (stale keys), once per second. */
+  #due(now) {
+    if (now === this.#lastDue) return;
+    this.#lastDue = now;
+    const due = JSON.parse(this.#w.dueRefreshes(now));
+    for (const f of due) {
+      const p = this.#run(f).catch((e) => this.#onError(e, "refresh"));
+      this.#flights.set(f.flight, p);
+      p.finally(() => this.#flights.get(f.flight) === p && this.#flights.delete(f.flight));
+    }
+  }
+
+  /** Performs, or waits for, the fetch the core asked for. */
+  async #keysFor(f) {
+    let p = this.#flights.get(f.flight);
+    if (p === undefined) {
+      // `start` is true for exactly one caller per flight. A `start: false`
+      // flight that no one here runs was left open by a store restore (the
+      // core has no call to close it): the first caller runs it.
+      p = this.#run(f).catch((e) => this.#onError(e, "fetch"));
+      this.#flights.set(f.flight, p);
+      p.finally(() => this.#flights.get(f.flight) === p && this.#flights.delete(f.flight));
+    }
+    await p;
+  }
+
+  async #run(f) {
+    if (this.#store) {
+      const key = STORE_PREFIX + f.issuer;
+      let snapshot;
+      try {
+        snapshot = await this.#store.get(key);
+      } catch (e) {
+        this.#onError(e, "store.get");
+      }
+      if (typeof snapshot === "string" && snapshot !== "") {
+        try {
+          if (this.#w.restore(snapshot)) {
+            this.#forgetVerdicts();
+            return;
+          }
+        } catch (e) {
+          this.#onError(new Error(String(e)), "store.restore");
+        }
+      }
+    }
+    await this.#fetchAndIngest(f, false);
+  }
+
+  /** GETs `f.url` and feeds the answer to the core; writes the store on success. */
+  async #fetchAndIngest(f, rethrow) {
+    const kind = f.kind === "discovery" ? 0 : 1;
+    let res;
+    try {
+      res = await this.#get(f.url);
+    } catch (e) {
+      const message = e && e.name === "TimeoutError" ? `no answer within ${this.#timeoutMs / 1000}s` : String(e?.message ?? e);
+      this.#w.fetchFailed(f.issuer, f.url, kind, f.flight, message, this.#now());
+      throw new Error(`fetching ${f.url} failed: ${message}`, { cause: e });
+    }
+    let report;
+    try {
+      report = JSON.parse(this.#w.ingest(f.issuer, f.url, kind, f.flight, res.status, res.headers, res.body, this.#now()));
+    } catch (e) {
+      const err = new Error(typeof e === "string" ? e : String(e?.message ?? e));
+      if (rethrow) throw err;
+      this.#onError(err, "ingest");
+      return { kind: "failed" };
+    }
+    if (report.removed) this.#forgetVerdicts();
+    if (this.#store && report.kind === "jwks") {
+      const snapshot = this.#w.snapshot(f.issuer);
+      if (snapshot) {
+        const usable = JSON.parse(snapshot).usable_until;
+        const ttl = Math.max(60, usable - this.#now());
+        try {
+          await this.#store.set(STORE_PREFIX + f.issuer, snapshot, ttl);
+        } catch (e) {
+          this.#onError(e, "store.set");
+        }
+      }
+    }
+    return report;
+  }
+
+  #forgetVerdicts() {
+    this.#front.clear();
+    this.#identities.clear();
+    this.#w.forgetIdentities();
+  }
+
+  /** A GET with a timeout and a size cap; the core checks status and size again. */
+  async #get(url) {
+    const ctrl = new AbortController();
+    let timer;
+    const timeout = new Promise((_, reject) => {
+      timer = setTimeout(() => {
+        const e = new Error(`no answer within ${this.#timeoutMs / 1000}s`);
+        e.name = "TimeoutError";
+        ctrl.abort(e);
+        reject(e);
+      }, this.#timeoutMs);
+    });
+    try {
+      return await Promise.race([
+        (async () => {
+          const res = await this.#fetch(url, {
+            method: "GET",
+            headers: { accept: "application/json" },
+            redirect: "follow",
+            signal: ctrl.signal,
+          });
+          if (res.redirected && typeof res.url === "string" && !res.url.startsWith("https://") && !isLoopbackHttp(res.url)) {
+            throw new Error(`redirected to a non-https URL (${res.url})`);
+          }
+          const len = Number(res.headers?.get?.("content-length") ?? NaN);
+          let body;
+          if (len > this.#maxBytes) {
+            await res.body?.cancel?.().catch(() => {});
+            body = new Uint8Array(this.#maxBytes + 1);
+          } else {
+            body = await readCapped(res, this.#maxBytes);
+          }
+          return { status: res.status, headers: responseHeaders(res), body };
+        })(),
+        timeout,
+      ]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /**
+   * Hono middleware: refuses with the core's answer, or sets `identity`
+   * (and `edgeward`, the whole result) on the context and calls `next`.
+   */
+  hono() {
+    return async (c, next) => {
+      const r = await this.check(c.req.raw);
+      if (!r.allowed) return new Response(r.body, { status: r.status, headers: r.headers });
+      c.set("identity", r.identity);
+      c.set("edgeward", r);
+      await next();
+    };
+  }
+
+  /**
+   * Express / Connect / node:http middleware `(req, res, next)`: refuses
+   * with the core's answer, or strips client-sent identity headers, sets
+   * the verified ones on `req.headers`, puts the identity on `req.auth` and
+   * calls `next()`.
+   */
+  connect() {
+    return (req, res, next) => {
+      this.check(req).then((r) => {
+        if (!r.allowed) {
+          res.statusCode = r.status;
+          for (const [k, v] of Object.entries(r.headers)) res.setHeader(k, v);
+          res.end(r.body);
+          return;
+        }
+        applyToNodeRequest(req, r);
+        next();
+      }, next);
+    };
+  }
+
+  /** Same as `connect()`. */
+  express() {
+    return this.connect();
+  }
+}
+
+function applyToNodeRequest(req, r) {
+  const drop = new Set(r.remove);
+  for (const h of r.remove) delete req.headers[h];
+  if (Array.isArray(req.rawHeaders)) {
+    const raw = [];
+    for (let i = 0; i + 1 < req.rawHeaders.length; i += 2) {
+      if (!drop.has(req.rawHeaders[i].toLowerCase())) raw.push(req.rawHeaders[i], req.rawHeaders[i + 1]);
+    }
+    for (const [k, v] of Object.entries(r.headers)) raw.push(k, v);
+    req.rawHeaders = raw;
+  }
+  Object.assign(req.headers, r.headers);
+  req.auth = r.identity;
+  req.edgeward = r;
+}
+
+/**
+ * The request headers to send to the origin after an allow: the incoming
+ * ones without client-sent identity headers, plus the verified ones.
+ * @param {CheckResult} result
+ * @param {HeadersInit} incoming
+ * @returns {Headers}
+ */
+export function forwardHeaders(result, incoming) {
+  const h = new Headers(incoming);
+  if (result.allowed) {
+    for (const name of result.remove) h.delete(name);
+    for (const [k, v] of Object.entries(result.headers)) h.set(k, v);
+  }
+  return h;
+}
+
+/** The reason codes with their statuses and descriptions. */
+export function reasonsFrom(bindings) {
+  return deepFreeze(JSON.parse(bindings.reasonCodes()));
+}

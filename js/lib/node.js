@@ -1,0 +1,27 @@
+// Entry for Node >= 18, Deno 2 and Bun 1: the wasm is read from the package
+// directory and compiled synchronously at import; signatures verify with
+// node:crypto (synchronous verify on KeyObjects), ring in wasm as fallback.
+import { readFileSync } from "node:fs";
+import * as nodeCrypto from "node:crypto";
+import * as bindings from "../dist/edgeward.js";
+import { entry } from "./api.js";
+import { nodeVerifier } from "./native.js";
+
+bindings.initSync({ module: readFileSync(new URL("../dist/edgeward_bg.wasm", import.meta.url)) });
+
+const c = nodeCrypto.default ?? nodeCrypto;
+const hash =
+  typeof c.hash === "function"
+    ? (s) => c.hash("sha256", s, "base64")
+    : (s) => c.createHash("sha256").update(s).digest("base64");
+
+const runtime =
+  typeof globalThis.Deno === "object" ? "deno" : typeof globalThis.Bun === "object" ? "bun" : "node";
+
+export const { createGate, reasons } = entry({
+  bindings,
+  native: nodeVerifier(c),
+  hash,
+  name: runtime,
+});
+export { EdgewardError, forwardHeaders, denoKvStore, redisStore, workersKvStore } from "./api.js";

@@ -1,0 +1,17 @@
+// Entry for bundlers and other runtimes (browsers, Deno Deploy, edge
+// functions): the wasm is fetched next to this file (bundlers recognise
+// `new URL(..., import.meta.url)` and ship the asset) and instantiated with
+// top-level await. Signatures verify with ring in wasm (WebCrypto is
+// asynchronous, the core's signature call is not).
+import init, * as bindings from "../dist/edgeward.js";
+import { entry } from "./api.js";
+
+await init({ module_or_path: new URL("../dist/edgeward_bg.wasm", import.meta.url) });
+
+export const { createGate, reasons } = entry({
+  bindings,
+  native: null,
+  hash: null,
+  name: "web",
+});
+export { EdgewardError, forwardHeaders, denoKvStore, redisStore, workersKvStore } from "./api.js";

@@ -1,0 +1,29 @@
+// Entry for Cloudflare Workers (workerd) and wrangler: the wasm is imported
+// as a compiled WebAssembly.Module (wrangler's default rule for *.wasm).
+// With the nodejs_compat flag, signatures verify with node:crypto; without
+// it, with ring in wasm.
+import wasmModule from "../dist/edgeward_bg.wasm";
+import * as bindings from "../dist/edgeward.js";
+import { entry } from "./api.js";
+import { nodeVerifier } from "./native.js";
+
+bindings.initSync({ module: wasmModule });
+
+let c = null;
+try {
+  c = globalThis.process?.getBuiltinModule?.("node:crypto") ?? null;
+} catch {
+  c = null;
+}
+const hash =
+  c && typeof c.createHash === "function"
+    ? (s) => c.createHash("sha256").update(s).digest("base64")
+    : null;
+
+export const { createGate, reasons } = entry({
+  bindings,
+  native: nodeVerifier(c),
+  hash,
+  name: "workerd",
+});
+export { EdgewardError, forwardHeaders, denoKvStore, redisStore, workersKvStore } from "./api.js";

@@ -1,0 +1,557 @@
+//! wasm-bindgen bindings of the edgeward core for the npm package (`js/lib`).
+//!
+//! A thin, synchronous layer: the JS side (`lib/gate.js`) owns I/O (key
+//! fetches, the shared store, timers) and drives the core's sans-IO loop.
+//! Results cross the boundary as one short string each (a tag letter and
+//! JSON), which costs less than building JS objects field by field.
+//!
+//! Signatures: [`HostBackend`] calls a JS verifier (`node:crypto`'s
+//! synchronous `verify`, see `lib/native.js`) when one is given, and ring
+//! otherwise or when the verifier says it cannot do an algorithm. The core
+//! has already matched key type, curve, `alg`, `use` and `key_ops` to the
+//! header before a backend runs, so the JS side only does arithmetic.
+
+use edgeward::keys::KeyMaterial;
+use edgeward::keystore::{FetchKind, KeyFetch};
+use edgeward::{
+    Algorithm, Config, Decision, Gate, Identity, IdentityKind, Outcome, PublicKey, Request,
+    RingBackend, SignatureBackend, Verification,
+};
+use serde::Serialize;
+use serde_json::{json, Value};
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::rc::Rc;
+use std::sync::Arc;
+use wasm_bindgen::prelude::*;
+
+#[wasm_bindgen]
+extern "C" {
+    /// The host's native signature verifier (`lib/native.js`).
+    #[derive(Clone)]
+    pub type NativeVerifier;
+
+    /// Verifies `signature` over `message` with the key named by
+    /// `thumbprint` (RFC 7638). `jwk` is the public JWK when the verifier
+    /// asked for it, else empty. Answers 0 (invalid), 1 (valid), 2 (unknown
+    /// key: call again with `jwk`), 3 (this algorithm is not available
+    /// natively: ring from now on) or 4 (ring decides this call).
+    #[wasm_bindgen(method, structural)]
+    fn verify(
+        this: &NativeVerifier,
+        alg: u8,
+        thumbprint: &str,
+        jwk: &str,
+        message: &[u8],
+        signature: &[u8],
+    ) -> u8;
+}
+
+const NATIVE_INVALID: u8 = 0;
+const NATIVE_VALID: u8 = 1;
+const NATIVE_NEED_JWK: u8 = 2;
+const NATIVE_UNSUPPORTED: u8 = 3;
+
+/// Index of an asymmetric algorithm in the JS verifier's table.
+fn alg_index(alg: Algorithm) -> Option<u8> {
+    Some(match alg {
+        Algorithm::RS256 => 0,
+        Algorithm::RS384 => 1,
+        Algorithm::RS512 => 2,
+        Algorithm::PS256 => 3,
+        Algorithm::PS384 => 4,
+        Algorithm::PS512 => 5,
+        Algorithm::ES256 => 6,
+        Algorithm::ES384 => 7,
+        Algorithm::EdDSA => 8,
+        _ => return None,
+    })
+}
+
+/// Most distinct keys whose thumbprints are remembered (a key set rotates a
+/// few keys; the list is cleared when it fills).
+const THUMBPRINTS: usize = 64;
+
+/// Native crypto through the host when given, ring otherwise.
+#[derive(Clone)]
+pub struct HostBackend {
+    native: Option<NativeVerifier>,
+    /// Key material → RFC 7638 thumbprint, so the thumbprint (a SHA-256 in
+    /// wasm) is computed once per key, not once per token.
+    thumbprints: RefCell<Vec<(KeyMaterial, Rc<str>)>>,
+    /// Algorithms (bit per `alg_index`) the host said it cannot verify.
+    ring_only: Cell<u16>,
+}
+
+impl HostBackend {
+    fn new(native: Option<NativeVerifier>) -> Self {
+        HostBackend {
+            native,
+            thumbprints: RefCell::new(Vec::new()),
+            ring_only: Cell::new(0),
+        }
+    }
+
+    fn thumbprint(&self, key: &PublicKey) -> Rc<str> {
+        let mut known = self.thumbprints.borrow_mut();
+        if let Some((_, t)) = known.iter().find(|(m, _)| *m == key.material) {
+            return t.clone();
+        }
+        if known.len() >= THUMBPRINTS {
+            known.clear();
+        }
+        let t: Rc<str> = key.thumbprint().into();
+        known.push((key.material.clone(), t.clone()));
+        t
+    }
+}
+
+impl SignatureBackend for HostBackend {
+    fn name(&self) -> &'static str {
+        if self.native.is_some() {
+            "native"
+        } else {
+            "ring"
+        }
+    }
+
+    fn verify(&self, alg: Algorithm, key: &PublicKey, message: &[u8], signature: &[u8]) -> bool {
+        if let (Some(native), Some(i)) = (&self.native, alg_index(alg)) {
+            if self.ring_only.get() & (1 << i) == 0 {
+                let thumbprint = self.thumbprint(key);
+                let mut answer = native.verify(i, &thumbprint, "", message, signature);
+                if answer == NATIVE_NEED_JWK {
+                    let jwk = key.to_jwk().to_string();
+                    answer = native.verify(i, &thumbprint, &jwk, message, signature);
+                }
+                match answer {
+                    NATIVE_INVALID => return false,
+                    NATIVE_VALID => return true,
+                    NATIVE_UNSUPPORTED => self.ring_only.set(self.ring_only.get() | (1 << i)),
+                    _ => {}
+                }
+            }
+        }
+        RingBackend.verify(alg, key, message, signature)
+    }
+}
+
+/// The identity as the JS API shows it (camelCase).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct IdentityOut<'a> {
+    kind: IdentityKind,
+    subject: &'a Option<String>,
+    issuer: &'a Option<String>,
+    tenant: &'a Option<String>,
+    scopes: &'a [String],
+    roles: &'a [String],
+    permissions: &'a [String],
+    expires_at: Option<i64>,
+    claims: &'a Value,
+}
+
+fn identity_json(id: &Identity) -> String {
+    serde_json::to_string(&IdentityOut {
+        kind: id.kind,
+        subject: &id.subject,
+        issuer: &id.issuer,
+        tenant: &id.tenant,
+        scopes: &id.scopes,
+        roles: &id.roles,
+        permissions: &id.permissions,
+        expires_at: id.expires_at,
+        claims: &id.claims,
+    })
+    .unwrap_or_else(|_| "null".into())
+}
+
+fn deny_json(d: &edgeward::Deny) -> Value {
+    let headers: serde_json::Map<String, Value> = d
+        .headers()
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), Value::String(v)))
+        .collect();
+    json!({
+        "status": d.status,
+        "reason": d.reason.code(),
+        "detail": d.detail,
+        "headers": headers,
+        "body": d.body,
+    })
+}
+
+fn fetch_json(f: &KeyFetch) -> String {
+    serde_json::to_string(f).unwrap_or_default()
+}
+
+/// `name\nvalue\nname\nvalue...` into pairs (the JS side guarantees that
+/// names and values hold no line feed).
+fn header_pairs(joined: &str) -> Vec<(&str, &str)> {
+    if joined.is_empty() {
+        return Vec::new();
+    }
+    let mut parts = joined.split('\n');
+    let mut out = Vec::new();
+    while let (Some(k), Some(v)) = (parts.next(), parts.next()) {
+        out.push((k, v));
+    }
+    out
+}
+
+fn fetch_from(issuer: &str, url: &str, kind: u8, flight: f64, start: bool) -> KeyFetch {
+    KeyFetch {
+        issuer: issuer.to_owned(),
+        url: url.to_owned(),
+        kind: if kind == 0 {
+            FetchKind::Discovery
+        } else {
+            FetchKind::Jwks
+        },
+        flight: flight as u64,
+        start,
+    }
+}
+
+/// Flight id of fetches started by `refresh()` rather than by the core: the
+/// core numbers its flights from 1, so 0 never closes (or joins) one of them.
+const FORCED_FLIGHT: u64 = 0;
+
+/// One gate: configuration, key store, verdict caches.
+#[wasm_bindgen]
+pub struct WasmGate {
+    gate: Gate<HostBackend>,
+    /// Identities already sent to JS, by the address of the core's `Arc`
+    /// (the `Arc` is held, so the address cannot be reused meanwhile). JS
+    /// keeps the parsed object under the same number and clears both sides
+    /// with `forgetIdentities` when its map fills.
+    sent: HashMap<usize, (Arc<Identity>, u32)>,
+    next_id: u32,
+}
+
+#[wasm_bindgen]
+impl WasmGate {
+    /// A gate from a JSON configuration. Throws a JSON array of
+    /// `{field, message}` when the configuration is invalid.
+    #[wasm_bindgen(constructor)]
+    pub fn new(config_json: &str, native: Option<NativeVerifier>) -> Result<WasmGate, JsValue> {
+        let errors = |e: edgeward::ConfigErrors| {
+            let list: Vec<Value> =
+                e.0.iter()
+                    .map(|e| json!({"field": e.field, "message": e.message}))
+                    .collect();
+            JsValue::from_str(&Value::Array(list).to_string())
+        };
+        let config = Config::from_json(config_json).map_err(errors)?;
+        let gate = Gate::with_backend(config, HostBackend::new(native)).map_err(errors)?;
+        Ok(WasmGate {
+            gate,
+            sent: HashMap::new(),
+            next_id: 1,
+        })
+    }
+
+    /// The configuration with every default filled in, as JSON.
+    #[wasm_bindgen(js_name = configJson)]
+    pub fn config_json(&self) -> String {
+        serde_json::to_string(self.gate.config()).unwrap_or_default()
+    }
+
+    /// Which backend verifies signatures (`native` or `ring`).
+    pub fn backend(&self) -> String {
+        self.gate.backend().name().to_owned()
+    }
+
+    /// Decides a request. `headers` is `name\nvalue\n...`. Answers a tag and
+    /// JSON: `A{...}` allow, `D{...}` deny, `K{...}` keys needed.
+    pub fn check(&mut self, method: &str, path: &str, headers: &str, now: f64) -> String {
+        let pairs = header_pairs(headers);
+        let req = Request {
+            method,
+            path,
+            headers: &pairs,
+        };
+        match self.gate.check(&req, now as i64) {
+            Outcome::Decided(Decision::Allow(a)) => {
+                let (id, fresh) = self.identity_ref(&a.identity);
+                let set: serde_json::Map<String, Value> = a
+                    .headers_to_set
+                    .iter()
+                    .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+                    .collect();
+                let mut out = json!({
+                    "id": id,
+                    "headers": set,
+                    "remove": a.headers_to_remove,
+                    "reason": a.report_only.as_ref().map(|d| d.reason.code()),
+                })
+                .to_string();
+                if fresh {
+                    // Append the identity as raw JSON: `..."identity":{...}}`.
+                    out.pop();
+                    out.push_str(",\"identity\":");
+                    out.push_str(&identity_json(&a.identity));
+                    out.push('}');
+                }
+                format!("A{out}")
+            }
+            Outcome::Decided(Decision::Deny(d)) => format!("D{}", deny_json(&d)),
+            Outcome::NeedKeys(f) => format!("K{}", fetch_json(&f)),
+        }
+    }
+
+    /// Verifies a token alone. Answers `V{"until":..,"identity":{...}}`,
+    /// `D{...}` or `K{...}`. `until` is when the core's verdict cache drops
+    /// the token (JS keeps its own copy no longer).
+    pub fn verify(&mut self, token: &str, now: f64) -> String {
+        let now = now as i64;
+        match self.gate.verify(token, now) {
+            Verification::Verified(id) => {
+                let config = self.gate.config();
+                let leeway = config
+                    .issuers
+                    .iter()
+                    .find(|i| id.issuer.as_deref() == Some(i.issuer.as_str()))
+                    .map_or(0, |i| i.leeway as i64);
+                let until = id
+                    .expires_at
+                    .map_or(now, |exp| exp.saturating_add(leeway))
+                    .min(now.saturating_add(config.cache.ttl as i64));
+                format!(
+                    "V{{\"until\":{until},\"identity\":{}}}",
+                    identity_json(&id)
+                )
+            }
+            Verification::Denied(d) => format!("D{}", deny_json(&d)),
+            Verification::NeedKeys(f) => format!("K{}", fetch_json(&f)),
+        }
+    }
+
+    /// Feeds a fetch response back. Answers the report as JSON
+    /// (`{"keys","changed","removed","ttl","skipped"}`); throws the error text
+    /// when the response was refused (the core keeps the keys it held).
+    #[allow(clippy::too_many_arguments)] // the fetch's fields and the response's, flat across the boundary
+    pub fn ingest(
+        &mut self,
+        issuer: &str,
+        url: &str,
+        kind: u8,
+        flight: f64,
+        status: u16,
+        headers: &str,
+        body: &[u8],
+        now: f64,
+    ) -> Result<String, JsValue> {
+        let fetch = fetch_from(issuer, url, kind, flight, true);
+        let pairs = header_pairs(headers);
+        let report = self
+            .gate
+            .ingest(&fetch, status, &pairs, body, now as i64)
+            .map_err(|e| JsValue::from_str(&e))?;
+        if report.removed {
+            // The core dropped its verdicts; identities sent for them go too.
+            self.sent.clear();
+        }
+        let skipped: Vec<Value> = report
+            .skipped
+            .iter()
+            .map(|s| json!({"index": s.index, "kid": s.kid, "reason": s.reason}))
+            .collect();
+        Ok(json!({
+            "kind": report.kind,
+            "keys": report.keys,
+            "changed": report.changed,
+            "removed": report.removed,
+            "ttl": report.ttl,
+            "skipped": skipped,
+        })
+        .to_string())
+    }
+
+    /// Records that a fetch got no response.
+    #[wasm_bindgen(js_name = fetchFailed)]
+    pub fn fetch_failed(
+        &mut self,
+        issuer: &str,
+        url: &str,
+        kind: u8,
+        flight: f64,
+        error: &str,
+        now: f64,
+    ) {
+        let fetch = fetch_from(issuer, url, kind, flight, true);
+        self.gate.fetch_failed(&fetch, error, now as i64);
+    }
+
+    /// Background refreshes due now, as a JSON array of fetches (each with
+    /// `start`: the caller runs them).
+    #[wasm_bindgen(js_name = dueRefreshes)]
+    pub fn due_refreshes(&mut self, now: f64) -> String {
+        let due = self.gate.due_refreshes(now as i64);
+        serde_json::to_string(&due).unwrap_or_else(|_| "[]".into())
+    }
+
+    /// A fetch of `issuer`'s keys outside the core's schedule (`refresh()`):
+    /// the key set when its URL is known, else the discovery document.
+    #[wasm_bindgen(js_name = forcedFetch)]
+    pub fn forced_fetch(&self, issuer: &str) -> Option<String> {
+        let cfg = self.gate.config().issuers.iter().find(|i| i.issuer == issuer)?;
+        let (kind, url) = match self.gate.keys().jwks_uri(issuer) {
+            Some(u) => (FetchKind::Jwks, u.to_owned()),
+            None => (
+                FetchKind::Discovery,
+                format!(
+                    "{}/.well-known/openid-configuration",
+                    cfg.issuer.trim_end_matches('/')
+                ),
+            ),
+        };
+        Some(fetch_json(&KeyFetch {
+            issuer: issuer.to_owned(),
+            url,
+            kind,
+            flight: FORCED_FLIGHT,
+            start: true,
+        }))
+    }
+
+    /// The shared-store snapshot of `issuer`'s keys (`None` before the first
+    /// fetch).
+    pub fn snapshot(&self, issuer: &str) -> Option<String> {
+        self.gate.keys().snapshot(issuer)
+    }
+
+    /// Adopts a snapshot from the shared store when it is newer than what is
+    /// held. When it withdraws a key the gate held, the verdicts made
+    /// earlier are dropped (as `ingest` does).
+    pub fn restore(&mut self, snapshot: &str) -> Result<bool, JsValue> {
+        let before: Vec<KeyMaterial> = self
+            .gate
+            .keys()
+            .issuers()
+            .flat_map(|i| self.gate.keys().keys(i).iter().map(|k| k.material.clone()))
+            .collect();
+        let adopted = self
+            .gate
+            .keys_mut()
+            .restore(snapshot)
+            .map_err(|e| JsValue::from_str(&e))?;
+        if adopted {
+            let keys = self.gate.keys();
+            let after: Vec<&KeyMaterial> = keys
+                .issuers()
+                .flat_map(|i| keys.keys(i).iter().map(|k| &k.material))
+                .collect();
+            if before.iter().any(|m| !after.contains(&m)) {
+                self.clear_verdicts()?;
+            }
+        }
+        Ok(adopted)
+    }
+
+    /// What is cached, per issuer, as JSON.
+    pub fn keys(&self, now: f64) -> String {
+        let now = now as i64;
+        let store = self.gate.keys();
+        let list: Vec<Value> = store
+            .issuers()
+            .map(|iss| {
+                let snap: Value = store
+                    .snapshot(iss)
+                    .and_then(|s| serde_json::from_str(&s).ok())
+                    .unwrap_or(Value::Null);
+                let keys: Vec<Value> = store
+                    .keys(iss)
+                    .iter()
+                    .map(|k| {
+                        let jwk = k.to_jwk();
+                        json!({
+                            "kid": k.kid,
+                            "kty": k.kty(),
+                            "alg": jwk.get("alg"),
+                            "use": k.usage,
+                            "crv": jwk.get("crv"),
+                            "thumbprint": k.thumbprint(),
+                        })
+                    })
+                    .collect();
+                json!({
+                    "issuer": iss,
+                    "jwksUri": store.jwks_uri(iss),
+                    "freshness": store.freshness(iss, now),
+                    "fetchedAt": snap.get("fetched_at"),
+                    "freshUntil": snap.get("fresh_until"),
+                    "usableUntil": snap.get("usable_until"),
+                    "lastError": store.last_error(iss),
+                    "keys": keys,
+                })
+            })
+            .collect();
+        Value::Array(list).to_string()
+    }
+
+    /// Drops the identities sent to JS (JS clears its map at the same time).
+    #[wasm_bindgen(js_name = forgetIdentities)]
+    pub fn forget_identities(&mut self) {
+        self.sent.clear();
+    }
+}
+
+impl WasmGate {
+    /// The number JS knows `identity` by, and whether it is new to JS.
+    fn identity_ref(&mut self, identity: &Arc<Identity>) -> (u32, bool) {
+        let addr = Arc::as_ptr(identity) as usize;
+        if let Some((held, id)) = self.sent.get(&addr) {
+            if Arc::ptr_eq(held, identity) {
+                return (*id, false);
+            }
+        }
+        let id = self.next_id;
+        self.next_id = self.next_id.wrapping_add(1).max(1);
+        self.sent.insert(addr, (identity.clone(), id));
+        (id, true)
+    }
+
+    /// Empties the core's verdict caches: a fresh gate with the same
+    /// configuration and backend takes over the key store (the core has no
+    /// call for this; `ingest` does it internally).
+    fn clear_verdicts(&mut self) -> Result<(), JsValue> {
+        let keys = self.gate.keys().clone();
+        let mut gate = Gate::with_backend(self.gate.config().clone(), self.gate.backend().clone())
+            .map_err(|e| JsValue::from_str(&e.to_string()))?;
+        *gate.keys_mut() = keys;
+        self.gate = gate;
+        self.sent.clear();
+        Ok(())
+    }
+}
+
+/// Verifies one signature with a backend chosen by the caller, for the
+/// cross-backend vector tests: `backend` is `"wasm"` (ring) or `"native"`
+/// (through `native`). `jwk` is the public key; `None` when it does not
+/// parse or cannot verify `alg` (the core refuses such keys before any
+/// backend runs).
+#[wasm_bindgen(js_name = verifySignature)]
+pub fn verify_signature(
+    alg: &str,
+    jwk: &str,
+    message: &[u8],
+    signature: &[u8],
+    native: Option<NativeVerifier>,
+) -> Option<bool> {
+    let alg = edgeward::keys::parse_alg(alg)?;
+    let jwk: Value = serde_json::from_str(jwk).ok()?;
+    let key = edgeward::keys::parse_jwk(&jwk).ok()?;
+    key.usable_for(alg).ok()?;
+    Some(HostBackend::new(native).verify(alg, &key, message, signature))
+}
+
+/// The reason codes, statuses and descriptions, as JSON.
+#[wasm_bindgen(js_name = reasonCodes)]
+pub fn reason_codes() -> String {
+    let list: Vec<Value> = edgeward::Reason::ALL
+        .iter()
+        .map(|r| json!({"code": r.code(), "status": r.status(), "description": r.description()}))
+        .collect();
+    Value::Array(list).to_string()
+}
