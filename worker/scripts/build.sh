@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Builds the edgeward Worker: cargo (wasm32-unknown-unknown) → wasm-bindgen
+# (--target web) → wasm-opt → an ES module entry (js/entry.mjs).
+#
+#   worker/scripts/build.sh           the shipped Worker → worker/build/worker/ (wrangler.toml's main)
+#   worker/scripts/build.sh --test    the test build (feature test-clock) → worker/build/test/
+#   EDGEWARD_CONFIG_FILE=edgeward.toml worker/scripts/build.sh   bundle a configuration file
+#
+# No worker-build: it would cost ~8 min to install on 2 cores and downloads its
+# tools from GitHub; this is the same pipeline with the tools we already pin
+# (wasm-bindgen CLI = the crate's exact version, binaryen from npm).
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+root="$(cd "$here/.." && pwd)"
+export PATH="$HOME/.cargo/bin:$PATH"
+
+features=()
+out="$here/build/worker"
+if [ "${1:-}" = "--test" ]; then
+  features=(--features test-clock)
+  out="$here/build/test"
+fi
+
+want_wb="$(awk '/^name = "wasm-bindgen"$/{getline; gsub(/version = |"/,""); print; exit}' "$root/Cargo.lock")"
+if [ "$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')" != "$want_wb" ]; then
+  echo "[worker] cargo install wasm-bindgen-cli --version $want_wb" >&2
+  cargo install --quiet wasm-bindgen-cli --version "$want_wb"
+fi
+if [ ! -x "$here/node_modules/.bin/wasm-opt" ]; then
+  (cd "$here" && npm ci --no-audit --no-fund --loglevel=error)
+fi
+
+# Its own target dir: other crates' builds in the workspace never wait on it.
+export CARGO_TARGET_DIR="$here/target"
+cargo build --quiet --release --target wasm32-unknown-unknown -p edgeward-worker "${features[@]}"
+
+rm -rf "$out"
+mkdir -p "$out"
+wasm-bindgen --target web --no-typescript --out-dir "$out" \
+  "$CARGO_TARGET_DIR/wasm32-unknown-unknown/release/edgeward_worker.wasm"
+"$here/node_modules/.bin/wasm-opt" -O3 \
+  --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
+  --enable-mutable-globals --enable-reference-types --enable-multivalue \
+  "$out/edgeward_worker_bg.wasm" -o "$out/edgeward_worker_bg.wasm"
+cp "$here/js/entry.mjs" "$out/entry.mjs"
+wasm_bytes=$(wc -c <"$out/edgeward_worker_bg.wasm")
+gz=$(cat "$out/edgeward_worker_bg.wasm" "$out"/*.js "$out"/snippets/*/*/*.js 2>/dev/null | gzip -9 | wc -c)
+echo "[worker] built $out: wasm $wasm_bytes bytes, wasm+js gzip -9 $gz bytes" >&2

@@ -1,0 +1,443 @@
+//! Keys in layers: per-isolate memory (the core's `KeyStore`) → Workers KV
+//! (binding `EDGEWARD_KV`, key `edgeward:jwks:<issuer>`, the core's versioned
+//! snapshot JSON) → the IdP.
+//!
+//! - A new isolate restores every issuer's snapshot from KV before its first
+//!   check, so with warm KV it verifies without calling the IdP.
+//! - `check` asks for keys with a `KeyFetch`; exactly one request per flight
+//!   has `start` and does the work, the others poll the gate every few ms
+//!   (waking on a timer in their own request context, never on another
+//!   request's I/O, which workerd forbids) until the flight lands.
+//! - The starter reads KV first: when another isolate already fetched within
+//!   the cooldown (snapshot `fetched_at` / `kid_refetch_at`) or KV holds a
+//!   newer key set, the IdP is not called and the flight is closed. So a
+//!   flood of unknown `kid`s costs one IdP fetch per cooldown per location,
+//!   not per isolate.
+//! - Stale keys serve while `ctx.wait_until` refreshes them in the background.
+//! - KV is written only when it would change what other isolates do: the key
+//!   set differs from KV's, KV has none, a newer unknown-kid cooldown must be
+//!   shared, or KV's copy is past its freshness (at most once per TTL, and
+//!   TTLs are at least a minute: far under KV's one write per second per key).
+//! - KV failures (no binding, errors, timeouts) are logged and skipped: the
+//!   gate then runs on memory and the IdP, never failing because of KV.
+
+use crate::{log, now_ms, with_app, App, Clock, Parts};
+use edgeward::{Decision, FetchKind, Freshness, KeyFetch, Outcome};
+use futures_util::future::{select, Either};
+use serde::Deserialize;
+use serde_json::json;
+use std::time::Duration;
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
+use worker::kv::KvStore;
+use worker::{Context, Delay};
+
+/// KV key of an issuer's snapshot.
+pub fn kv_key(issuer: &str) -> String {
+    format!("edgeward:jwks:{issuer}")
+}
+
+/// How long a KV read may take before it is given up for this request.
+const KV_TIMEOUT_MS: u64 = 1_500;
+
+/// The parts of a snapshot the host reads (the core owns the format).
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+pub struct SnapMeta {
+    fetched_at: i64,
+    fresh_until: i64,
+    #[serde(default)]
+    kid_refetch_at: Option<i64>,
+    #[serde(default)]
+    keys: Vec<serde_json::Value>,
+}
+
+impl SnapMeta {
+    fn parse(text: &str) -> Option<SnapMeta> {
+        let mut m: SnapMeta = serde_json::from_str(text).ok()?;
+        let mut keys: Vec<String> = m.keys.iter().map(|k| k.to_string()).collect();
+        keys.sort();
+        m.keys = keys.into_iter().map(serde_json::Value::String).collect();
+        Some(m)
+    }
+}
+
+/// What this isolate last saw in KV for an issuer.
+#[derive(Clone, Debug, PartialEq)]
+pub enum KvKnown {
+    /// KV had no snapshot.
+    Empty,
+    /// KV had (or was given) this snapshot.
+    Snapshot(SnapMeta),
+}
+
+async fn with_timeout<T>(
+    fut: impl std::future::Future<Output = T>,
+    ms: u64,
+) -> Option<T> {
+    let fut = Box::pin(fut);
+    let timer = Box::pin(Delay::from(Duration::from_millis(ms)));
+    match select(fut, timer).await {
+        Either::Left((v, _)) => Some(v),
+        Either::Right(_) => None,
+    }
+}
+
+/// Reads an issuer's snapshot from KV: `Ok(None)` when there is none.
+async fn kv_read(kv: &KvStore, issuer: &str) -> Result<Option<String>, String> {
+    match with_timeout(kv.get(&kv_key(issuer)).text(), KV_TIMEOUT_MS).await {
+        Some(Ok(v)) => Ok(v),
+        Some(Err(e)) => Err(e.to_string()),
+        None => Err(format!("no answer within {KV_TIMEOUT_MS} ms")),
+    }
+}
+
+/// Adopts a snapshot read from KV; returns whether it was newer.
+fn adopt(app: &mut App, issuer: &str, text: Option<&str>) -> Result<bool, String> {
+    app.kv_read_at.insert(issuer.to_owned(), now_ms());
+    let Some(text) = text else {
+        app.kv_known.insert(issuer.to_owned(), KvKnown::Empty);
+        return Ok(false);
+    };
+    if let Some(meta) = SnapMeta::parse(text) {
+        app.kv_known
+            .insert(issuer.to_owned(), KvKnown::Snapshot(meta));
+    }
+    app.gate.keys_mut().restore(text)
+}
+
+/// Before the first check of a new isolate: every issuer's keys from KV.
+pub async fn warm_from_kv(app: &mut App, kv: &KvStore, issuers: &[String]) {
+    let started = now_ms();
+    let reads = futures_util::future::join_all(issuers.iter().map(|i| kv_read(kv, i))).await;
+    for (issuer, read) in issuers.iter().zip(reads) {
+        let (adopted, error) = match read {
+            Ok(text) => match adopt(app, issuer, text.as_deref()) {
+                Ok(a) => (a, None),
+                Err(e) => (false, Some(e)),
+            },
+            Err(e) => (false, Some(e)),
+        };
+        let keys = app.gate.keys().keys(issuer).len();
+        log::line(json!({
+            "event": "key_load", "source": "kv", "issuer": issuer,
+            "adopted": adopted, "keys": keys, "error": error,
+            "duration_ms": now_ms() - started,
+        }));
+    }
+}
+
+/// Decides a request: checks, and when the core asks for keys, gets them
+/// (or waits for the request that is getting them) and checks again.
+pub async fn decide(parts: &Parts, clock: Clock, kv: &Option<KvStore>, ctx: &Context) -> Decision {
+    let deadline = now_ms() + 20_000.0;
+    let mut pause = 1;
+    loop {
+        let now = clock.now();
+        let Some(outcome) = with_app(|app| parts.with(|req| app.gate.check(req, now))) else {
+            return crate::keys_timeout("api");
+        };
+        match outcome {
+            Outcome::Decided(d) => return d,
+            Outcome::NeedKeys(f) if f.start => obtain(f, clock, kv, Some(ctx)).await,
+            Outcome::NeedKeys(_) => {
+                if now_ms() > deadline {
+                    let realm = with_app(|a| a.gate.config().realm.clone()).unwrap_or_default();
+                    return crate::keys_timeout(&realm);
+                }
+                Delay::from(Duration::from_millis(pause)).await;
+                pause = (pause * 2).min(16);
+            }
+        }
+    }
+}
+
+/// Starts the background refreshes the core says are due (stale keys):
+/// the request that noticed is served from the stale copy meanwhile.
+pub fn schedule_refreshes(clock: Clock, kv: &Option<KvStore>, ctx: &Context) {
+    let due = with_app(|app| app.gate.due_refreshes(clock.now())).unwrap_or_default();
+    for f in due {
+        let kv = kv.clone();
+        ctx.wait_until(async move { obtain(f, clock, &kv, None).await });
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Why {
+    /// No usable keys in memory.
+    Missing,
+    /// Keys in memory, but not the token's `kid`.
+    UnknownKid,
+    /// Stale keys, background refresh.
+    Refresh,
+}
+
+/// Performs a flight this isolate started: KV first, then the IdP.
+/// `ctx` is the request's context for background KV writes; `None` when
+/// already running in the background.
+pub async fn obtain(f: KeyFetch, clock: Clock, kv: &Option<KvStore>, ctx: Option<&Context>) {
+    let now = clock.now();
+    let issuer = f.issuer.clone();
+    let Some((freshness, fetched_before, cooldown)) = with_app(|app| {
+        let snap = app.gate.keys().snapshot(&issuer).and_then(|s| SnapMeta::parse(&s));
+        (
+            app.gate.keys().freshness(&issuer, now),
+            snap.map(|s| s.fetched_at),
+            app.gate.config().keys.refetch_cooldown as i64,
+        )
+    }) else {
+        return;
+    };
+    let why = match (ctx, freshness) {
+        (None, _) => Why::Refresh,
+        (_, Freshness::Fresh | Freshness::Stale) => Why::UnknownKid,
+        _ => Why::Missing,
+    };
+    if f.kind == FetchKind::Jwks {
+        if let Some(kv) = kv {
+            let read_recently = with_app(|app| {
+                app.kv_read_at
+                    .get(&issuer)
+                    .is_some_and(|t| now_ms() - t < 5_000.0)
+            })
+            .unwrap_or(false);
+            if why != Why::Missing || !read_recently {
+                if kv_first(&f, &issuer, kv, why, now, fetched_before, cooldown).await {
+                    return;
+                }
+            }
+        }
+    }
+    fetch_from_idp(&f, clock, kv, ctx).await;
+}
+
+/// Reads KV for a flight; true when the flight was closed without the IdP.
+async fn kv_first(
+    f: &KeyFetch,
+    issuer: &str,
+    kv: &KvStore,
+    why: Why,
+    now: i64,
+    fetched_before: Option<i64>,
+    cooldown: i64,
+) -> bool {
+    let started = now_ms();
+    let read = kv_read(kv, issuer).await;
+    let text = match read {
+        Ok(t) => t,
+        Err(e) => {
+            log::line(json!({"event": "kv_error", "op": "get", "issuer": issuer, "error": e}));
+            return false;
+        }
+    };
+    let meta = text.as_deref().and_then(SnapMeta::parse);
+    let Some(adopted) = with_app(|app| adopt(app, issuer, text.as_deref())) else {
+        return false;
+    };
+    let adopted = adopted.unwrap_or(false);
+    let within = |t: Option<i64>| t.is_some_and(|t| now - t < cooldown);
+    let close = match (why, &meta) {
+        (_, None) => false,
+        // Another isolate refetched within the cooldown: obey it.
+        (Why::UnknownKid, Some(m)) => {
+            adopted
+                || within(m.kid_refetch_at)
+                || (within(Some(m.fetched_at)) && Some(m.fetched_at) > fetched_before)
+        }
+        (Why::Missing, Some(_)) => adopted,
+        (Why::Refresh, Some(m)) => adopted && m.fresh_until > now,
+    };
+    log::line(json!({
+        "event": "key_load", "source": "kv", "issuer": issuer, "why": format!("{why:?}"),
+        "found": meta.is_some(), "adopted": adopted, "idp_skipped": close,
+        "duration_ms": now_ms() - started,
+    }));
+    if close {
+        // The core has no call to close a flight without a response; a
+        // failure closes it and starts the cooldown, which is what the
+        // fetch by the other isolate started too.
+        with_app(|app| {
+            app.gate.fetch_failed(
+                f,
+                "not fetched: another instance fetched the key set within the cooldown (KV)",
+                now,
+            )
+        });
+    }
+    close
+}
+
+struct Fetched {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+async fn http_get(url: &str, timeout_ms: u64, max_bytes: usize) -> Result<Fetched, String> {
+    let controller = web_sys::AbortController::new().map_err(|e| format!("{e:?}"))?;
+    let init = web_sys::RequestInit::new();
+    init.set_method("GET");
+    init.set_signal(Some(&controller.signal()));
+    let headers = web_sys::Headers::new().map_err(|e| format!("{e:?}"))?;
+    let _ = headers.set("accept", "application/json");
+    init.set_headers(&headers);
+    let req = web_sys::Request::new_with_str_and_init(url, &init).map_err(js_error)?;
+    let work = async {
+        let res: web_sys::Response = JsFuture::from(fetch_js(&req))
+            .await
+            .map_err(js_error)?
+            .unchecked_into();
+        let mut headers = Vec::new();
+        for name in ["cache-control", "content-type", "content-length"] {
+            if let Ok(Some(v)) = res.headers().get(name) {
+                headers.push((name.to_owned(), v));
+            }
+        }
+        let declared = headers
+            .iter()
+            .find(|(k, _)| k == "content-length")
+            .and_then(|(_, v)| v.parse::<usize>().ok());
+        if declared.is_some_and(|n| n > max_bytes) {
+            if let Some(b) = res.body() {
+                let _ = b.cancel();
+            }
+            return Ok(Fetched {
+                status: res.status(),
+                headers,
+                body: vec![0; max_bytes + 1],
+            });
+        }
+        let buf = JsFuture::from(res.array_buffer().map_err(js_error)?)
+            .await
+            .map_err(js_error)?;
+        Ok(Fetched {
+            status: res.status(),
+            headers,
+            body: js_sys::Uint8Array::new(&buf).to_vec(),
+        })
+    };
+    match with_timeout(work, timeout_ms).await {
+        Some(r) => r,
+        None => {
+            controller.abort();
+            Err(format!("no response within {timeout_ms} ms"))
+        }
+    }
+}
+
+#[wasm_bindgen::prelude::wasm_bindgen]
+extern "C" {
+    #[wasm_bindgen(js_name = fetch)]
+    fn fetch_js(req: &web_sys::Request) -> js_sys::Promise;
+}
+
+fn js_error(e: JsValue) -> String {
+    e.dyn_ref::<js_sys::Error>()
+        .map(|e| String::from(e.message()))
+        .or_else(|| e.as_string())
+        .unwrap_or_else(|| format!("{e:?}"))
+}
+
+async fn fetch_from_idp(f: &KeyFetch, clock: Clock, kv: &Option<KvStore>, ctx: Option<&Context>) {
+    let Some((timeout, max)) = with_app(|app| {
+        let k = &app.gate.config().keys;
+        (k.fetch_timeout.max(1) * 1000, k.max_response_bytes)
+    }) else {
+        return;
+    };
+    let started = now_ms();
+    let got = http_get(&f.url, timeout, max).await;
+    let ms = now_ms() - started;
+    let now = clock.now();
+    let kind = match f.kind {
+        FetchKind::Jwks => "jwks",
+        FetchKind::Discovery => "discovery",
+    };
+    match got {
+        Err(e) => {
+            with_app(|app| app.gate.fetch_failed(f, &e, now));
+            log::line(json!({
+                "event": "key_fetch", "issuer": f.issuer, "url": f.url, "kind": kind,
+                "status": null, "duration_ms": ms, "bytes": 0, "error": e,
+            }));
+        }
+        Ok(r) => {
+            let headers: Vec<(&str, &str)> =
+                r.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            let result = with_app(|app| app.gate.ingest(f, r.status, &headers, &r.body, now));
+            let mut line = json!({
+                "event": "key_fetch", "issuer": f.issuer, "url": f.url, "kind": kind,
+                "status": r.status, "duration_ms": ms, "bytes": r.body.len(),
+            });
+            match result {
+                Some(Ok(report)) => {
+                    line["keys"] = json!(report.keys);
+                    line["skipped"] = json!(report.skipped.len());
+                    line["changed"] = json!(report.changed);
+                    line["ttl"] = json!(report.ttl);
+                    log::line(line);
+                    if f.kind == FetchKind::Jwks {
+                        publish(&f.issuer, clock, kv, ctx).await;
+                    }
+                }
+                Some(Err(e)) => {
+                    line["error"] = json!(e);
+                    log::line(line);
+                }
+                None => {}
+            }
+        }
+    }
+}
+
+/// Writes the issuer's snapshot to KV when that changes what other isolates
+/// would do (see the module docs); in the background when a request waits.
+async fn publish(issuer: &str, clock: Clock, kv: &Option<KvStore>, ctx: Option<&Context>) {
+    let Some(kv) = kv.clone() else { return };
+    let now = clock.now();
+    let Some(Some((text, ttl))) = with_app(|app| {
+        let text = app.gate.keys().snapshot(issuer)?;
+        let ours = SnapMeta::parse(&text)?;
+        let write = match app.kv_known.get(issuer) {
+            None | Some(KvKnown::Empty) => true,
+            Some(KvKnown::Snapshot(k)) => {
+                k.keys != ours.keys
+                    || ours.kid_refetch_at > k.kid_refetch_at
+                    || (k.fresh_until <= now && ours.fetched_at > k.fetched_at)
+            }
+        };
+        if !write {
+            return None;
+        }
+        app.kv_known
+            .insert(issuer.to_owned(), KvKnown::Snapshot(ours));
+        let k = &app.gate.config().keys;
+        // Let KV drop a snapshot once nobody may use it (KV's minimum is 60 s).
+        let usable = (k.max_ttl + k.stale_if_error).max(60);
+        Some((text, usable))
+    }) else {
+        return;
+    };
+    let issuer = issuer.to_owned();
+    let write = async move {
+        let started = now_ms();
+        let res = match kv.put(&kv_key(&issuer), text.as_str()) {
+            Ok(p) => p.expiration_ttl(ttl).execute().await.map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        match res {
+            Ok(()) => log::line(json!({
+                "event": "kv_write", "issuer": issuer, "bytes": text.len(),
+                "duration_ms": now_ms() - started,
+            })),
+            Err(e) => {
+                // Forget what we thought KV holds, so a later fetch retries.
+                with_app(|app| app.kv_known.remove(&issuer));
+                log::line(json!({"event": "kv_error", "op": "put", "issuer": issuer, "error": e}));
+            }
+        }
+    };
+    match ctx {
+        Some(ctx) => ctx.wait_until(write),
+        None => write.await,
+    }
+}

@@ -1,0 +1,369 @@
+//! # edgeward-worker
+//!
+//! The edgeward gate as a Cloudflare Worker in front of an API: every request
+//! is decided by the core before it may reach the origin; allowed requests are
+//! streamed to `ORIGIN` (or their own URL on a route) with identity headers,
+//! denied ones are answered here.
+//!
+//! - settings (config var or bundled file, secrets, `ORIGIN`): [`settings`]
+//! - keys: per-isolate memory → KV (`EDGEWARD_KV`) → the IdP: [`keycache`]
+//! - forwarding: [`proxy`]; native signature arithmetic: [`native`]
+//! - one JSON log line per denial and per key fetch: [`log`]
+//!
+//! Build: `worker/scripts/build.sh` (cargo + wasm-bindgen + wasm-opt + a
+//! small ES module entry, `worker/js/entry.mjs`); run: `wrangler dev` with the
+//! repo's `wrangler.toml`.
+
+pub mod keycache;
+pub mod log;
+pub mod native;
+pub mod proxy;
+pub mod settings;
+
+use edgeward::config::Mode;
+use edgeward::policy::{split_path, Policy};
+use edgeward::{Decision, Deny, Gate, Reason, Request, SignatureBackend};
+use native::NativeBackend;
+use serde_json::json;
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::time::Duration;
+use wasm_bindgen::prelude::*;
+use worker::{event, Context, Env};
+
+/// Per-isolate state: the gate (configuration, keys in memory, verdict
+/// caches) and what this isolate last saw in KV.
+pub struct App {
+    /// The core.
+    pub gate: Gate<NativeBackend>,
+    /// The routes again, only to name the matched route in deny logs.
+    pub policy: Policy,
+    /// Where allowed requests go.
+    pub origin: Option<String>,
+    /// Per issuer: the snapshot last read from or written to KV.
+    pub kv_known: HashMap<String, keycache::KvKnown>,
+    /// Per issuer: when (ms) this isolate last read KV.
+    pub kv_read_at: HashMap<String, f64>,
+}
+
+enum Phase {
+    Uninit,
+    Loading,
+    Ready(Box<App>),
+    Broken(String),
+}
+
+thread_local! {
+    static PHASE: RefCell<Phase> = const { RefCell::new(Phase::Uninit) };
+}
+
+/// Runs `f` on the isolate's [`App`]. Never held across an `await`.
+pub fn with_app<R>(f: impl FnOnce(&mut App) -> R) -> Option<R> {
+    PHASE.with(|p| match &mut *p.borrow_mut() {
+        Phase::Ready(app) => Some(f(app)),
+        _ => None,
+    })
+}
+
+/// Wall-clock milliseconds (workerd advances it across I/O only).
+pub fn now_ms() -> f64 {
+    js_sys::Date::now()
+}
+
+/// The time the gate is asked at. Real time, except in `test-clock` builds
+/// where `x-edgeward-test-now` may set it (never in the shipped Worker).
+#[derive(Clone, Copy, Debug)]
+pub struct Clock {
+    #[allow(dead_code)]
+    fixed: Option<i64>,
+}
+
+impl Clock {
+    /// The current Unix time in seconds.
+    pub fn now(&self) -> i64 {
+        #[cfg(feature = "test-clock")]
+        if let Some(t) = self.fixed {
+            return t;
+        }
+        (now_ms() / 1000.0) as i64
+    }
+}
+
+/// Header name of the test clock (test builds only).
+pub const TEST_NOW_HEADER: &str = "x-edgeward-test-now";
+
+/// Makes the isolate ready: settings parsed, gate built, keys restored from
+/// KV. Concurrent first requests wait for the one that loads.
+async fn ensure_ready(env: &Env) -> Result<(), String> {
+    let deadline = now_ms() + 5_000.0;
+    loop {
+        let start = PHASE.with(|p| {
+            let mut p = p.borrow_mut();
+            match &*p {
+                Phase::Ready(_) => Some(Ok(false)),
+                Phase::Broken(e) => Some(Err(e.clone())),
+                Phase::Loading => None,
+                Phase::Uninit => {
+                    *p = Phase::Loading;
+                    Some(Ok(true))
+                }
+            }
+        });
+        match start {
+            Some(Ok(false)) => return Ok(()),
+            Some(Err(e)) => return Err(e),
+            Some(Ok(true)) => {
+                let phase = match load(env).await {
+                    Ok(app) => Phase::Ready(Box::new(app)),
+                    Err(e) => Phase::Broken(e),
+                };
+                PHASE.with(|p| *p.borrow_mut() = phase);
+            }
+            None if now_ms() > deadline => {
+                return Err("the isolate is still loading its settings".into())
+            }
+            None => worker::Delay::from(Duration::from_millis(2)).await,
+        }
+    }
+}
+
+async fn load(env: &Env) -> Result<App, String> {
+    let s = settings::load(env).inspect_err(|e| {
+        log::line(json!({"event": "config_error", "error": e}));
+    })?;
+    let policy = Policy::new(&s.config.routes, s.config.policy.default)
+        .map_err(|e| format!("routes: {e}"))?;
+    let backend = NativeBackend::detect();
+    let issuers: Vec<String> = s.config.issuers.iter().map(|i| i.issuer.clone()).collect();
+    let mode = s.config.mode;
+    let gate = Gate::with_backend(s.config, backend).map_err(|e| e.to_string())?;
+    let mut app = App {
+        gate,
+        policy,
+        origin: s.origin,
+        kv_known: HashMap::new(),
+        kv_read_at: HashMap::new(),
+    };
+    let kv = settings::kv(env);
+    log::line(json!({
+        "event": "start",
+        "config": s.source,
+        "mode": if mode == Mode::ReportOnly { "report-only" } else { "enforce" },
+        "issuers": issuers,
+        "origin": app.origin.as_deref().unwrap_or("(request URL)"),
+        "kv": if kv.is_some() { settings::KV_BINDING } else { "(none: memory and IdP only)" },
+        "crypto": backend.name(),
+    }));
+    if let Some(kv) = kv {
+        keycache::warm_from_kv(&mut app, &kv, &issuers).await;
+    }
+    Ok(app)
+}
+
+/// The request parts the core reads, owned.
+pub struct Parts {
+    /// Method.
+    pub method: String,
+    /// Path and query as in the request URL.
+    pub path: String,
+    /// Headers; `Authorization` values combined by the runtime are split
+    /// again so two tokens stay two.
+    pub headers: Vec<(String, String)>,
+}
+
+impl Parts {
+    fn from_request(req: &web_sys::Request) -> Parts {
+        let url = req.url();
+        let path = path_and_query(&url).to_owned();
+        let mut headers = Vec::new();
+        if let Ok(Some(iter)) = js_sys::try_iter(&req.headers()) {
+            for entry in iter.flatten() {
+                let pair: js_sys::Array = entry.unchecked_into();
+                let name = pair.get(0).as_string().unwrap_or_default();
+                let value = pair.get(1).as_string().unwrap_or_default();
+                if name == "authorization" && value.contains(',') {
+                    // The Fetch API joins repeated headers with ", "; a
+                    // credential never holds a comma.
+                    for v in value.split(',') {
+                        headers.push((name.clone(), v.trim().to_owned()));
+                    }
+                } else {
+                    headers.push((name, value));
+                }
+            }
+        }
+        Parts {
+            method: req.method(),
+            path,
+            headers,
+        }
+    }
+
+    /// Runs `f` with the core's borrowed view.
+    pub fn with<R>(&self, f: impl FnOnce(&Request) -> R) -> R {
+        let headers: Vec<(&str, &str)> = self
+            .headers
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        f(&Request {
+            method: &self.method,
+            path: &self.path,
+            headers: &headers,
+        })
+    }
+}
+
+/// `/p?q` from `scheme://host/p?q#f`.
+pub fn path_and_query(url: &str) -> &str {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let rest = rest.split_once('#').map_or(rest, |(r, _)| r);
+    match rest.find('/') {
+        Some(i) => &rest[i..],
+        None => "/",
+    }
+}
+
+fn deny_response(d: &Deny, head: bool) -> Result<web_sys::Response, JsValue> {
+    let headers = web_sys::Headers::new()?;
+    for (k, v) in d.headers() {
+        headers.set(k, &v)?;
+    }
+    let init = web_sys::ResponseInit::new();
+    init.set_status(d.status);
+    init.set_headers(&headers);
+    let body = (!head).then_some(d.body.as_str());
+    web_sys::Response::new_with_opt_str_and_init(body, &init)
+}
+
+fn plain_error(status: u16, error: &str, reason: &str, detail: &str) -> web_sys::Response {
+    let headers = web_sys::Headers::new().unwrap();
+    let _ = headers.set("content-type", "application/json");
+    let _ = headers.set("cache-control", "no-store");
+    let init = web_sys::ResponseInit::new();
+    init.set_status(status);
+    init.set_headers(&headers);
+    let body = json!({"error": error, "reason": reason, "detail": detail}).to_string();
+    web_sys::Response::new_with_opt_str_and_init(Some(&body), &init).unwrap()
+}
+
+/// What a deny log line says about the request (never the token).
+fn describe(parts: &Parts) -> serde_json::Value {
+    with_app(|app| {
+        parts.with(|req| {
+            let route = split_path(req.path_only()).ok().and_then(|segs| {
+                app.policy
+                    .route(req.method, &segs)
+                    .route
+                    .map(|r| r.config.path.clone())
+            });
+            let (mut issuer, mut kid) = (None, None);
+            if let Ok(Some(p)) = edgeward::token::extract(req, &app.gate.config().token) {
+                if let Ok(jws) = edgeward::jws::parse(&p.token) {
+                    kid = jws.header.kid.clone();
+                    issuer = jws
+                        .claims
+                        .get("iss")
+                        .and_then(|v| v.as_str())
+                        .map(str::to_owned);
+                }
+            }
+            json!({
+                "method": req.method,
+                "path": req.path_only(),
+                "route": route,
+                "issuer": issuer,
+                "kid": kid,
+            })
+        })
+    })
+    .unwrap_or(serde_json::Value::Null)
+}
+
+fn log_decision(event: &str, d: &Deny, parts: &Parts) {
+    let mut line = json!({
+        "event": event,
+        "status": d.status,
+        "reason": d.reason.code(),
+        "detail": d.detail,
+    });
+    if let (Some(l), serde_json::Value::Object(m)) = (line.as_object_mut(), describe(parts)) {
+        l.extend(m);
+    }
+    log::line(line);
+}
+
+#[event(fetch)]
+async fn fetch(req: web_sys::Request, env: Env, ctx: Context) -> worker::Result<web_sys::Response> {
+    Ok(handle(req, env, ctx).await)
+}
+
+async fn handle(req: web_sys::Request, env: Env, ctx: Context) -> web_sys::Response {
+    if let Err(e) = ensure_ready(&env).await {
+        log::line(json!({"event": "config_error", "status": 500, "error": e}));
+        return plain_error(
+            500,
+            "server_error",
+            "config_invalid",
+            "the gate is misconfigured; see the Worker's logs",
+        );
+    }
+    let parts = Parts::from_request(&req);
+    #[allow(unused_mut)]
+    let mut clock = Clock { fixed: None };
+    #[cfg(feature = "test-clock")]
+    {
+        clock.fixed = parts
+            .headers
+            .iter()
+            .find(|(k, _)| k == TEST_NOW_HEADER)
+            .and_then(|(_, v)| v.parse().ok());
+    }
+    let kv = settings::kv(&env);
+    let decision = keycache::decide(&parts, clock, &kv, &ctx).await;
+    keycache::schedule_refreshes(clock, &kv, &ctx);
+    match decision {
+        Decision::Deny(d) => {
+            log_decision("deny", &d, &parts);
+            deny_response(&d, parts.method == "HEAD").unwrap_or_else(|_| {
+                plain_error(500, "server_error", "internal", "could not build the response")
+            })
+        }
+        Decision::Allow(allow) => {
+            if let Some(d) = &allow.report_only {
+                log_decision("report_only", d, &parts);
+            }
+            let origin = with_app(|a| a.origin.clone()).flatten();
+            match proxy::forward(&req, &allow, origin.as_deref(), &parts.path).await {
+                Ok(res) => res,
+                Err(e) => {
+                    let detail = e
+                        .as_string()
+                        .or_else(|| {
+                            e.dyn_ref::<js_sys::Error>()
+                                .map(|e| String::from(e.message()))
+                        })
+                        .unwrap_or_else(|| format!("{e:?}"));
+                    log::line(json!({"event": "origin_error", "error": detail, "path": parts.path.split('?').next()}));
+                    plain_error(
+                        502,
+                        "bad_gateway",
+                        "origin_unreachable",
+                        "the origin could not be reached",
+                    )
+                }
+            }
+        }
+    }
+}
+
+/// A 503 for when keys never arrived in time (the core's own answer is
+/// preferred; this only ends a wait that outlived every timeout).
+pub fn keys_timeout(realm: &str) -> Decision {
+    Decision::Deny(Deny::new(
+        realm,
+        Reason::KeysUnavailable,
+        "the issuer's keys could not be fetched in time",
+        None,
+    ))
+}

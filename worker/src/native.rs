@@ -1,0 +1,89 @@
+//! A [`SignatureBackend`] on workerd's native crypto.
+//!
+//! Ring compiled to wasm is the reference and runs everywhere, but bignum
+//! arithmetic in wasm is 5-10x slower than BoringSSL. With `nodejs_compat`
+//! workerd offers a synchronous `node:crypto.verify`, which this backend uses
+//! for RS256/384/512, ES256/384 and EdDSA. PS* (workerd's node:crypto does not
+//! do PSS padding), HMAC, and anything the host refuses go to ring. Key and
+//! algorithm checks stay in the core: a backend only does arithmetic on a key
+//! the core already matched to the token's `alg`.
+
+use edgeward::{Algorithm, PublicKey, RingBackend, SignatureBackend};
+use wasm_bindgen::prelude::*;
+
+#[wasm_bindgen(module = "/js/native.js")]
+extern "C" {
+    #[wasm_bindgen(js_name = nativeAvailable)]
+    fn native_available() -> bool;
+    #[wasm_bindgen(js_name = nativeAddKey)]
+    fn native_add_key(thumbprint: &str, jwk: &str) -> bool;
+    #[wasm_bindgen(js_name = nativeVerify)]
+    fn native_verify(hash: &str, thumbprint: &str, ec_width: u32, msg: &[u8], sig: &[u8]) -> i32;
+}
+
+/// node:crypto where it can, ring where it cannot.
+#[derive(Clone, Copy, Debug)]
+pub struct NativeBackend {
+    native: bool,
+}
+
+impl NativeBackend {
+    /// Detects node:crypto (the Worker needs the `nodejs_compat` flag).
+    pub fn detect() -> NativeBackend {
+        NativeBackend {
+            native: native_available(),
+        }
+    }
+
+    /// Ring only (the reference), e.g. to compare.
+    pub fn ring_only() -> NativeBackend {
+        NativeBackend { native: false }
+    }
+
+    /// Whether node:crypto is in use.
+    pub fn is_native(&self) -> bool {
+        self.native
+    }
+}
+
+fn params(alg: Algorithm) -> Option<(&'static str, u32)> {
+    Some(match alg {
+        Algorithm::RS256 => ("sha256", 0),
+        Algorithm::RS384 => ("sha384", 0),
+        Algorithm::RS512 => ("sha512", 0),
+        Algorithm::ES256 => ("sha256", 32),
+        Algorithm::ES384 => ("sha384", 48),
+        Algorithm::EdDSA => ("", 0),
+        _ => return None,
+    })
+}
+
+impl SignatureBackend for NativeBackend {
+    fn name(&self) -> &'static str {
+        if self.native {
+            "node:crypto"
+        } else {
+            "ring"
+        }
+    }
+
+    fn verify(&self, alg: Algorithm, key: &PublicKey, message: &[u8], signature: &[u8]) -> bool {
+        let Some((hash, width)) = params(alg).filter(|_| self.native) else {
+            return RingBackend.verify(alg, key, message, signature);
+        };
+        let thumbprint = key.thumbprint();
+        let mut answer = native_verify(hash, &thumbprint, width, message, signature);
+        if answer == -1 {
+            answer = if native_add_key(&thumbprint, &key.to_jwk().to_string()) {
+                native_verify(hash, &thumbprint, width, message, signature)
+            } else {
+                -2
+            };
+        }
+        match answer {
+            1 => true,
+            0 => false,
+            _ => RingBackend.verify(alg, key, message, signature),
+        }
+    }
+}

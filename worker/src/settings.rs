@@ -1,0 +1,146 @@
+//! The Worker's settings: the core's configuration plus secrets and `ORIGIN`.
+//!
+//! | binding | kind | what |
+//! |---|---|---|
+//! | `EDGEWARD_CONFIG` | var (string: JSON or TOML text; or a JSON object) | the core's configuration; when unset, the file bundled at build time (`EDGEWARD_CONFIG_FILE=path worker/scripts/build.sh`) |
+//! | `EDGEWARD_API_TOKENS` | secret | JSON array of `{"name","sha256","scopes"}` (the core's `api_tokens`) |
+//! | `EDGEWARD_HMAC_SECRETS` | secret | JSON object `{"<issuer>": "<secret>"}` for HS256/384/512 issuers |
+//! | `ORIGIN` | var | where allowed requests go (`https://api.internal:8443`, may carry a path prefix); unset: the request's own URL |
+//! | `EDGEWARD_KV` | KV namespace | the shared key cache (optional) |
+//!
+//! Secrets never come from vars or the bundled file: a configuration there
+//! that holds `api_tokens` or an `hmac_secret` is refused (every request then
+//! answers 500), so a secret cannot end up in `wrangler.toml` by mistake.
+
+use edgeward::config::ApiTokenConfig;
+use edgeward::Config;
+use std::collections::BTreeMap;
+use wasm_bindgen::JsValue;
+
+/// The var holding the configuration.
+pub const CONFIG_VAR: &str = "EDGEWARD_CONFIG";
+/// The secret holding static API token hashes.
+pub const API_TOKENS_SECRET: &str = "EDGEWARD_API_TOKENS";
+/// The secret holding HMAC secrets per issuer.
+pub const HMAC_SECRET: &str = "EDGEWARD_HMAC_SECRETS";
+/// The var naming the origin.
+pub const ORIGIN_VAR: &str = "ORIGIN";
+/// The KV namespace binding.
+pub const KV_BINDING: &str = "EDGEWARD_KV";
+
+/// The configuration file bundled at build time (empty when none was).
+const BUNDLED: &str = include_str!(concat!(env!("OUT_DIR"), "/bundled_config.txt"));
+
+/// Everything the Worker reads from its environment, validated.
+pub struct Settings {
+    /// The core's configuration, secrets merged in.
+    pub config: Config,
+    /// Where allowed requests go (no trailing slash), or `None`: the request's own URL.
+    pub origin: Option<String>,
+    /// Where the configuration came from (for the startup log line).
+    pub source: &'static str,
+}
+
+/// A string binding: a string var/secret as is, a JSON-object var as JSON.
+fn binding(env: &JsValue, name: &str) -> Option<String> {
+    let v = js_sys::Reflect::get(env, &JsValue::from_str(name)).ok()?;
+    if v.is_undefined() || v.is_null() {
+        return None;
+    }
+    if let Some(s) = v.as_string() {
+        return Some(s);
+    }
+    if v.is_object() && !v.is_function() {
+        // wrangler.toml `[vars] EDGEWARD_CONFIG = { ... }` arrives as an object.
+        return js_sys::JSON::stringify(&v).ok().and_then(|s| s.as_string());
+    }
+    None
+}
+
+/// Reads and validates the settings. The error is one line for the log.
+pub fn load(env: &JsValue) -> Result<Settings, String> {
+    let (text, source) = match binding(env, CONFIG_VAR) {
+        Some(t) if !t.trim().is_empty() => (t, "var EDGEWARD_CONFIG"),
+        _ if !BUNDLED.trim().is_empty() => (BUNDLED.to_owned(), "bundled file"),
+        _ => {
+            return Err(format!(
+                "no configuration: set the {CONFIG_VAR} var (JSON or TOML) or bundle a file at build time (EDGEWARD_CONFIG_FILE)"
+            ))
+        }
+    };
+    let mut config =
+        Config::parse(&text).map_err(|e| format!("{CONFIG_VAR} ({source}) is invalid: {e}"))?;
+    if !config.api_tokens.is_empty() {
+        return Err(format!(
+            "{CONFIG_VAR} ({source}) holds api_tokens: put them in the {API_TOKENS_SECRET} secret (`wrangler secret put {API_TOKENS_SECRET}`), never in a var or a file"
+        ));
+    }
+    if let Some(i) = config.issuers.iter().position(|i| i.hmac_secret.is_some()) {
+        return Err(format!(
+            "{CONFIG_VAR} ({source}) holds issuers[{i}].hmac_secret: put it in the {HMAC_SECRET} secret, never in a var or a file"
+        ));
+    }
+    if let Some(t) = binding(env, API_TOKENS_SECRET) {
+        config.api_tokens = serde_json::from_str::<Vec<ApiTokenConfig>>(&t).map_err(|e| {
+            format!("secret {API_TOKENS_SECRET} is not a JSON array of {{\"name\",\"sha256\",\"scopes\"}}: {e}")
+        })?;
+    }
+    if let Some(t) = binding(env, HMAC_SECRET) {
+        let secrets: BTreeMap<String, String> = serde_json::from_str(&t).map_err(|e| {
+            format!("secret {HMAC_SECRET} is not a JSON object {{\"<issuer>\": \"<secret>\"}}: {e}")
+        })?;
+        for (issuer, secret) in secrets {
+            let Some(i) = config.issuers.iter_mut().find(|i| i.issuer == issuer) else {
+                return Err(format!(
+                    "secret {HMAC_SECRET} names issuer {issuer:?}, which is not configured"
+                ));
+            };
+            i.hmac_secret = Some(secret);
+        }
+    }
+    config
+        .validate()
+        .map_err(|e| format!("configuration with secrets merged is invalid: {e}"))?;
+    let origin = match binding(env, ORIGIN_VAR) {
+        None => None,
+        Some(o) if o.trim().is_empty() => None,
+        Some(o) => Some(parse_origin(o.trim())?),
+    };
+    Ok(Settings {
+        config,
+        origin,
+        source,
+    })
+}
+
+fn parse_origin(o: &str) -> Result<String, String> {
+    let rest = o
+        .strip_prefix("https://")
+        .or_else(|| o.strip_prefix("http://"))
+        .ok_or_else(|| format!("{ORIGIN_VAR} must be an http(s) URL, got {o:?}"))?;
+    if rest.is_empty() || rest.starts_with('/') || o.contains(['?', '#']) {
+        return Err(format!(
+            "{ORIGIN_VAR} must be scheme://host[:port][/prefix] without query or fragment, got {o:?}"
+        ));
+    }
+    Ok(o.trim_end_matches('/').to_owned())
+}
+
+/// Whether a JS value looks like a KV namespace (has `get` and `put`).
+pub fn is_kv(v: &JsValue) -> bool {
+    let has = |m: &str| {
+        js_sys::Reflect::get(v, &JsValue::from_str(m))
+            .map(|f| f.is_function())
+            .unwrap_or(false)
+    };
+    v.is_object() && has("get") && has("put")
+}
+
+/// The KV binding, when there is one.
+pub fn kv(env: &JsValue) -> Option<worker::kv::KvStore> {
+    let v = js_sys::Reflect::get(env, &JsValue::from_str(KV_BINDING)).ok()?;
+    if !is_kv(&v) {
+        return None;
+    }
+    worker::kv::KvStore::from_this(env, KV_BINDING).ok()
+}
