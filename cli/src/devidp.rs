@@ -27,7 +27,7 @@ Examples:
 
 Endpoints (ISSUER = http://127.0.0.1:PORT unless --issuer-url):
   GET  /.well-known/openid-configuration   discovery (also /.well-known/oauth-authorization-server)
-  GET  /jwks                               public keys, Cache-Control: max-age=300
+  GET  /jwks                               public keys, Cache-Control: max-age=300 (--jwks-max-age)
   POST /token                              client_credentials; form: scope, audience or resource
                                            (repeatable), sub, client_id, ttl, claims (JSON object)
   GET  /mint?sub=&scope=&aud=&ttl=         a token as text/plain, for curl
@@ -79,6 +79,7 @@ struct Idp {
     retired: Vec<Retired>,
     grace: u64,
     token_ttl: u64,
+    max_age: u64,
     audience: String,
     state_dir: Option<PathBuf>,
     stats: Stats,
@@ -372,6 +373,7 @@ pub fn run(a: DevIdpArgs) -> CliResult {
         retired,
         grace,
         token_ttl,
+        max_age: a.jwks_max_age,
         audience: a.audience.clone(),
         state_dir: a.state_dir.clone(),
         stats: Stats::default(),
@@ -709,23 +711,25 @@ fn route(req: &HttpRequest, state: &Mutex<Idp>) -> HttpResponse {
             }
             let mut idp = lock(state);
             idp.stats.discovery += 1;
-            HttpResponse::json(200, &idp.discovery()).cache("max-age=300")
+            let cache = format!("max-age={}", idp.max_age);
+            HttpResponse::json(200, &idp.discovery()).cache(&cache)
         }
         "/jwks" | "/jwks.json" => {
             if m != "GET" {
                 return allow("GET");
             }
-            let (faults, keys) = {
+            let (faults, keys, max_age) = {
                 let mut idp = lock(state);
                 idp.stats.jwks += 1;
-                (idp.faults, idp.published(now))
+                (idp.faults, idp.published(now), idp.max_age)
             };
             if faults.jwks_delay_ms > 0 {
                 std::thread::sleep(Duration::from_millis(faults.jwks_delay_ms));
             }
             match faults.jwks_status {
                 Some(s) => HttpResponse::error(s, "injected", "fault injected with POST /faults"),
-                None => HttpResponse::json(200, &json!({ "keys": keys })).cache("max-age=300"),
+                None => HttpResponse::json(200, &json!({ "keys": keys }))
+                    .cache(&format!("max-age={max_age}")),
             }
         }
         "/token" => {

@@ -249,6 +249,9 @@ pub struct DevIdpArgs {
     /// Lifetime of issued tokens.
     #[arg(long, value_name = "DURATION", default_value = "1h")]
     pub token_ttl: String,
+    /// `Cache-Control: max-age` of the JWKS and discovery responses, in seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 300)]
+    pub jwks_max_age: u64,
     /// Audience of tokens that ask for none.
     #[arg(long, value_name = "AUD", default_value = "api")]
     pub audience: String,

@@ -137,8 +137,14 @@ fn token_endpoint_parameters_and_errors() {
         "default-api",
         "--token-ttl",
         "5m",
+        "--jwks-max-age",
+        "42",
     ]);
     let url = idp.url("/token");
+    assert_eq!(
+        get(&idp.url("/jwks")).header("cache-control"),
+        Some("max-age=42")
+    );
 
     // Defaults: audience from --audience, sub dev-client, --token-ttl.
     let r = post_form(&url, &[("grant_type", "client_credentials")]).json();
