@@ -396,6 +396,9 @@ pub fn run(a: DevIdpArgs) -> CliResult {
         },
         now,
     )?;
+    // Handlers first, so a signal sent as soon as the start line is read stops cleanly.
+    let stop = Arc::new(AtomicBool::new(false));
+    watch_signals(&stop, addr)?;
     if a.json {
         let line = json!({
             "issuer": issuer,
@@ -435,8 +438,6 @@ pub fn run(a: DevIdpArgs) -> CliResult {
     }
 
     let state = Arc::new(Mutex::new(idp));
-    let stop = Arc::new(AtomicBool::new(false));
-    watch_signals(&stop, addr)?;
     for conn in listener.incoming() {
         if stop.load(Ordering::SeqCst) {
             break;

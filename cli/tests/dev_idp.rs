@@ -258,6 +258,11 @@ fn stats_reset_and_fault_injection() {
 #[test]
 fn sigterm_and_sigint_stop_cleanly() {
     for signal in ["TERM", "INT"] {
+        // Right after the start line ...
+        let mut idp = DevIdp::start(&[]);
+        let status = idp.signal(signal);
+        assert!(status.success(), "SIG{signal}: {status:?}");
+        // ... and after serving.
         let mut idp = DevIdp::start(&[]);
         assert_eq!(get(&idp.url("/stats")).status, 200);
         let status = idp.signal(signal);
