@@ -7,8 +7,14 @@ export { EdgewardError, forwardHeaders };
  * @param {object} runtime see makeCreateGate
  */
 export function entry(runtime) {
+  const native = runtime.native;
   return {
     createGate: makeCreateGate(runtime),
     reasons: reasonsFrom(runtime.bindings),
+    runtime: Object.freeze({
+      name: runtime.name,
+      /** Algorithms node:crypto verifies here (each self-tested on first use); [] without native crypto. */
+      nativeAlgorithms: () => (native ? native.algorithms() : []),
+    }),
   };
 }

@@ -15,13 +15,13 @@ const hash =
     ? (s) => c.hash("sha256", s, "base64")
     : (s) => c.createHash("sha256").update(s).digest("base64");
 
-const runtime =
+const name =
   typeof globalThis.Deno === "object" ? "deno" : typeof globalThis.Bun === "object" ? "bun" : "node";
 
-export const { createGate, reasons } = entry({
+export const { createGate, reasons, runtime } = entry({
   bindings,
   native: nodeVerifier(c),
   hash,
-  name: runtime,
+  name,
 });
 export { EdgewardError, forwardHeaders, denoKvStore, redisStore, workersKvStore } from "./api.js";

@@ -1,0 +1,250 @@
+// The public API: createGate validation, verify, check, errors, keys(),
+// refresh(), the crypto option, request shapes.
+import assert from "node:assert/strict";
+import { EdgewardError, createGate, forwardHeaders, reasons } from "edgeward";
+import { test } from "./harness.js";
+import { AUDIENCE, ISSUER, NOW, Signer, baseConfig, clock, fakeFetch } from "./fixtures.js";
+
+const rs = new Signer("RS256", "rsa-1");
+const es = new Signer("ES256", "ec-1");
+const jwks = { keys: [rs.jwk(), es.jwk()] };
+
+function gateWith(opts = {}, config = baseConfig()) {
+  const fetch = opts.fetch ?? fakeFetch(jwks);
+  const now = opts.now ?? clock();
+  return { gate: createGate(config, { fetch, now, ...(opts.crypto ? { crypto: opts.crypto } : {}) }), fetch, now };
+}
+
+async function rejects(promise, code) {
+  try {
+    await promise;
+  } catch (e) {
+    assert.ok(e instanceof EdgewardError, `not an EdgewardError: ${e}`);
+    assert.equal(e.code, code, e.message);
+    return e;
+  }
+  assert.fail(`expected ${code}, got a result`);
+}
+
+test("createGate: configuration errors name the field", () => {
+  const bad = (config, options) => {
+    try {
+      createGate(config, options);
+    } catch (e) {
+      assert.ok(e instanceof EdgewardError);
+      assert.equal(e.code, "config_invalid");
+      return e;
+    }
+    assert.fail("accepted");
+  };
+  let e = bad({ issuers: [{ issuer: "https://idp.test/", audiences: [] }] });
+  assert.deepEqual(e.errors.map((x) => x.field), ["issuers[0].audiences"]);
+  assert.match(e.message, /issuers\[0\]\.audiences: at least one audience/);
+  e = bad({ issuers: [{ issuer: "https://idp.test/", audiences: ["a"], audience: "a" }] });
+  assert.equal(e.errors[0].field, "issuers[0].audience");
+  assert.doesNotMatch(e.message, /line \d+ column/);
+  e = bad({ issuers: [{ issuer: "http://idp.example.com/", audiences: ["a"], algorithms: ["RS256", "none"] }] });
+  assert.deepEqual(e.errors.map((x) => x.field).sort(), ["issuers[0].algorithms[1]", "issuers[0].issuer"]);
+  e = bad({ routes: [{ path: "/a", access: "maybe" }] });
+  assert.equal(e.errors[0].field, "routes[0].access");
+  e = bad({}, { crypto: "fast", store: {}, fetch: 1, now: 5, colour: "red" });
+  assert.deepEqual(e.errors.map((x) => x.field).sort(), [
+    "options.colour",
+    "options.crypto",
+    "options.fetch",
+    "options.now",
+    "options.store",
+  ]);
+  e = bad(42);
+  assert.equal(e.errors[0].field, ".");
+  // JSON text works too.
+  assert.equal(createGate(JSON.stringify(baseConfig())).config.issuers[0].leeway, 60);
+});
+
+test("createGate: defaults are filled in and frozen", () => {
+  const { gate } = gateWith();
+  assert.equal(gate.config.keys.fetch_timeout, 10);
+  assert.equal(gate.config.cache.capacity, 10000);
+  assert.ok(Object.isFrozen(gate.config.issuers[0]));
+  assert.ok(["native", "wasm"].includes(gate.crypto));
+});
+
+test("verify: identity and claims; errors carry code, status, headers", async () => {
+  for (const crypto of ["native", "wasm"]) {
+    const { gate } = gateWith({ crypto });
+    const id = await gate.verify(rs.mint({ sub: "bob", roles: ["admin"], tid: "acme" }));
+    assert.equal(id.kind, "jwt");
+    assert.equal(id.subject, "bob");
+    assert.equal(id.issuer, ISSUER);
+    assert.deepEqual(id.scopes, ["orders:read"]);
+    assert.deepEqual(id.roles, ["admin"]);
+    assert.equal(id.expiresAt, NOW + 3600);
+    assert.equal(id.claims.aud, AUDIENCE);
+    assert.ok(Object.isFrozen(id) && Object.isFrozen(id.claims) && Object.isFrozen(id.scopes));
+    assert.equal((await gate.verify(es.mint())).subject, "alice");
+
+    let e = await rejects(gate.verify("not.a.jwt"), "token_malformed");
+    assert.equal(e.status, 401);
+    assert.match(e.headers["www-authenticate"], /^Bearer realm="orders", error="invalid_token"/);
+    assert.equal(JSON.parse(e.body).reason, "token_malformed");
+    await rejects(gate.verify(rs.mint({ exp: NOW - 3600 })), "token_expired");
+    await rejects(gate.verify(rs.mint({ aud: "api://other" })), "audience_invalid");
+    await rejects(gate.verify(rs.mint({ iss: "https://evil.test/" })), "issuer_unknown");
+    const t = rs.mint();
+    await rejects(gate.verify(t.slice(0, -4) + (t.endsWith("AAAA") ? "BBBB" : "AAAA")), "signature_invalid");
+    await rejects(gate.verify(new Signer("RS256", "rsa-1").mint()), "signature_invalid");
+    await rejects(gate.verify(rs.mint({}, { alg: "none" })), "alg_not_allowed");
+    await rejects(gate.verify("x".repeat(9000)), "token_too_large");
+    await assert.rejects(gate.verify(42), TypeError);
+  }
+});
+
+test("verify: a repeated token is served from the cache, never past exp", async () => {
+  const now = clock();
+  const { gate } = gateWith({ now });
+  const t = rs.mint({ exp: NOW + 100 });
+  const a = await gate.verify(t);
+  const b = await gate.verify(t);
+  assert.equal(a, b, "the cached identity object");
+  now.t = NOW + 100 + 59; // within leeway (60 s)
+  assert.equal((await gate.verify(t)).subject, "alice");
+  now.t = NOW + 100 + 61;
+  await rejects(gate.verify(t), "token_expired");
+});
+
+test("verify: a cached verdict is dropped when the IdP withdraws the key", async () => {
+  const now = clock();
+  let keys = [rs.jwk(), es.jwk()];
+  const fetch = fakeFetch(() => ({ keys }));
+  const { gate } = gateWith({ now, fetch });
+  const t = rs.mint();
+  await gate.verify(t);
+  keys = [es.jwk()];
+  await gate.refresh();
+  await rejects(gate.verify(t), "key_not_found");
+});
+
+test("check: a Fetch Request in, a ready-to-send answer out", async () => {
+  const { gate } = gateWith();
+  const ok = await gate.check(
+    new Request("https://api.example.com/orders/7?x=1", {
+      headers: { authorization: `Bearer ${rs.mint()}`, "x-auth-subject": "mallory" },
+    }),
+  );
+  assert.equal(ok.allowed, true);
+  assert.equal(ok.status, 200);
+  assert.equal(ok.reason, null);
+  assert.equal(ok.headers["x-auth-subject"], "alice");
+  assert.ok(ok.remove.includes("x-auth-subject"));
+  assert.equal(ok.identity.subject, "alice");
+  const fwd = forwardHeaders(ok, { "x-auth-subject": "mallory", accept: "text/plain" });
+  assert.equal(fwd.get("x-auth-subject"), "alice");
+  assert.equal(fwd.get("accept"), "text/plain");
+
+  const no = await gate.check(new Request("https://api.example.com/orders/7"));
+  assert.equal(no.allowed, false);
+  assert.equal(no.status, 401);
+  assert.equal(no.reason, "token_missing");
+  assert.equal(no.identity, null);
+  assert.equal(no.headers["www-authenticate"], 'Bearer realm="orders"');
+  const res = new Response(no.body, { status: no.status, headers: no.headers });
+  assert.equal(res.status, 401);
+  assert.equal((await res.json()).reason, "token_missing");
+
+  const scope = await gate.check(
+    new Request("https://api.example.com/orders/7", { method: "POST", headers: { authorization: `Bearer ${rs.mint()}` } }),
+  );
+  assert.equal(scope.status, 403);
+  assert.equal(scope.reason, "scope_missing");
+  assert.match(scope.headers["www-authenticate"], /error="insufficient_scope"/);
+
+  const anon = await gate.check(new Request("https://api.example.com/health"));
+  assert.equal(anon.allowed, true);
+  assert.equal(anon.identity.kind, "anonymous");
+});
+
+test("check: request shapes (plain objects, header arrays, url without path)", async () => {
+  const { gate } = gateWith();
+  const auth = `Bearer ${rs.mint({ sub: "u1" })}`;
+  const shapes = [
+    { method: "get", path: "/users/u1/x", headers: { Authorization: auth } },
+    { method: "GET", url: "https://api.example.com/users/u1/x", headers: [["authorization", auth]] },
+    { method: "GET", url: "/users/u1/x", headers: new Headers({ authorization: auth }) },
+    { url: "https://api.example.com/users/u1/x", headers: { authorization: [auth] } },
+  ];
+  for (const s of shapes) {
+    const r = await gate.check(s);
+    assert.equal(r.status, 200, JSON.stringify(s.url ?? s.path));
+  }
+  const two = await gate.check({ path: "/orders/1", headers: [["authorization", auth], ["authorization", auth]] });
+  assert.equal(two.reason, "multiple_tokens");
+  const dots = await gate.check({ path: "/orders/../admin", headers: { authorization: auth } });
+  assert.equal(dots.reason, "path_invalid");
+  assert.equal((await gate.check({ url: "https://api.example.com" })).reason, "route_denied");
+  await assert.rejects(gate.check({ path: "/x", headers: { a: "1\nauthorization\nBearer x" } }), TypeError);
+  await assert.rejects(gate.check(null), TypeError);
+});
+
+test("check: report-only mode lets a refusal through, annotated", async () => {
+  const { gate } = gateWith({}, { ...baseConfig(), mode: "report-only" });
+  const r = await gate.check({ path: "/orders/1", headers: {} });
+  assert.equal(r.allowed, true);
+  assert.equal(r.reason, "token_missing");
+  assert.match(r.headers["x-edgeward-decision"], /^deny; status=401; reason=token_missing/);
+});
+
+test("keys() shows what is cached; refresh() refetches", async () => {
+  const now = clock();
+  const fetch = fakeFetch(jwks);
+  const { gate } = gateWith({ now, fetch });
+  let [k] = gate.keys();
+  assert.equal(k.issuer, ISSUER);
+  assert.equal(k.freshness, "missing");
+  assert.deepEqual(k.keys, []);
+  await gate.verify(rs.mint());
+  [k] = gate.keys();
+  assert.equal(k.freshness, "fresh");
+  assert.equal(k.fetchedAt, NOW);
+  assert.equal(k.freshUntil, NOW + 600);
+  assert.deepEqual(k.keys.map((x) => x.kid), ["rsa-1", "ec-1"]);
+  assert.equal(k.keys[0].thumbprint.length, 43);
+  assert.equal(fetch.calls.length, 1);
+  now.t += 5;
+  const after = await gate.refresh();
+  assert.equal(fetch.calls.length, 2);
+  assert.equal(after[0].fetchedAt, NOW + 5);
+  // Concurrent refreshes share one fetch.
+  await Promise.all([gate.refresh(), gate.refresh(), gate.refresh(ISSUER)]);
+  assert.equal(fetch.calls.length, 3);
+  await assert.rejects(gate.refresh("https://nope.test/"), TypeError);
+});
+
+test("refresh() failing keeps the keys held before", async () => {
+  let fail = false;
+  const fetch = async (url) => {
+    if (fail) return new Response("oops", { status: 500 });
+    return new Response(JSON.stringify(jwks));
+  };
+  const { gate } = gateWith({ fetch });
+  await gate.verify(rs.mint());
+  fail = true;
+  const e = await rejects(gate.refresh(), "keys_unavailable");
+  assert.match(e.message, /HTTP status 500/);
+  assert.equal(gate.keys()[0].keys.length, 2);
+  assert.equal((await gate.verify(rs.mint({ sub: "z" }))).subject, "z");
+});
+
+test("now() must return Unix seconds", async () => {
+  const gate = createGate(baseConfig(), { fetch: fakeFetch(jwks), now: () => Date.now() });
+  await assert.rejects(gate.verify(rs.mint()), /Unix seconds/);
+  const dated = createGate(baseConfig(), { fetch: fakeFetch(jwks), now: () => new Date(NOW * 1000) });
+  assert.equal((await dated.verify(rs.mint())).subject, "alice");
+});
+
+test("reasons: the core's table", () => {
+  const codes = reasons.map((r) => r.code);
+  for (const c of ["token_missing", "token_expired", "signature_invalid", "scope_missing", "keys_unavailable"]) {
+    assert.ok(codes.includes(c), c);
+  }
+  assert.equal(reasons.find((r) => r.code === "keys_unavailable").status, 503);
+});

@@ -1,0 +1,170 @@
+// Shared test material: the core's conformance cases, keys and tokens,
+// fake key-set servers, and the real OpenID provider (test/idp/server.mjs,
+// run under Node whatever runtime runs the tests).
+import { readFileSync, readdirSync } from "node:fs";
+import { spawn } from "node:child_process";
+import crypto from "node:crypto";
+
+export const CASES_DIR = new URL("../../tests/cases/", import.meta.url);
+
+/** Every tests/cases/*.json, sorted by file name. */
+export function conformanceCases() {
+  return readdirSync(CASES_DIR)
+    .filter((f) => f.endsWith(".json"))
+    .sort()
+    .map((f) => ({ file: f, ...JSON.parse(readFileSync(new URL(f, CASES_DIR), "utf8")) }));
+}
+
+const b64 = (b) => Buffer.from(b).toString("base64url");
+
+export const ISSUER = "https://idp.test/";
+export const JWKS_URI = "https://idp.test/jwks";
+export const AUDIENCE = "api://orders";
+export const NOW = 1_800_000_000;
+
+const SIGN = {
+  RS256: ["rsa", "sha256", {}],
+  RS384: ["rsa", "sha384", {}],
+  RS512: ["rsa", "sha512", {}],
+  PS256: ["rsa", "sha256", { padding: crypto.constants.RSA_PKCS1_PSS_PADDING, saltLength: 32 }],
+  PS384: ["rsa", "sha384", { padding: crypto.constants.RSA_PKCS1_PSS_PADDING, saltLength: 48 }],
+  PS512: ["rsa", "sha512", { padding: crypto.constants.RSA_PKCS1_PSS_PADDING, saltLength: 64 }],
+  ES256: ["ec", "sha256", { dsaEncoding: "ieee-p1363" }],
+  ES384: ["ec384", "sha384", { dsaEncoding: "ieee-p1363" }],
+  EdDSA: ["ed", null, {}],
+};
+
+function generate(type) {
+  switch (type) {
+    case "rsa":
+      return crypto.generateKeyPairSync("rsa", { modulusLength: 2048 });
+    case "ec":
+      return crypto.generateKeyPairSync("ec", { namedCurve: "P-256" });
+    case "ec384":
+      return crypto.generateKeyPairSync("ec", { namedCurve: "P-384" });
+    default:
+      return crypto.generateKeyPairSync("ed25519");
+  }
+}
+
+/** A signing key for `alg` named `kid`. */
+export class Signer {
+  constructor(alg, kid = alg.toLowerCase()) {
+    this.alg = alg;
+    this.kid = kid;
+    const [type, hash, opts] = SIGN[alg];
+    this.hash = hash;
+    this.opts = opts;
+    this.pair = generate(type);
+  }
+  jwk() {
+    return { ...this.pair.publicKey.export({ format: "jwk" }), kid: this.kid, alg: this.alg, use: "sig" };
+  }
+  /** A token with the default claims, overridden by `claims`. */
+  mint(claims = {}, header = {}) {
+    const h = b64(JSON.stringify({ alg: this.alg, kid: this.kid, typ: "at+jwt", ...header }));
+    const p = b64(
+      JSON.stringify({
+        iss: ISSUER,
+        aud: AUDIENCE,
+        sub: "alice",
+        scope: "orders:read",
+        iat: NOW - 10,
+        exp: NOW + 3600,
+        ...claims,
+      }),
+    );
+    const input = `${h}.${p}`;
+    const sig = crypto.sign(this.hash, Buffer.from(input), { key: this.pair.privateKey, ...this.opts });
+    return `${input}.${b64(sig)}`;
+  }
+}
+
+/** The usual configuration for tests: one issuer at JWKS_URI. */
+export function baseConfig(extra = {}) {
+  return {
+    realm: "orders",
+    issuers: [{ issuer: ISSUER, jwks_uri: JWKS_URI, audiences: [AUDIENCE], ...(extra.issuer ?? {}) }],
+    routes: [
+      { path: "/health", access: "anonymous" },
+      { path: "/orders/**", methods: ["GET"], scopes: { any: ["orders:read"] } },
+      { path: "/orders/**", methods: ["POST"], scopes: { all: ["orders:write"] } },
+      { path: "/users/{user}/**", owner: { user: "sub" } },
+    ],
+    ...(extra.top ?? {}),
+  };
+}
+
+/**
+ * A fake `fetch` serving `doc()` (a function, so tests can rotate keys) at
+ * any URL, counting calls; `opts.delay` ms before answering, `opts.status`,
+ * `opts.headers`, `opts.fail` (throw instead).
+ */
+export function fakeFetch(doc, opts = {}) {
+  const f = async (url, init) => {
+    f.calls.push(url);
+    if (opts.delay) await new Promise((r) => setTimeout(r, opts.delay));
+    if (opts.fail) throw new TypeError("fetch failed: connection refused");
+    if (init?.signal?.aborted) throw init.signal.reason;
+    const body = typeof doc === "function" ? doc(url) : doc;
+    return new Response(typeof body === "string" ? body : JSON.stringify(body), {
+      status: opts.status ?? 200,
+      headers: { "content-type": "application/json", "cache-control": "max-age=600", ...(opts.headers ?? {}) },
+    });
+  };
+  f.calls = [];
+  return f;
+}
+
+/** A clock the test moves. */
+export function clock(start = NOW) {
+  const c = () => c.t;
+  c.t = start;
+  return c;
+}
+
+/**
+ * Starts the real OpenID provider (oidc-provider under Node). Resolves to
+ * { issuer, token(alg, scope?), stats(), close() }.
+ */
+export async function startIdp() {
+  const child = spawn("node", [new URL("./idp/server.mjs", import.meta.url).pathname], {
+    stdio: ["pipe", "pipe", "ignore"],
+  });
+  const info = await new Promise((resolve, reject) => {
+    let buf = "";
+    child.stdout.on("data", (d) => {
+      buf += d;
+      const nl = buf.indexOf("\n");
+      if (nl >= 0) resolve(JSON.parse(buf.slice(0, nl)));
+    });
+    child.on("error", reject);
+    child.on("exit", (code) => reject(new Error(`the IdP exited (${code})`)));
+  });
+  const basic = "Basic " + btoa(`${info.clientId}:${info.clientSecret}`);
+  return {
+    ...info,
+    /** An access token from the client-credentials grant for `alg`'s resource. */
+    async token(alg, scope = "orders:read") {
+      const res = await fetch(info.tokenEndpoint, {
+        method: "POST",
+        headers: { authorization: basic, "content-type": "application/x-www-form-urlencoded" },
+        body: new URLSearchParams({ grant_type: "client_credentials", resource: resourceFor(alg), scope }),
+      });
+      const body = await res.json();
+      if (!res.ok) throw new Error(`token endpoint: ${res.status} ${JSON.stringify(body)}`);
+      return body.access_token;
+    },
+    async stats() {
+      return (await fetch(`${info.issuer}/_stats`)).json();
+    },
+    close() {
+      child.stdin.end();
+      child.kill();
+    },
+  };
+}
+
+export function resourceFor(alg) {
+  return `http://api.test/${alg.toLowerCase()}`;
+}

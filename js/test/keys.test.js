@@ -1,0 +1,250 @@
+// Key fetching: single flight, timeout, size cap, failures, stale-if-error,
+// background refresh, rotation, discovery, and the shared store.
+import assert from "node:assert/strict";
+import { EdgewardError, createGate } from "edgeward";
+import { test } from "./harness.js";
+import { ISSUER, JWKS_URI, NOW, Signer, baseConfig, clock, fakeFetch } from "./fixtures.js";
+
+const rs = new Signer("RS256", "rsa-1");
+const ed = new Signer("EdDSA", "ed-1");
+const jwks = { keys: [rs.jwk(), ed.jwk()] };
+
+const codeOf = (p) =>
+  p.then(
+    () => "ok",
+    (e) => (e instanceof EdgewardError ? e.code : `threw ${e}`),
+  );
+
+test("single flight: 100 concurrent verifications needing keys share one fetch", async () => {
+  const fetch = fakeFetch(jwks, { delay: 30 });
+  const now = clock();
+  const gate = createGate(baseConfig(), { fetch, now });
+  gate.now = now;
+  const tokens = Array.from({ length: 100 }, (_, i) => (i % 2 ? rs : ed).mint({ sub: `u${i}` }));
+  const ids = await Promise.all(tokens.map((t) => gate.verify(t)));
+  assert.deepEqual(ids.map((i) => i.subject), tokens.map((_, i) => `u${i}`));
+  assert.equal(fetch.calls.length, 1);
+  // check() and verify() share flights too, and an unknown kid costs one
+  // refetch (after the cooldown that follows any fetch).
+  gate.now.t += 31;
+  const other = new Signer("ES256", "ec-new");
+  const results = await Promise.all([
+    ...Array.from({ length: 20 }, () => codeOf(gate.verify(other.mint()))),
+    ...Array.from({ length: 20 }, () =>
+      gate.check({ path: "/orders/1", headers: { authorization: `Bearer ${other.mint()}` } }).then((r) => r.reason),
+    ),
+  ]);
+  assert.ok(results.every((r) => r === "key_not_found"), results.join());
+  assert.equal(fetch.calls.length, 2);
+});
+
+test("single flight with discovery: one discovery fetch, one key-set fetch", async () => {
+  const calls = [];
+  const fetch = async (url) => {
+    calls.push(url);
+    await new Promise((r) => setTimeout(r, 10));
+    if (url === "https://idp.test/.well-known/openid-configuration") {
+      return Response.json({ issuer: ISSUER, jwks_uri: "https://idp.test/keys" });
+    }
+    if (url === "https://idp.test/keys") return Response.json(jwks);
+    return new Response("not found", { status: 404 });
+  };
+  const config = baseConfig();
+  delete config.issuers[0].jwks_uri;
+  const gate = createGate(config, { fetch, now: clock() });
+  await Promise.all(Array.from({ length: 30 }, () => gate.verify(rs.mint())));
+  assert.deepEqual(calls, ["https://idp.test/.well-known/openid-configuration", "https://idp.test/keys"]);
+  assert.equal(gate.keys()[0].jwksUri, "https://idp.test/keys");
+});
+
+test("a key fetch that never answers times out (keys.fetch_timeout)", async () => {
+  let aborted = false;
+  const fetch = (url, init) =>
+    new Promise((_, reject) => {
+      init.signal.addEventListener("abort", () => {
+        aborted = true;
+        reject(init.signal.reason);
+      });
+    });
+  const config = baseConfig({ top: { keys: { fetch_timeout: 1 } } });
+  const gate = createGate(config, { fetch, now: clock() });
+  const t0 = Date.now();
+  const e = await gate.verify(rs.mint()).catch((e) => e);
+  assert.equal(e.code, "keys_unavailable");
+  assert.equal(e.status, 503);
+  assert.ok(Date.now() - t0 >= 900 && Date.now() - t0 < 5000, `${Date.now() - t0} ms`);
+  assert.ok(aborted, "the request was aborted");
+  assert.match(gate.keys()[0].lastError, /no answer within 1s/);
+});
+
+test("a key set over keys.max_response_bytes is refused without reading it all", async () => {
+  let pulled = 0;
+  const huge = () =>
+    new ReadableStream({
+      pull(c) {
+        pulled += 16384;
+        c.enqueue(new Uint8Array(16384).fill(32));
+        if (pulled > 50_000_000) c.close();
+      },
+    });
+  const config = baseConfig({ top: { keys: { max_response_bytes: 4096 } } });
+  const gate = createGate(config, { fetch: async () => new Response(huge()), now: clock() });
+  assert.equal(await codeOf(gate.verify(rs.mint())), "keys_unavailable");
+  assert.ok(pulled < 100_000, `read ${pulled} bytes`);
+  assert.match(gate.keys()[0].lastError, /exceeds keys.max_response_bytes/);
+  // A declared Content-Length over the cap is not read at all.
+  let read = false;
+  const declared = async () =>
+    new Response(new ReadableStream({ pull() { read = true; } }, { highWaterMark: 0 }), { headers: { "content-length": "9999999" } });
+  const gate2 = createGate(config, { fetch: declared, now: clock() });
+  assert.equal(await codeOf(gate2.verify(rs.mint())), "keys_unavailable");
+  assert.equal(read, false);
+});
+
+test("IdP errors: 503 when nothing is cached, never a pass", async () => {
+  for (const fetch of [
+    fakeFetch(jwks, { fail: true }),
+    fakeFetch(jwks, { status: 500 }),
+    fakeFetch("<html>", {}),
+    fakeFetch({ keys: [{ kty: "oct", k: "c2VjcmV0" }] }),
+  ]) {
+    const gate = createGate(baseConfig(), { fetch, now: clock() });
+    assert.equal(await codeOf(gate.verify(rs.mint())), "keys_unavailable");
+    const r = await gate.check({ path: "/orders/1", headers: { authorization: `Bearer ${rs.mint()}` } });
+    assert.equal(r.status, 503);
+    assert.equal(r.headers["retry-after"], "30");
+    // Within the cooldown no new fetch is made.
+    assert.equal(fetch.calls.length, 1);
+  }
+});
+
+test("stale keys serve while the IdP is down; refreshes run in the background", async () => {
+  const now = clock();
+  let down = false;
+  let calls = 0;
+  const fetch = async () => {
+    calls++;
+    if (down) throw new TypeError("fetch failed");
+    return new Response(JSON.stringify(jwks), { headers: { "cache-control": "max-age=60" } });
+  };
+  const onError = [];
+  const gate = createGate(baseConfig(), { fetch, now, onError: (e, where) => onError.push(where) });
+  await gate.verify(rs.mint());
+  assert.equal(calls, 1);
+  now.t += 120; // stale: past max-age, within stale_if_error
+  assert.equal(gate.keys()[0].freshness, "stale");
+  down = true;
+  assert.equal((await gate.verify(rs.mint({ sub: "s1" }))).subject, "s1");
+  await new Promise((r) => setTimeout(r, 20));
+  assert.equal(calls, 2, "a background refresh ran");
+  assert.ok(onError.includes("refresh"));
+  assert.equal((await gate.verify(rs.mint({ sub: "s2" }))).subject, "s2");
+  // The IdP is back: the next due refresh makes the keys fresh again.
+  down = false;
+  now.t += 31; // past the failure cooldown
+  await gate.verify(rs.mint({ sub: "s3" }));
+  await new Promise((r) => setTimeout(r, 20));
+  assert.equal(calls, 3);
+  assert.equal(gate.keys()[0].freshness, "fresh");
+});
+
+test("rotation: a new kid is fetched once; the old key's tokens stop passing", async () => {
+  const now = clock();
+  const next = new Signer("RS256", "rsa-2");
+  let keys = [rs.jwk()];
+  const fetch = fakeFetch(() => ({ keys }));
+  const gate = createGate(baseConfig(), { fetch, now });
+  const old = rs.mint();
+  await gate.verify(old);
+  keys = [next.jwk()];
+  now.t += 40; // past the refetch cooldown after the first fetch
+  assert.equal((await gate.verify(next.mint({ sub: "new" }))).subject, "new");
+  assert.equal(fetch.calls.length, 2);
+  assert.equal(await codeOf(gate.verify(old)), "key_not_found");
+});
+
+function memoryStore() {
+  const m = new Map();
+  const s = {
+    m,
+    gets: 0,
+    sets: [],
+    async get(k) {
+      s.gets++;
+      return m.get(k) ?? null;
+    },
+    async set(k, v, ttl) {
+      s.sets.push([k, ttl]);
+      m.set(k, v);
+    },
+  };
+  return s;
+}
+
+test("store: a second gate (another process) takes the keys from the store, not the IdP", async () => {
+  const store = memoryStore();
+  const fetchA = fakeFetch(jwks);
+  const a = createGate(baseConfig(), { fetch: fetchA, store, now: clock() });
+  await a.verify(rs.mint());
+  assert.equal(fetchA.calls.length, 1);
+  assert.equal(store.sets.length, 1);
+  const [key, ttl] = store.sets[0];
+  assert.equal(key, `edgeward:keys:v1:${ISSUER}`);
+  assert.equal(ttl, 600 + 86400, "usable until fresh + stale_if_error");
+
+  const fetchB = fakeFetch(jwks);
+  const b = createGate(baseConfig(), { fetch: fetchB, store, now: clock(NOW + 5) });
+  const ids = await Promise.all(Array.from({ length: 10 }, (_, i) => b.verify(ed.mint({ sub: `b${i}` }))));
+  assert.equal(ids[9].subject, "b9");
+  assert.equal(fetchB.calls.length, 0, "no IdP fetch");
+  assert.equal(b.keys()[0].fetchedAt, NOW);
+  // A kid missing from the stored keys is still fetched from the IdP (once).
+  const other = new Signer("ES256", "ec-9");
+  await Promise.all([codeOf(b.verify(other.mint())), codeOf(b.verify(other.mint()))]);
+  assert.equal(fetchB.calls.length, 1);
+});
+
+test("store: errors do not stop verification", async () => {
+  const errors = [];
+  const store = {
+    get: async () => {
+      throw new Error("store down");
+    },
+    set: async () => {
+      throw new Error("store down");
+    },
+  };
+  const gate = createGate(baseConfig(), {
+    fetch: fakeFetch(jwks),
+    store,
+    now: clock(),
+    onError: (e, where) => errors.push(where),
+  });
+  assert.equal((await gate.verify(rs.mint())).subject, "alice");
+  assert.deepEqual(errors, ["store.get", "store.set"]);
+  // A corrupt snapshot is ignored too.
+  const bad = { get: async () => '{"v":99}', set: async () => {} };
+  const g2 = createGate(baseConfig(), { fetch: fakeFetch(jwks), store: bad, now: clock(), onError: (e, w) => errors.push(w) });
+  assert.equal((await g2.verify(rs.mint())).subject, "alice");
+  assert.ok(errors.includes("store.restore"));
+});
+
+test("store: a newer snapshot withdrawing a key drops verdicts made with it", async () => {
+  const store = memoryStore();
+  let published = [rs.jwk(), ed.jwk()];
+  const idp = () => fakeFetch(() => ({ keys: published }), { headers: { "cache-control": "max-age=60" } });
+  const config = baseConfig({ top: { cache: { ttl: 3600 } } });
+  const now = clock();
+  const a = createGate(config, { fetch: idp(), store, now });
+  const t = rs.mint();
+  await a.verify(t);
+  // The IdP drops rsa-1; another instance refreshes and writes the store.
+  published = [ed.jwk()];
+  now.t += 100; // a's keys are stale; its verdict for t is not expired
+  const b = createGate(config, { fetch: idp(), store, now: clock(now.t) });
+  await b.refresh();
+  await a.verify(ed.mint()); // a's due refresh restores b's newer snapshot
+  await new Promise((r) => setTimeout(r, 20));
+  assert.deepEqual(a.keys()[0].keys.map((k) => k.kid), ["ed-1"]);
+  assert.equal(await codeOf(a.verify(t)), "key_not_found");
+});
