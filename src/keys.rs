@@ -370,7 +370,10 @@ pub fn parse_jwk(jwk: &Value) -> Result<PublicKey, String> {
         "RSA" => {
             let n = strip_leading_zeros(b64_member(jwk, "n")?);
             let e = strip_leading_zeros(b64_member(jwk, "e")?);
-            let bits = n.len() * 8 - n.first().map_or(8, |b| b.leading_zeros() as usize);
+            // n has no leading zero octets left, so only its first octet has leading zero bits.
+            let bits = n
+                .first()
+                .map_or(0, |b| n.len() * 8 - b.leading_zeros() as usize);
             if bits < MIN_RSA_BITS {
                 return Err(format!("RSA key of {bits} bits (minimum {MIN_RSA_BITS})"));
             }

@@ -198,11 +198,13 @@ impl KeyStore {
     fn flight_live(&self, e: &Entry, now: i64) -> bool {
         e.flight
             .as_ref()
-            .is_some_and(|f| now - f.started < self.cfg.fetch_timeout as i64)
+            .is_some_and(|f| now.saturating_sub(f.started) < self.cfg.fetch_timeout as i64)
     }
 
+    /// Whether `at` lies within the cooldown before `now`. A time in the
+    /// future (clock skew, a foreign snapshot) does not hold fetches back.
     fn cooling(&self, at: Option<i64>, now: i64) -> bool {
-        at.is_some_and(|t| now - t < self.cfg.refetch_cooldown as i64)
+        at.is_some_and(|t| t <= now && now.saturating_sub(t) < self.cfg.refetch_cooldown as i64)
     }
 
     /// Joins the live flight for entry `i`, or starts one.
@@ -504,6 +506,13 @@ impl KeyStore {
     pub fn restore(&mut self, snapshot: &str) -> Result<bool, String> {
         let snap: Snapshot =
             serde_json::from_str(snapshot).map_err(|e| format!("snapshot is not readable: {e}"))?;
+        let times_ok = snap.fetched_at >= 0
+            && snap.fresh_until >= snap.fetched_at
+            && snap.usable_until >= snap.fresh_until
+            && snap.kid_refetch_at.is_none_or(|t| t >= 0);
+        if snap.v == SNAPSHOT_VERSION && !times_ok {
+            return Err("snapshot times are out of order or negative".into());
+        }
         if snap.v != SNAPSHOT_VERSION {
             return Err(format!(
                 "snapshot version {} is not {SNAPSHOT_VERSION}",

@@ -1122,3 +1122,57 @@ fn several_issuers_each_with_their_own_rules() {
         (1, 1)
     );
 }
+
+#[test]
+fn hostile_snapshots_and_key_sets_do_not_panic_or_disable_the_cooldown() {
+    let s = Signer::new(Algorithm::ES256, "k1");
+    let mut gate = Gate::new(config(ROUTES)).unwrap();
+    let mut idp = Idp::serving(jwks(&[&s]));
+    assert!(get(
+        &mut gate,
+        &mut idp,
+        &s.mint(&claims("a", "orders:read")),
+        NOW
+    )
+    .is_allowed());
+    let snap = gate.keys().snapshot(ISSUER).unwrap();
+    // Negative or out-of-order times are refused.
+    let v: serde_json::Value = serde_json::from_str(&snap).unwrap();
+    for (field, value) in [
+        ("kid_refetch_at", json!(i64::MIN + 10)),
+        ("fetched_at", json!(-5)),
+        ("fresh_until", json!(0)),
+    ] {
+        let mut bad = v.clone();
+        bad[field] = value;
+        assert!(
+            gate.keys_mut().restore(&bad.to_string()).is_err(),
+            "{field}"
+        );
+    }
+    // A cooldown stamped in the future does not hold a rotation back forever.
+    let mut future = v.clone();
+    future["kid_refetch_at"] = json!(i64::MAX);
+    future["fetched_at"] = json!(NOW + 1);
+    let mut other = Gate::new(config(ROUTES)).unwrap();
+    other.keys_mut().restore(&future.to_string()).unwrap();
+    let t = s.mint_with(json!({"kid": "rotated"}), &claims("a", "orders:read"));
+    let before = idp.hits(JWKS_URI);
+    let _ = get(&mut other, &mut idp, &t, NOW + 3600);
+    assert_eq!(idp.hits(JWKS_URI), before + 1);
+    // An empty or all-zero RSA modulus is a skipped key, not a panic.
+    for n in ["", "AAA"] {
+        let set = edgeward::keys::parse_jwks(
+            json!({"keys": [{"kty": "RSA", "n": n, "e": "AQAB"}]})
+                .to_string()
+                .as_bytes(),
+        )
+        .unwrap();
+        assert!(set.keys.is_empty());
+        assert!(
+            set.skipped[0].reason.contains("0 bits"),
+            "{:?}",
+            set.skipped
+        );
+    }
+}
