@@ -18,7 +18,7 @@
 // the gate / key set, verify one token (keys from memory, no network).
 
 import crypto from "node:crypto";
-import { execFileSync } from "node:child_process";
+import { execFile, execFileSync } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import os from "node:os";
 import { fileURLToPath } from "node:url";
@@ -80,24 +80,31 @@ const config = {
 };
 const fetchJwks = async () => new Response(JSON.stringify(jwks), { headers: { "cache-control": "max-age=3600" } });
 
-/** Median µs/op over batches; `run(i)` performs op i (async). */
-async function measure(run, perBatch) {
-  const times = [];
-  let i = 0;
-  for (let w = 0; w < perBatch; w++) await run(i++); // warm-up batch
-  for (let b = 0; b < BATCHES; b++) {
-    const t0 = performance.now();
-    for (let k = 0; k < perBatch; k++) await run(i++);
-    times.push(((performance.now() - t0) * 1000) / perBatch);
+/**
+ * Median µs/op per contender over BATCHES rounds; contenders take turns
+ * batch by batch (so machine noise hits all alike). `run(i)` performs op i.
+ */
+async function measure(contenders, perBatch) {
+  const times = Object.fromEntries(Object.keys(contenders).map((k) => [k, []]));
+  const next = Object.fromEntries(Object.keys(contenders).map((k) => [k, 0]));
+  for (let b = -1; b < BATCHES; b++) {
+    for (const [name, run] of Object.entries(contenders)) {
+      const t0 = performance.now();
+      for (let k = 0; k < perBatch; k++) await run(next[name]++);
+      if (b >= 0) times[name].push(((performance.now() - t0) * 1000) / perBatch); // batch -1 warms up
+    }
   }
-  times.sort((x, y) => x - y);
-  return { median: times[times.length >> 1], min: times[0] };
+  const out = {};
+  for (const [name, t] of Object.entries(times)) {
+    t.sort((x, y) => x - y);
+    out[name] = { median: t[t.length >> 1], min: t[0] };
+  }
+  return out;
 }
 
 const results = [];
 for (const a of ALGS) {
   const total = PER_BATCH * (BATCHES + 1);
-  const tokens = Array.from({ length: total * 3 }, () => mint(a));
   const gNative = createGate(config, { fetch: fetchJwks });
   const gWasm = createGate(config, { fetch: fetchJwks, crypto: "wasm" });
   await gNative.verify(mint(a));
@@ -106,51 +113,82 @@ for (const a of ALGS) {
   const opts = { issuer: ISSUER, audience: AUD, algorithms: [a.alg] };
   await jose.jwtVerify(mint(a), JWKS, opts);
 
-  const slice = (n) => tokens.slice(n * total, (n + 1) * total);
-  const [tn, tw, tj] = [slice(0), slice(1), slice(2)];
-  const r = { alg: a.alg };
-  r.joseUncached = await measure((i) => jose.jwtVerify(tj[i], JWKS, opts), PER_BATCH);
-  r.ewUncached = await measure((i) => gNative.verify(tn[i]), PER_BATCH);
-  r.ewWasmUncached = await measure((i) => gWasm.verify(tw[i]), PER_BATCH);
+  // Every token is new to the gate that verifies it.
+  const fresh = () => Array.from({ length: total }, () => mint(a));
+  const [tn, tw, tj] = [fresh(), fresh(), fresh()];
+  const u = await measure(
+    {
+      jose: (i) => jose.jwtVerify(tj[i], JWKS, opts),
+      edgeward: (i) => gNative.verify(tn[i]),
+      edgewardWasm: (i) => gWasm.verify(tw[i]),
+    },
+    PER_BATCH,
+  );
   const one = tn[0];
-  r.joseRepeated = await measure(() => jose.jwtVerify(one, JWKS, opts), PER_BATCH * 4);
-  r.ewRepeated = await measure(() => gNative.verify(one), REPEAT_BATCH);
   const req = { method: "GET", path: "/orders/7", headers: { authorization: `Bearer ${one}`, accept: "application/json", "user-agent": "bench" } };
-  r.ewCheckRepeated = await measure(() => gNative.check(req), REPEAT_BATCH);
+  const rj = await measure({ jose: () => jose.jwtVerify(one, JWKS, opts) }, PER_BATCH * 2);
+  const re = await measure({ edgeward: () => gNative.verify(one), check: () => gNative.check(req) }, REPEAT_BATCH);
+  const r = {
+    alg: a.alg,
+    joseUncached: u.jose,
+    ewUncached: u.edgeward,
+    ewWasmUncached: u.edgewardWasm,
+    joseRepeated: rj.jose,
+    ewRepeated: re.edgeward,
+    ewCheckRepeated: re.check,
+  };
   results.push(r);
+  const f = (x, d = 1) => x.median.toFixed(d);
   console.error(
-    `${a.alg}: uncached jose ${r.joseUncached.median.toFixed(1)} µs, edgeward ${r.ewUncached.median.toFixed(1)} µs (wasm ring ${r.ewWasmUncached.median.toFixed(1)}); ` +
-      `repeated jose ${r.joseRepeated.median.toFixed(1)} µs, edgeward ${r.ewRepeated.median.toFixed(2)} µs; check ${r.ewCheckRepeated.median.toFixed(2)} µs`,
+    `${a.alg}: uncached jose ${f(r.joseUncached)} µs, edgeward ${f(r.ewUncached)} µs (${(r.ewUncached.median / r.joseUncached.median).toFixed(2)}x; wasm ring ${f(r.ewWasmUncached)}); ` +
+      `repeated jose ${f(r.joseRepeated)} µs, edgeward ${f(r.ewRepeated, 2)} µs (${(r.joseRepeated.median / r.ewRepeated.median).toFixed(0)}x faster); check ${f(r.ewCheckRepeated, 2)} µs`,
   );
 }
 
-// Cold start: fresh processes.
+// Cold start: a fresh `node` per sample, timed inside it from before the
+// import to the first verified token. Keys come over HTTP from a JWKS server
+// in this process for both (edgeward's fetch, jose's createRemoteJWKSet), so
+// both pay for loading fetch (undici) and one request.
 const here = fileURLToPath(new URL(".", import.meta.url));
 const coldToken = mint(ALGS[0]);
+const http = await import("node:http");
+const jwksServer = http.createServer((req, res) => {
+  res.setHeader("content-type", "application/json");
+  res.setHeader("cache-control", "max-age=600");
+  res.end(JSON.stringify(jwks));
+});
+await new Promise((r) => jwksServer.listen(0, "127.0.0.1", r));
+const localIssuer = `http://127.0.0.1:${jwksServer.address().port}`;
+const coldConfig = { issuers: [{ issuer: ISSUER, jwks_uri: `${localIssuer}/jwks`, audiences: [AUD] }] };
 const coldScript = (which) => `
 const t0 = performance.now();
-const jwks = ${JSON.stringify(jwks)};
 const token = ${JSON.stringify(coldToken)};
 ${
   which === "edgeward"
     ? `const { createGate } = await import(${JSON.stringify(new URL("../lib/node.js", import.meta.url).href)});
 const t1 = performance.now();
-const gate = createGate(${JSON.stringify(config)}, { fetch: async () => new Response(JSON.stringify(jwks)) });
+const gate = createGate(${JSON.stringify(coldConfig)});
 await gate.verify(token);`
     : `const jose = await import("jose");
 const t1 = performance.now();
-const JWKS = jose.createLocalJWKSet(jwks);
+const JWKS = jose.createRemoteJWKSet(new URL(${JSON.stringify(`${localIssuer}/jwks`)}));
 await jose.jwtVerify(token, JWKS, { issuer: ${JSON.stringify(ISSUER)}, audience: ${JSON.stringify(AUD)}, algorithms: ["RS256"] });`
 }
 const t2 = performance.now();
 console.log(JSON.stringify({ importMs: t1 - t0, totalMs: t2 - t0 }));`;
-const cold = {};
-for (const which of ["edgeward", "jose"]) {
-  const samples = [];
-  for (let i = 0; i < COLD_SAMPLES; i++) {
-    const out = execFileSync(process.execPath, ["--input-type=module", "-e", coldScript(which)], { cwd: here, encoding: "utf8" });
-    samples.push(JSON.parse(out));
+const run = (args) =>
+  new Promise((resolve, reject) => {
+    execFile(process.execPath, args, { cwd: here, encoding: "utf8" }, (err, stdout) => (err ? reject(err) : resolve(stdout)));
+  });
+const cold = { edgeward: [], jose: [] };
+for (let i = 0; i < COLD_SAMPLES; i++) {
+  for (const which of ["edgeward", "jose"]) {
+    cold[which].push(JSON.parse(await run(["--input-type=module", "-e", coldScript(which)])));
   }
+}
+jwksServer.close();
+for (const which of ["edgeward", "jose"]) {
+  const samples = cold[which];
   const med = (k) => samples.map((s) => s[k]).sort((x, y) => x - y)[samples.length >> 1];
   cold[which] = { importMs: med("importMs"), totalMs: med("totalMs") };
   console.error(`cold ${which}: import ${cold[which].importMs.toFixed(1)} ms, import + first verify ${cold[which].totalMs.toFixed(1)} ms`);

@@ -317,10 +317,7 @@ impl WasmGate {
                     .expires_at
                     .map_or(now, |exp| exp.saturating_add(leeway))
                     .min(now.saturating_add(config.cache.ttl as i64));
-                format!(
-                    "V{{\"until\":{until},\"identity\":{}}}",
-                    identity_json(&id)
-                )
+                format!("V{{\"until\":{until},\"identity\":{}}}", identity_json(&id))
             }
             Verification::Denied(d) => format!("D{}", deny_json(&d)),
             Verification::NeedKeys(f) => format!("K{}", fetch_json(&f)),
@@ -395,7 +392,12 @@ impl WasmGate {
     /// the key set when its URL is known, else the discovery document.
     #[wasm_bindgen(js_name = forcedFetch)]
     pub fn forced_fetch(&self, issuer: &str) -> Option<String> {
-        let cfg = self.gate.config().issuers.iter().find(|i| i.issuer == issuer)?;
+        let cfg = self
+            .gate
+            .config()
+            .issuers
+            .iter()
+            .find(|i| i.issuer == issuer)?;
         let (kind, url) = match self.gate.keys().jwks_uri(issuer) {
             Some(u) => (FetchKind::Jwks, u.to_owned()),
             None => (
