@@ -1,5 +1,6 @@
 //! Bundles a configuration file at build time when `EDGEWARD_CONFIG_FILE`
-//! names one (the `EDGEWARD_CONFIG` var still wins at run time).
+//! names one (the `EDGEWARD_CONFIG` var still wins at run time). A TOML file
+//! is turned into JSON here, so the Worker needs no TOML parser for it.
 use std::{env, fs, path::PathBuf};
 
 fn main() {
@@ -8,8 +9,15 @@ fn main() {
     let text = match env::var("EDGEWARD_CONFIG_FILE") {
         Ok(path) if !path.is_empty() => {
             println!("cargo:rerun-if-changed={path}");
-            fs::read_to_string(&path)
-                .unwrap_or_else(|e| panic!("EDGEWARD_CONFIG_FILE={path}: {e}"))
+            let text = fs::read_to_string(&path)
+                .unwrap_or_else(|e| panic!("EDGEWARD_CONFIG_FILE={path}: {e}"));
+            if text.trim_start().starts_with('{') {
+                text
+            } else {
+                let v: serde_json::Value = toml::from_str(&text)
+                    .unwrap_or_else(|e| panic!("EDGEWARD_CONFIG_FILE={path}: TOML: {e}"));
+                v.to_string()
+            }
         }
         _ => String::new(),
     };

@@ -14,10 +14,10 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 root="$(cd "$here/.." && pwd)"
 export PATH="$HOME/.cargo/bin:$PATH"
 
-features=()
+features=(--features "${EDGEWARD_WORKER_FEATURES:-}")
 out="$here/build/worker"
 if [ "${1:-}" = "--test" ]; then
-  features=(--features test-clock)
+  features=(--features "test-clock,toml")
   out="$here/build/test"
 fi
 
@@ -32,13 +32,18 @@ fi
 
 # Its own target dir: other crates' builds in the workspace never wait on it.
 export CARGO_TARGET_DIR="$here/target"
-cargo build --quiet --release --target wasm32-unknown-unknown -p edgeward-worker "${features[@]}"
+# Size over speed for the Rust side (the signature arithmetic is native, see
+# src/native.rs): opt-level z here, wasm-opt -Oz below. EDGEWARD_WORKER_OPT=3
+# builds for speed instead, to compare.
+opt="${EDGEWARD_WORKER_OPT:-z}"
+CARGO_PROFILE_RELEASE_OPT_LEVEL="$opt" \
+  cargo build --quiet --release --target wasm32-unknown-unknown -p edgeward-worker "${features[@]}"
 
 rm -rf "$out"
 mkdir -p "$out"
 wasm-bindgen --target web --no-typescript --out-dir "$out" \
   "$CARGO_TARGET_DIR/wasm32-unknown-unknown/release/edgeward_worker.wasm"
-"$here/node_modules/.bin/wasm-opt" -O3 \
+"$here/node_modules/.bin/wasm-opt" "$([ "$opt" = 3 ] && echo -O3 || echo -Oz)" \
   --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
   --enable-mutable-globals --enable-reference-types --enable-multivalue \
   "$out/edgeward_worker_bg.wasm" -o "$out/edgeward_worker_bg.wasm"

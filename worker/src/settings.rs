@@ -2,7 +2,7 @@
 //!
 //! | binding | kind | what |
 //! |---|---|---|
-//! | `EDGEWARD_CONFIG` | var (string: JSON or TOML text; or a JSON object) | the core's configuration; when unset, the file bundled at build time (`EDGEWARD_CONFIG_FILE=path worker/scripts/build.sh`) |
+//! | `EDGEWARD_CONFIG` | var: a table in wrangler.toml (`[vars.EDGEWARD_CONFIG]`, arrives as an object), JSON text, or TOML text in builds with the `toml` feature | the core's configuration; when unset, the file bundled at build time (`EDGEWARD_CONFIG_FILE=path worker/scripts/build.sh`) |
 //! | `EDGEWARD_API_TOKENS` | secret | JSON array of `{"name","sha256","scopes"}` (the core's `api_tokens`) |
 //! | `EDGEWARD_HMAC_SECRETS` | secret | JSON object `{"<issuer>": "<secret>"}` for HS256/384/512 issuers |
 //! | `ORIGIN` | var | where allowed requests go (`https://api.internal:8443`, may carry a path prefix); unset: the request's own URL |
@@ -69,7 +69,7 @@ pub fn load(env: &JsValue) -> Result<Settings, String> {
         }
     };
     let mut config =
-        Config::parse(&text).map_err(|e| format!("{CONFIG_VAR} ({source}) is invalid: {e}"))?;
+        parse(&text).map_err(|e| format!("{CONFIG_VAR} ({source}) is invalid: {e}"))?;
     if !config.api_tokens.is_empty() {
         return Err(format!(
             "{CONFIG_VAR} ({source}) holds api_tokens: put them in the {API_TOKENS_SECRET} secret (`wrangler secret put {API_TOKENS_SECRET}`), never in a var or a file"
@@ -111,6 +111,22 @@ pub fn load(env: &JsValue) -> Result<Settings, String> {
         origin,
         source,
     })
+}
+
+/// JSON as is; TOML read into a JSON value first, then validated by the
+/// core's JSON reader, so errors name fields the same way (`issuers[0].audiences`).
+fn parse(text: &str) -> Result<Config, String> {
+    if text.trim_start().starts_with('{') {
+        return Config::from_json(text).map_err(|e| e.to_string());
+    }
+    #[cfg(feature = "toml")]
+    {
+        let value: serde_json::Value =
+            toml::from_str(text).map_err(|e| format!("TOML: {}", e.message().trim()))?;
+        Config::from_json(&value.to_string()).map_err(|e| e.to_string())
+    }
+    #[cfg(not(feature = "toml"))]
+    Err("this is TOML text, and this build reads JSON text only: write the configuration as a TOML table in wrangler.toml ([vars.EDGEWARD_CONFIG]), as JSON text, bundle the file at build time (EDGEWARD_CONFIG_FILE), or build with EDGEWARD_WORKER_FEATURES=toml".into())
 }
 
 fn parse_origin(o: &str) -> Result<String, String> {

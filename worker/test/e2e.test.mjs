@@ -4,7 +4,7 @@
 import { describe, it, before, after } from "node:test";
 import assert from "node:assert/strict";
 import {
-  startIdp, startOrigin, startWorker, gateConfig, forgedToken, tmpDir, sleep, until, RESOURCES,
+  startIdp, startOrigin, startWorker, gateConfig, forgedToken, tmpDir, sleep, until, RESOURCES, testBuildDir,
 } from "./support.mjs";
 
 const bearer = (t) => ({ authorization: `Bearer ${t}` });
@@ -439,7 +439,7 @@ describe("settings", () => {
     }
   });
 
-  it("TOML config text, Authorization stripped when configured, report-only lets everything through annotated", async () => {
+  it("TOML config text (toml feature; the test build has it), Authorization stripped when configured, report-only lets everything through annotated", async () => {
     const toml = `
 mode = "report-only"
 [[issuers]]
@@ -451,7 +451,7 @@ strip_authorization = true
 path = "/orders/**"
 scopes.any = ["orders:admin"]
 `;
-    const w = await startWorker({ config: toml, origin: origin.url });
+    const w = await startWorker({ config: toml, origin: origin.url, dir: testBuildDir });
     try {
       let r = await w.fetch("/orders/1");
       assert.equal(r.status, 200);
@@ -466,6 +466,27 @@ scopes.any = ["orders:admin"]
       assert.equal(seen.headers["x-auth-subject"], "svc");
       const line = await until(() => w.logs.find((l) => l.event === "report_only" && l.reason === "scope_missing"));
       assert.ok(line);
+    } finally {
+      await w.stop();
+    }
+  });
+
+  it("the configuration as an object (a TOML table in wrangler.toml); TOML text in the shipped build is refused clearly", async () => {
+    let w = await startWorker({ bindings: { EDGEWARD_CONFIG: gateConfig(idp) }, origin: origin.url });
+    try {
+      const r = await w.fetch("/orders/1", { headers: bearer(await idp.token()) });
+      assert.equal(r.status, 200);
+      await r.arrayBuffer();
+    } finally {
+      await w.stop();
+    }
+    w = await startWorker({ config: `[[issuers]]\nissuer = "${idp.issuer}"\naudiences = ["a"]\n`, origin: origin.url });
+    try {
+      const r = await w.fetch("/orders/1");
+      assert.equal(r.status, 500);
+      await r.arrayBuffer();
+      const line = await until(() => w.logs.find((l) => l.event === "config_error"));
+      assert.match(line.error, /TOML table in wrangler.toml/);
     } finally {
       await w.stop();
     }
