@@ -30,11 +30,15 @@ echo "- CPU: $(lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -1), $(np
 echo "- $(rustc --version)"
 echo "- Node $(node --version 2>/dev/null || echo 'not installed')"
 echo "- commit $(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet HEAD -- src 2>/dev/null || echo ' (src modified)')"
+load() { echo "- load average (1/5/15 min) $1: $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo '?') on $(nproc) cores"; }
+load "at start"
 
 if want native; then
   echo
   echo "## 1. Native core: cargo bench --bench core ${quick[*]:-}"
   cargo bench --quiet --bench core -- "${quick[@]}"
+  echo
+  load "after the native run"
 fi
 
 if want wasm; then
@@ -64,4 +68,6 @@ if want wasm; then
   echo "- module: $(wc -c < bench/pkg/edgeward_bench_wasm_bg.wasm) bytes$([ "${EDGEWARD_BENCH_WASM_OPT:-1}" != 0 ] && echo ' (wasm-opt -O3)')"
   mkdir -p bench/results
   node bench/run.mjs "${quick[@]}" --json bench/results/wasm.json
+  echo
+  load "after the wasm run"
 fi
