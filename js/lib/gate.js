@@ -258,7 +258,9 @@ class Gate {
       throw e;
     }
     this.#crypto = native ? "native" : "wasm";
-    this.#fetch = fetchFn;
+    // Called as a plain function: workerd's fetch throws "Illegal invocation"
+    // when called as a method of another object.
+    this.#fetch = (url, init) => fetchFn(url, init);
     this.#store = store;
     this.#clock = now ?? secondsClock;
     this.#onError = onError ?? (() => {});

@@ -57,6 +57,16 @@ const SELF_TEST = [
 
 const MAX_KEYS = 64;
 
+// How a key is handed to verify: runtimes differ. Node, Deno and Bun take a
+// KeyObject inside the options; workerd (nodejs_compat) wants key material
+// there, so it gets the SPKI DER (it parses it per call, still far cheaper
+// than RSA or ECDSA in wasm). The self-test picks the first form that works.
+const FORMS = [
+  (key, opts) => ({ key, ...opts }),
+  (key, opts) => (Object.keys(opts).length === 0 ? key : null),
+  (key, opts) => ({ key: key.export({ type: "spki", format: "der" }), format: "der", type: "spki", ...opts }),
+];
+
 function fromBase64url(s) {
   const b64 = s.replace(/-/g, "+").replace(/_/g, "/");
   const bin = atob(b64 + "===".slice((b64.length + 3) % 4));
@@ -75,32 +85,40 @@ export function nodeVerifier(c) {
     return null;
   }
   const algs = table(c);
-  /** @type {(boolean | undefined)[]} per algorithm: self-test passed? */
-  const usable = [];
+  /** @type {(number | undefined)[]} per algorithm: the FORMS index that passed the self-test, or -1 */
+  const form = [];
   /** thumbprint -> { key, opts: per-algorithm verify options } */
   const keys = new Map();
 
   function selfTest(i) {
+    const [, hash, opts] = algs[i];
+    const [k, sig] = SELF_TEST[i];
+    let key;
     try {
-      const [, hash, opts] = algs[i];
-      const [k, sig] = SELF_TEST[i];
-      const key = c.createPublicKey({ key: SELF_TEST_KEYS[k], format: "jwk" });
-      const msg = new TextEncoder().encode(SELF_TEST_MESSAGE);
-      const good = fromBase64url(sig);
-      const bad = good.slice();
-      bad[bad.length >> 1] ^= 1;
-      const o = { key, ...opts };
-      return c.verify(hash, msg, o, good) === true && c.verify(hash, msg, o, bad) === false;
+      key = c.createPublicKey({ key: SELF_TEST_KEYS[k], format: "jwk" });
     } catch {
-      return false;
+      return -1;
     }
+    const msg = new TextEncoder().encode(SELF_TEST_MESSAGE);
+    const good = fromBase64url(sig);
+    const bad = good.slice();
+    bad[bad.length >> 1] ^= 1;
+    for (let f = 0; f < FORMS.length; f++) {
+      try {
+        const o = FORMS[f](key, opts);
+        if (o !== null && c.verify(hash, msg, o, good) === true && c.verify(hash, msg, o, bad) === false) return f;
+      } catch {
+        // try the next form
+      }
+    }
+    return -1;
   }
 
   return {
     runtime: "node:crypto",
     /** Which algorithms verify natively (running the self-tests now). */
     algorithms() {
-      return algs.filter((_, i) => (usable[i] ??= selfTest(i))).map(([name]) => name);
+      return algs.filter((_, i) => (form[i] ??= selfTest(i)) >= 0).map(([name]) => name);
     },
     /**
      * @param {number} i algorithm index
@@ -111,7 +129,8 @@ export function nodeVerifier(c) {
      */
     verify(i, thumbprint, jwk, message, signature) {
       try {
-        if (!(usable[i] ??= selfTest(i))) return UNSUPPORTED;
+        const f = (form[i] ??= selfTest(i));
+        if (f < 0) return UNSUPPORTED;
         let entry = keys.get(thumbprint);
         if (entry === undefined) {
           if (jwk === "") return NEED_JWK;
@@ -119,7 +138,7 @@ export function nodeVerifier(c) {
           entry = { key: c.createPublicKey({ key: JSON.parse(jwk), format: "jwk" }), opts: [] };
           keys.set(thumbprint, entry);
         }
-        const opts = (entry.opts[i] ??= { key: entry.key, ...algs[i][2] });
+        const opts = (entry.opts[i] ??= FORMS[f](entry.key, algs[i][2]));
         return c.verify(algs[i][1], message, opts, signature) ? VALID : INVALID;
       } catch {
         // A key this runtime cannot import, or a signature it cannot parse

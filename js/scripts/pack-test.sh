@@ -3,7 +3,8 @@
 # project, import it the way the README says, and verify tokens from a real
 # OpenID provider (oidc-provider on loopback) in Node, Deno and Bun. Also
 # checks what ships: no install scripts, no dependencies, the expected
-# files, and the types (deno check of a TypeScript consumer).
+# files, the types (deno check of a TypeScript consumer), and a Worker
+# bundled the way wrangler does, in workerd (Miniflare).
 # Prints the packed and unpacked sizes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -108,4 +109,6 @@ log "node";  node main.mjs
 log "deno";  "$DENO" run --allow-read --allow-net --allow-env main.mjs
 log "bun";   "$BUN" main.mjs
 log "types (deno check)"; "$DENO" check main.ts
+log "workerd (esbuild with wrangler's conditions, Miniflare)"
+node "$JS/scripts/workerd-check.mjs" "$APP"
 log "ok"
