@@ -170,7 +170,14 @@ export async function startWorker({ config, origin, kvPersist, dir = buildDir, b
     ...(outboundService ? { outboundService } : {}),
   });
   const opts = workers
-    ? { workers: workers.map((w) => ({ name: w.name, ...base(w.bindings) })) }
+    ? {
+        workers: workers.map((w) => ({
+          name: w.name,
+          ...base(w.bindings),
+          ...(w.routes ? { routes: w.routes } : {}),
+          ...(kv ? { kvNamespaces: { EDGEWARD_KV: `kv-${w.name}` } } : {}),
+        })),
+      }
     : base({
         ...(config === undefined ? {} : { EDGEWARD_CONFIG: typeof config === "string" ? config : JSON.stringify(config) }),
         ...(origin ? { ORIGIN: origin } : {}),
