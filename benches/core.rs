@@ -20,7 +20,8 @@
 //! Environment: `EDGEWARD_BENCH_BATCHES` (default 51), `EDGEWARD_BENCH_BATCH_MS`
 //! (default 2), `EDGEWARD_BENCH_DISTINCT` (distinct tokens per
 //! algorithm, default 512).
-//! Pass `--quick` (after `--`) for a fast smoke run.
+//! Pass `--quick` (after `--`) for a fast smoke run; run without `--bench`
+//! (as `cargo test --benches` does) it is always the smoke run.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -58,7 +59,10 @@ struct Opts {
 }
 
 fn opts() -> Opts {
-    let quick = std::env::args().any(|a| a == "--quick");
+    // `cargo bench` passes `--bench`; without it (`cargo test --benches`)
+    // run the quick smoke version only.
+    let quick =
+        std::env::args().any(|a| a == "--quick") || !std::env::args().any(|a| a == "--bench");
     let env = |k: &str, d: u64| {
         std::env::var(k)
             .ok()
