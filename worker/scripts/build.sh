@@ -39,15 +39,23 @@ opt="${EDGEWARD_WORKER_OPT:-z}"
 CARGO_PROFILE_RELEASE_OPT_LEVEL="$opt" \
   cargo build --quiet --release --target wasm32-unknown-unknown -p edgeward-worker "${features[@]}"
 
+wasm="$CARGO_TARGET_DIR/wasm32-unknown-unknown/release/edgeward_worker.wasm"
+stamp="$out/.built-from"
+want_stamp="$(stat -c %Y "$wasm") $(md5sum <"$here/js/entry.mjs" | cut -c1-32) ${features[*]} $opt"
+if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want_stamp" ]; then
+  echo "[worker] $out is up to date" >&2
+  exit 0
+fi
 rm -rf "$out"
 mkdir -p "$out"
 wasm-bindgen --target web --no-typescript --out-dir "$out" \
-  "$CARGO_TARGET_DIR/wasm32-unknown-unknown/release/edgeward_worker.wasm"
+  "$wasm"
 "$here/node_modules/.bin/wasm-opt" "$([ "$opt" = 3 ] && echo -O3 || echo -Oz)" \
   --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
   --enable-mutable-globals --enable-reference-types --enable-multivalue \
   "$out/edgeward_worker_bg.wasm" -o "$out/edgeward_worker_bg.wasm"
 cp "$here/js/entry.mjs" "$out/entry.mjs"
+echo "$want_stamp" >"$stamp"
 wasm_bytes=$(wc -c <"$out/edgeward_worker_bg.wasm")
 gz=$(cat "$out/edgeward_worker_bg.wasm" "$out"/*.js "$out"/snippets/*/*/*.js 2>/dev/null | gzip -9 | wc -c)
 echo "[worker] built $out: wasm $wasm_bytes bytes, wasm+js gzip -9 $gz bytes" >&2
