@@ -13,7 +13,10 @@ export function entry(runtime) {
     reasons: reasonsFrom(runtime.bindings),
     runtime: Object.freeze({
       name: runtime.name,
-      /** Algorithms node:crypto verifies here (each self-tested on first use); [] without native crypto. */
+      /**
+       * Algorithms node:crypto verifies here with `crypto: "auto"` (each
+       * self-tested on first use); [] without native crypto.
+       */
       nativeAlgorithms: () => (native ? native.algorithms() : []),
     }),
   };

@@ -250,7 +250,10 @@ class Gate {
     else problems.push({ field: ".", message: "the configuration must be an object or JSON text" });
     if (problems.length) throw configError(problems);
 
-    const native = crypto === "wasm" ? undefined : runtime.native ?? undefined;
+    // "auto" may leave an algorithm to ring where ring is faster (node.js);
+    // "native" uses node:crypto for everything it can verify.
+    const native =
+      crypto === "wasm" ? undefined : ((crypto === "native" ? runtime.nativeStrict : runtime.native) ?? undefined);
     try {
       this.#w = new bindings.WasmGate(json, native);
     } catch (e) {

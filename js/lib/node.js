@@ -18,9 +18,13 @@ const hash =
 const name =
   typeof globalThis.Deno === "object" ? "deno" : typeof globalThis.Bun === "object" ? "bun" : "node";
 
+// With crypto: "auto", Node leaves EdDSA to ring (faster than OpenSSL's
+// Ed25519 there; see BENCHMARKS.md); Deno and Bun verify it natively, at
+// about half ring's time. crypto: "native" uses node:crypto for all.
 export const { createGate, reasons, runtime } = entry({
   bindings,
-  native: nodeVerifier(c),
+  native: nodeVerifier(c, { ring: name === "node" ? ["EdDSA"] : [] }),
+  nativeStrict: nodeVerifier(c),
   hash,
   name,
 });

@@ -23,6 +23,7 @@ const hash =
 export const { createGate, reasons, runtime } = entry({
   bindings,
   native: nodeVerifier(c),
+  nativeStrict: nodeVerifier(c),
   hash,
   name: "workerd",
 });

@@ -18,9 +18,12 @@ const hex = (s) => {
   return out;
 };
 
-test(`native crypto: every JWS algorithm verifies with node:crypto in ${runtime}`, () => {
+test(`native crypto: the JWS algorithms node:crypto verifies in ${runtime}`, () => {
   assert.equal(gateRuntime.name, runtime);
-  assert.deepEqual(gateRuntime.nativeAlgorithms(), ALL);
+  // Node leaves EdDSA to ring with crypto: "auto" (faster there); the
+  // vectors below still run node:crypto's Ed25519.
+  const want = runtime === "node" ? ALL.filter((a) => a !== "EdDSA") : ALL;
+  assert.deepEqual(gateRuntime.nativeAlgorithms(), want);
 });
 
 test("Wycheproof: node:crypto and ring give the same, expected answers", () => {
