@@ -126,9 +126,14 @@ pub async fn warm_from_kv(app: &mut App, kv: &KvStore, issuers: &[String]) {
     }
 }
 
+/// The isolate's KV binding (cloned only on the slow paths that use it).
+fn kv() -> Option<KvStore> {
+    with_app(|a| a.kv.clone()).flatten()
+}
+
 /// Decides a request: checks, and when the core asks for keys, gets them
 /// (or waits for the request that is getting them) and checks again.
-pub async fn decide(parts: &Parts, clock: Clock, kv: &Option<KvStore>, ctx: &Context) -> Decision {
+pub async fn decide(parts: &Parts, clock: Clock, ctx: &Context) -> Decision {
     let deadline = now_ms() + 20_000.0;
     let mut pause = 1;
     loop {
@@ -138,7 +143,7 @@ pub async fn decide(parts: &Parts, clock: Clock, kv: &Option<KvStore>, ctx: &Con
         };
         match outcome {
             Outcome::Decided(d) => return d,
-            Outcome::NeedKeys(f) if f.start => obtain(f, clock, kv, Some(ctx)).await,
+            Outcome::NeedKeys(f) if f.start => obtain(f, clock, &kv(), Some(ctx)).await,
             Outcome::NeedKeys(_) => {
                 if now_ms() > deadline {
                     let realm = with_app(|a| a.gate.config().realm.clone()).unwrap_or_default();
@@ -153,10 +158,10 @@ pub async fn decide(parts: &Parts, clock: Clock, kv: &Option<KvStore>, ctx: &Con
 
 /// Starts the background refreshes the core says are due (stale keys):
 /// the request that noticed is served from the stale copy meanwhile.
-pub fn schedule_refreshes(clock: Clock, kv: &Option<KvStore>, ctx: &Context) {
+pub fn schedule_refreshes(clock: Clock, ctx: &Context) {
     let due = with_app(|app| app.gate.due_refreshes(clock.now())).unwrap_or_default();
     for f in due {
-        let kv = kv.clone();
+        let kv = kv();
         ctx.wait_until(async move { obtain(f, clock, &kv, None).await });
     }
 }

@@ -44,6 +44,11 @@ pub struct App {
     pub kv_known: HashMap<String, keycache::KvKnown>,
     /// Per issuer: when (ms) this isolate last read KV.
     pub kv_read_at: HashMap<String, f64>,
+    /// The KV binding (looked up once per isolate).
+    pub kv: Option<worker::kv::KvStore>,
+    /// Request headers the core reads (lowercase); nothing else is copied
+    /// out of the runtime's `Headers`.
+    pub wanted_headers: std::rc::Rc<Vec<String>>,
 }
 
 enum Phase {
@@ -137,14 +142,28 @@ async fn load(env: &Env) -> Result<App, String> {
     let issuers: Vec<String> = s.config.issuers.iter().map(|i| i.issuer.clone()).collect();
     let mode = s.config.mode;
     let gate = Gate::with_backend(s.config, backend).map_err(|e| e.to_string())?;
+    let kv = settings::kv(env);
+    let mut wanted_headers: Vec<String> = ["authorization", "origin", "access-control-request-method"]
+        .map(String::from)
+        .to_vec();
+    let t = &gate.config().token;
+    if t.cookie.is_some() {
+        wanted_headers.push("cookie".into());
+    }
+    if let Some(h) = &t.header {
+        wanted_headers.push(h.to_ascii_lowercase());
+    }
+    #[cfg(feature = "test-clock")]
+    wanted_headers.push(TEST_NOW_HEADER.into());
     let mut app = App {
         gate,
         policy,
         origin: s.origin,
         kv_known: HashMap::new(),
         kv_read_at: HashMap::new(),
+        kv: kv.clone(),
+        wanted_headers: std::rc::Rc::new(wanted_headers),
     };
-    let kv = settings::kv(env);
     log::line(json!({
         "event": "start",
         "config": s.source,
@@ -172,24 +191,25 @@ pub struct Parts {
 }
 
 impl Parts {
-    fn from_request(req: &web_sys::Request) -> Parts {
+    /// The parts the core reads. Only the headers it can look at are copied
+    /// out of the runtime (`wanted`): the token sources and the CORS
+    /// preflight markers; header edits for the origin happen on the
+    /// runtime's own `Headers` (src/proxy.rs).
+    fn from_request(req: &web_sys::Request, wanted: &[String]) -> Parts {
         let url = req.url();
         let path = path_and_query(&url).to_owned();
         let mut headers = Vec::new();
-        if let Ok(Some(iter)) = js_sys::try_iter(&req.headers()) {
-            for entry in iter.flatten() {
-                let pair: js_sys::Array = entry.unchecked_into();
-                let name = pair.get(0).as_string().unwrap_or_default();
-                let value = pair.get(1).as_string().unwrap_or_default();
-                if name == "authorization" && value.contains(',') {
-                    // The Fetch API joins repeated headers with ", "; a
-                    // credential never holds a comma.
-                    for v in value.split(',') {
-                        headers.push((name.clone(), v.trim().to_owned()));
-                    }
-                } else {
-                    headers.push((name, value));
+        let h = req.headers();
+        for name in wanted {
+            let Ok(Some(value)) = h.get(name) else { continue };
+            if name == "authorization" && value.contains(',') {
+                // The Fetch API joins repeated headers with ", "; a
+                // credential never holds a comma.
+                for v in value.split(',') {
+                    headers.push((name.clone(), v.trim().to_owned()));
                 }
+            } else {
+                headers.push((name.clone(), value));
             }
         }
         Parts {
@@ -308,7 +328,10 @@ async fn handle(req: web_sys::Request, env: Env, ctx: Context) -> web_sys::Respo
             "the gate is misconfigured; see the Worker's logs",
         );
     }
-    let parts = Parts::from_request(&req);
+    let Some(wanted) = with_app(|a| a.wanted_headers.clone()) else {
+        return plain_error(500, "server_error", "internal", "the gate is not ready");
+    };
+    let parts = Parts::from_request(&req, &wanted);
     #[allow(unused_mut)]
     let mut clock = Clock { fixed: None };
     #[cfg(feature = "test-clock")]
@@ -319,9 +342,8 @@ async fn handle(req: web_sys::Request, env: Env, ctx: Context) -> web_sys::Respo
             .find(|(k, _)| k == TEST_NOW_HEADER)
             .and_then(|(_, v)| v.parse().ok());
     }
-    let kv = settings::kv(&env);
-    let decision = keycache::decide(&parts, clock, &kv, &ctx).await;
-    keycache::schedule_refreshes(clock, &kv, &ctx);
+    let decision = keycache::decide(&parts, clock, &ctx).await;
+    keycache::schedule_refreshes(clock, &ctx);
     match decision {
         Decision::Deny(d) => {
             log_decision("deny", &d, &parts);

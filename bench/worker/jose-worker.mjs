@@ -1,0 +1,56 @@
+// The reference Worker for the benchmark: the same job as edgeward's Worker
+// (verify a JWT access token against the issuer's JWKS, check iss, aud, exp,
+// alg and a scope, strip client copies of the identity headers, set them,
+// forward to the origin), written the usual way with `jose`:
+// createRemoteJWKSet + jwtVerify, WebCrypto underneath.
+import { createRemoteJWKSet, jwtVerify } from "jose";
+
+let cfg;
+let jwks;
+const IDENTITY = ["x-auth-subject", "x-auth-issuer", "x-auth-scopes"];
+
+function deny(status, challenge, reason) {
+  return new Response(JSON.stringify({ error: status === 403 ? "insufficient_scope" : "invalid_token", reason }), {
+    status,
+    headers: { "content-type": "application/json", "cache-control": "no-store", "www-authenticate": challenge },
+  });
+}
+
+export default {
+  async fetch(request, env) {
+    if (!cfg) {
+      cfg = typeof env.JOSE_CONFIG === "string" ? JSON.parse(env.JOSE_CONFIG) : env.JOSE_CONFIG;
+      jwks = createRemoteJWKSet(new URL(cfg.jwks_uri), { cacheMaxAge: 600_000, cooldownDuration: 30_000 });
+    }
+    const m = /^Bearer[ \t]+([A-Za-z0-9._~+/=-]+)$/i.exec(request.headers.get("authorization") ?? "");
+    if (!m) return deny(401, `Bearer realm="${cfg.realm}"`, "token_missing");
+    let payload;
+    try {
+      ({ payload } = await jwtVerify(m[1], jwks, {
+        issuer: cfg.issuer,
+        audience: cfg.audiences,
+        algorithms: cfg.algorithms,
+        clockTolerance: 60,
+      }));
+    } catch (e) {
+      return deny(401, `Bearer realm="${cfg.realm}", error="invalid_token"`, e.code ?? "invalid");
+    }
+    const scopes = typeof payload.scope === "string" ? payload.scope.split(" ").filter(Boolean) : [];
+    if (!cfg.scopes.some((s) => scopes.includes(s))) {
+      return deny(403, `Bearer realm="${cfg.realm}", error="insufficient_scope", scope="${cfg.scopes.join(" ")}"`, "scope_missing");
+    }
+    const url = new URL(request.url);
+    const headers = new Headers(request.headers);
+    for (const h of IDENTITY) headers.delete(h);
+    headers.delete("host");
+    headers.set("x-auth-subject", String(payload.sub ?? ""));
+    headers.set("x-auth-issuer", String(payload.iss));
+    headers.set("x-auth-scopes", scopes.join(" "));
+    return fetch(cfg.origin + url.pathname + url.search, {
+      method: request.method,
+      headers,
+      body: request.body,
+      redirect: "manual",
+    });
+  },
+};
