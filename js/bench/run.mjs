@@ -15,7 +15,7 @@
 //   check      edgeward `gate.check(request)` with a repeated token (route
 //              policy per request).
 // Cold start: a fresh `node` process per sample: import the package, create
-// the gate / key set, verify one token (keys from memory, no network).
+// the gate / key set, verify one token (JWKS over HTTP from this process).
 
 import crypto from "node:crypto";
 import { execFile, execFileSync } from "node:child_process";
@@ -81,25 +81,42 @@ const config = {
 const fetchJwks = async () => new Response(JSON.stringify(jwks), { headers: { "cache-control": "max-age=3600" } });
 
 /**
- * Median µs/op per contender over BATCHES rounds; contenders take turns
- * batch by batch (so machine noise hits all alike). `run(i)` performs op i.
+ * Median (and best) µs/op per contender over BATCHES batches of `perBatch`
+ * ops, after one warm-up batch. Contenders run one after the other, each
+ * for all its batches: interleaving them would put jose's thread-pool
+ * round trips right after long synchronous stretches, which made jose
+ * measurably slower (up to 1.5x) than it is on its own.
  */
 async function measure(contenders, perBatch) {
-  const times = Object.fromEntries(Object.keys(contenders).map((k) => [k, []]));
-  const next = Object.fromEntries(Object.keys(contenders).map((k) => [k, 0]));
-  for (let b = -1; b < BATCHES; b++) {
-    for (const [name, run] of Object.entries(contenders)) {
-      const t0 = performance.now();
-      for (let k = 0; k < perBatch; k++) await run(next[name]++);
-      if (b >= 0) times[name].push(((performance.now() - t0) * 1000) / perBatch); // batch -1 warms up
-    }
-  }
   const out = {};
-  for (const [name, t] of Object.entries(times)) {
-    t.sort((x, y) => x - y);
-    out[name] = { median: t[t.length >> 1], min: t[0] };
+  for (const [name, run] of Object.entries(contenders)) {
+    const times = [];
+    let next = 0;
+    for (let b = -1; b < BATCHES; b++) {
+      const t0 = performance.now();
+      for (let k = 0; k < perBatch; k++) await run(next++);
+      if (b >= 0) times.push(((performance.now() - t0) * 1000) / perBatch);
+    }
+    times.sort((x, y) => x - y);
+    out[name] = { median: times[times.length >> 1], min: times[0] };
   }
   return out;
+}
+
+// Warm-up: every code path (wasm tiers up from its baseline compiler, JS
+// from the interpreter) before anything is timed.
+{
+  const JWKS = jose.createLocalJWKSet(jwks);
+  for (const crypto of ["auto", "wasm"]) {
+    const g = createGate(config, { fetch: fetchJwks, crypto });
+    for (const a of ALGS) {
+      for (let i = 0; i < (quick ? 40 : 150); i++) {
+        const t = mint(a);
+        await g.verify(t);
+        await jose.jwtVerify(t, JWKS, { issuer: ISSUER, audience: AUD, algorithms: [a.alg] });
+      }
+    }
+  }
 }
 
 const results = [];
@@ -116,11 +133,18 @@ for (const a of ALGS) {
   // Every token is new to the gate that verifies it.
   const fresh = () => Array.from({ length: total }, () => mint(a));
   const [tn, tw, tj] = [fresh(), fresh(), fresh()];
+  // The floor: node:crypto's verify alone on the same signing inputs.
+  const pub = crypto.createPublicKey({ key: jwks.keys.find((k) => k.alg === a.alg), format: "jwk" });
+  const raw = tj.map((t) => {
+    const dot = t.lastIndexOf(".");
+    return [Buffer.from(t.slice(0, dot)), Buffer.from(t.slice(dot + 1), "base64url")];
+  });
   const u = await measure(
     {
       jose: (i) => jose.jwtVerify(tj[i], JWKS, opts),
       edgeward: (i) => gNative.verify(tn[i]),
       edgewardWasm: (i) => gWasm.verify(tw[i]),
+      nodeVerify: (i) => crypto.verify(a.hash, raw[i][0], { key: pub, ...a.opts }, raw[i][1]),
     },
     PER_BATCH,
   );
@@ -133,6 +157,7 @@ for (const a of ALGS) {
     joseUncached: u.jose,
     ewUncached: u.edgeward,
     ewWasmUncached: u.edgewardWasm,
+    nodeVerify: u.nodeVerify,
     joseRepeated: rj.jose,
     ewRepeated: re.edgeward,
     ewCheckRepeated: re.check,
@@ -204,4 +229,22 @@ const out = {
   cold,
 };
 if (jsonOut) writeFileSync(jsonOut, JSON.stringify(out, null, 2) + "\n");
-console.log(JSON.stringify(out, null, 2));
+
+// The tables for BENCHMARKS.md.
+const f = (x, d = 1) => x.median.toFixed(d);
+const lines = [
+  `Node ${out.node}, jose ${out.jose}; median µs per verification of ${BATCHES} batches of ${PER_BATCH} (repeated: ${REPEAT_BATCH}).`,
+  "",
+  "| alg | jose uncached | edgeward uncached | edgeward / jose | edgeward, `crypto: \"wasm\"` | `node:crypto` verify alone | jose repeated token | edgeward repeated token | jose / edgeward | edgeward `check()` repeated |",
+  "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+  ...results.map(
+    (r) =>
+      `| ${r.alg} | ${f(r.joseUncached)} | ${f(r.ewUncached)} | **${(r.ewUncached.median / r.joseUncached.median).toFixed(2)}x** | ${f(r.ewWasmUncached)} | ${f(r.nodeVerify)} | ${f(r.joseRepeated)} | ${f(r.ewRepeated, 2)} | **${(r.joseRepeated.median / r.ewRepeated.median).toFixed(0)}x** | ${f(r.ewCheckRepeated, 2)} |`,
+  ),
+  "",
+  "| cold start (fresh `node`, median of " + COLD_SAMPLES + ") | import | import + create + first verify (JWKS over HTTP) |",
+  "|---|---:|---:|",
+  `| edgeward | ${cold.edgeward.importMs.toFixed(1)} ms | ${cold.edgeward.totalMs.toFixed(1)} ms |`,
+  `| jose | ${cold.jose.importMs.toFixed(1)} ms | ${cold.jose.totalMs.toFixed(1)} ms |`,
+];
+console.log(lines.join("\n"));
