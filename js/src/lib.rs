@@ -308,11 +308,27 @@ impl WasmGate {
         match self.gate.verify(token, now) {
             Verification::Verified(id) => {
                 let config = self.gate.config();
-                let leeway = config
+                let issuer = config
                     .issuers
                     .iter()
-                    .find(|i| id.issuer.as_deref() == Some(i.issuer.as_str()))
-                    .map_or(0, |i| i.leeway as i64);
+                    .find(|i| id.issuer.as_deref() == Some(i.issuer.as_str()));
+                // The issuer's tenant list applies to a token alone too (as
+                // `Gate::verify` documents; the core applies it only in
+                // `check`, so the binding does it here).
+                if let Some(i) = issuer {
+                    if !i.tenants.is_empty()
+                        && !id.tenant.as_ref().is_some_and(|t| i.tenants.contains(t))
+                    {
+                        let deny = edgeward::Deny::new(
+                            &config.realm,
+                            edgeward::Reason::TenantNotAllowed,
+                            "the token's tenant is not allowed",
+                            None,
+                        );
+                        return format!("D{}", deny_json(&deny));
+                    }
+                }
+                let leeway = issuer.map_or(0, |i| i.leeway as i64);
                 let until = id
                     .expires_at
                     .map_or(now, |exp| exp.saturating_add(leeway))

@@ -99,6 +99,18 @@ test("verify: identity and claims; errors carry code, status, headers", async ()
   }
 });
 
+test("verify: the issuer's tenant list applies to a token alone", async () => {
+  const config = baseConfig({ issuer: { tenant_claim: "tid", tenants: ["acme"] } });
+  const gate = createGate(config, { fetch: fakeFetch(jwks), now: clock() });
+  assert.equal((await gate.verify(rs.mint({ tid: "acme" }))).tenant, "acme");
+  for (let i = 0; i < 2; i++) {
+    const e = await rejects(gate.verify(rs.mint({ tid: "other" })), "tenant_not_allowed");
+    assert.equal(e.status, 403);
+    assert.match(e.headers["www-authenticate"], /error="insufficient_scope"/);
+  }
+  await rejects(gate.verify(rs.mint()), "tenant_not_allowed");
+});
+
 test("verify: a repeated token is served from the cache, never past exp", async () => {
   const now = clock();
   const { gate } = gateWith({ now });
