@@ -24,6 +24,12 @@ pub trait SignatureBackend {
     fn name(&self) -> &'static str;
     /// True when `signature` is a valid `alg` signature of `message` by `key`.
     fn verify(&self, alg: Algorithm, key: &PublicKey, message: &[u8], signature: &[u8]) -> bool;
+
+    /// SHA-256 of a token: the verdict-cache key and the API-token hash. A
+    /// host with faster native hashing than wasm-compiled ring may supply it.
+    fn sha256(&self, token: &str) -> [u8; 32] {
+        crate::cache::digest(token)
+    }
 }
 
 /// The reference backend: ring, reached through jsonwebtoken's provider API.

@@ -23,7 +23,7 @@
 //! The loop ends: after a fetch lands or fails, the key store does not ask
 //! again within the cooldown, so the next `check` decides.
 
-use crate::cache::{digest, Digest, Lru};
+use crate::cache::{Digest, Lru};
 use crate::claims;
 use crate::config::{Access, Config, ConfigErrors, IssuerConfig, Mode};
 use crate::crypto::{RingBackend, SignatureBackend};
@@ -253,11 +253,58 @@ impl<B: SignatureBackend> Gate<B> {
                 None,
             ));
         }
-        match self.verify_jwt(token, now, &mut Trace(None)) {
+        let trace = &mut Trace(None);
+        let verified = self.verify_jwt(token, now, trace).and_then(|v| {
+            self.tenant_allowed(&v, trace)?;
+            Ok(v)
+        });
+        match verified {
             Ok(v) => Verification::Verified(v.identity),
             Err(Fail::Keys(f)) => Verification::NeedKeys(f),
             Err(Fail::Deny(r, d, s)) => Verification::Denied(self.deny(r, d, s.as_deref())),
         }
+    }
+
+    /// Adopts a key-store snapshot (Workers KV, shared data) when it is newer
+    /// than the keys held, ending the issuer's outstanding fetch. Verdicts made
+    /// with keys the snapshot no longer holds are dropped.
+    pub fn restore(&mut self, snapshot: &str) -> Result<bool, String> {
+        let report = self.keys.restore_report(snapshot)?;
+        if report == Some(true) {
+            self.verdicts.clear();
+        }
+        Ok(report.is_some())
+    }
+
+    /// Starts a fetch of `issuer`'s keys now whatever their freshness, or
+    /// joins the outstanding one (an operator's "refresh").
+    pub fn refresh(&mut self, issuer: &str, now: i64) -> Option<KeyFetch> {
+        self.keys.refresh(issuer, now)
+    }
+
+    /// Gives up on an outstanding fetch; see [`KeyStore::abandon`].
+    pub fn abandon(&mut self, fetch: &KeyFetch) {
+        self.keys.abandon(fetch);
+    }
+
+    /// The issuer's `tenants` list, applied to a verified token.
+    fn tenant_allowed(&self, v: &Verdict, trace: &mut Trace) -> Result<(), Fail> {
+        let issuer = &self.config.issuers[v.issuer];
+        let tenant = v.identity.tenant.as_ref();
+        if issuer.tenants.is_empty() || tenant.is_some_and(|t| issuer.tenants.contains(t)) {
+            return Ok(());
+        }
+        trace.note("tenant", false, || {
+            format!(
+                "tenant {tenant:?} is not in the issuer's tenants {:?}",
+                issuer.tenants
+            )
+        });
+        Err(Fail::Deny(
+            Reason::TenantNotAllowed,
+            "the token's tenant is not allowed".into(),
+            None,
+        ))
     }
 
     fn deny(&self, reason: Reason, detail: String, scope: Option<&str>) -> Deny {
@@ -367,27 +414,8 @@ impl<B: SignatureBackend> Gate<B> {
         let token = presented.token.as_ref();
         let identity = if token.contains('.') {
             let v = self.verify_jwt(token, now, trace)?;
-            let issuer = &self.config.issuers[v.issuer];
             *who = Some(v.identity.clone());
-            if !issuer.tenants.is_empty()
-                && !v
-                    .identity
-                    .tenant
-                    .as_ref()
-                    .is_some_and(|t| issuer.tenants.contains(t))
-            {
-                trace.note("tenant", false, || {
-                    format!(
-                        "tenant {:?} is not in the issuer's tenants {:?}",
-                        v.identity.tenant, issuer.tenants
-                    )
-                });
-                return Err(Fail::Deny(
-                    Reason::TenantNotAllowed,
-                    "the token's tenant is not allowed".into(),
-                    None,
-                ));
-            }
+            self.tenant_allowed(&v, trace)?;
             v.identity
         } else {
             let id = self.verify_api_token(token, trace)?;
@@ -440,7 +468,7 @@ impl<B: SignatureBackend> Gate<B> {
     }
 
     fn verify_api_token(&self, token: &str, trace: &mut Trace) -> Result<Arc<Identity>, Fail> {
-        let d = digest(token);
+        let d = self.backend.sha256(token);
         // Compare against every hash, in constant time per hash, without
         // stopping early, so timing says nothing about which (if any) matched.
         let mut found = None;
@@ -474,7 +502,7 @@ impl<B: SignatureBackend> Gate<B> {
     }
 
     fn verify_jwt(&mut self, token: &str, now: i64, trace: &mut Trace) -> Result<Verdict, Fail> {
-        let key = digest(token);
+        let key = self.backend.sha256(token);
         if let Some(v) = self.verdicts.get(&key, now) {
             trace.note("cache", true, || {
                 "verified earlier; verdict cache hit".into()

@@ -371,13 +371,10 @@ impl KeyStore {
             Ok(Parsed::Keys(keys, skipped)) => {
                 let ttl = self.ttl(headers);
                 let e = &mut self.entries[i];
-                let same = |a: &PublicKey, b: &PublicKey| {
-                    a.kid == b.kid && a.material == b.material && a.alg == b.alg
-                };
                 let removed = e
                     .keys
                     .iter()
-                    .any(|old| !keys.iter().any(|new| same(old, new)));
+                    .any(|old| !keys.iter().any(|new| same_key(old, new)));
                 let changed = removed || keys.len() != e.keys.len();
                 e.keys = keys;
                 e.fetched_at = Some(now);
@@ -502,8 +499,16 @@ impl KeyStore {
     /// Adopts a snapshot when it is newer than what is held. Returns whether
     /// it was adopted. The unknown-kid cooldown is shared either way, so a
     /// `kid` flood costs one IdP fetch per cooldown across every instance
-    /// sharing the store.
+    /// sharing the store. An adopted snapshot ends the issuer's outstanding
+    /// fetch: its keys are what that fetch was for. (Use [`crate::Gate::restore`]
+    /// on a gate, which also drops verdicts made with withdrawn keys.)
     pub fn restore(&mut self, snapshot: &str) -> Result<bool, String> {
+        self.restore_report(snapshot).map(|r| r.is_some())
+    }
+
+    /// Like [`KeyStore::restore`]; `Some(removed)` when adopted, where
+    /// `removed` says a previously held key is gone.
+    pub(crate) fn restore_report(&mut self, snapshot: &str) -> Result<Option<bool>, String> {
         let snap: Snapshot =
             serde_json::from_str(snapshot).map_err(|e| format!("snapshot is not readable: {e}"))?;
         let times_ok = snap.fetched_at >= 0
@@ -534,17 +539,49 @@ impl KeyStore {
         let e = &mut self.entries[i];
         e.kid_refetch_at = e.kid_refetch_at.max(snap.kid_refetch_at);
         if e.fetched_at.is_some_and(|t| t >= snap.fetched_at) || keys.is_empty() {
-            return Ok(false);
+            return Ok(None);
         }
         if e.jwks_uri.is_none() {
             e.jwks_uri = snap.jwks_uri;
         }
+        let removed = e
+            .keys
+            .iter()
+            .any(|old| !keys.iter().any(|new| same_key(old, new)));
         e.keys = keys;
         e.fetched_at = Some(snap.fetched_at);
         e.fresh_until = snap.fresh_until;
         e.usable_until = snap.usable_until;
-        Ok(true)
+        e.flight = None;
+        e.failed_at = None;
+        e.last_error = None;
+        Ok(Some(removed))
     }
+
+    /// Starts a fetch of `issuer`'s keys now, whatever their freshness (an
+    /// operator's "refresh"), or joins the one outstanding. `None` for an
+    /// issuer that is not configured.
+    pub fn refresh(&mut self, issuer: &str, now: i64) -> Option<KeyFetch> {
+        let i = self.index(issuer)?;
+        Some(self.fetch(i, now))
+    }
+
+    /// Gives up on an outstanding fetch without a verdict on the IdP (the
+    /// host found the keys elsewhere, or was cancelled): the next lookup may
+    /// start a new one at once.
+    pub fn abandon(&mut self, fetch: &KeyFetch) {
+        if let Some(i) = self.index(&fetch.issuer) {
+            let e = &mut self.entries[i];
+            if e.flight.as_ref().is_some_and(|f| f.id == fetch.flight) {
+                e.flight = None;
+            }
+        }
+    }
+}
+
+/// Same key material under the same name.
+fn same_key(a: &PublicKey, b: &PublicKey) -> bool {
+    a.kid == b.kid && a.material == b.material && a.alg == b.alg
 }
 
 enum Parsed {

@@ -1176,3 +1176,118 @@ fn hostile_snapshots_and_key_sets_do_not_panic_or_disable_the_cooldown() {
         );
     }
 }
+
+#[test]
+fn verify_applies_the_issuer_tenants() {
+    let s = Signer::new(Algorithm::ES256, "k1");
+    let text = format!("[[issuers]]\nissuer = \"{ISSUER}\"\njwks_uri = \"{JWKS_URI}\"\naudiences = [\"{AUDIENCE}\"]\ntenant_claim = \"tid\"\ntenants = [\"acme\"]\n");
+    let mut gate = Gate::new(edgeward::Config::parse(&text).unwrap()).unwrap();
+    let mut idp = Idp::serving(jwks(&[&s]));
+    let mut verify = |tid: &str| {
+        let mut c = claims("a", "x");
+        c["tid"] = json!(tid);
+        let t = s.mint(&c);
+        loop {
+            match gate.verify(&t, NOW) {
+                edgeward::Verification::NeedKeys(f) => idp.answer(&mut gate, &f, NOW),
+                v => break v,
+            }
+        }
+    };
+    assert!(matches!(
+        verify("acme"),
+        edgeward::Verification::Verified(_)
+    ));
+    assert!(
+        matches!(verify("evil"), edgeward::Verification::Denied(d) if d.reason == Reason::TenantNotAllowed)
+    );
+}
+
+#[test]
+fn gate_restore_ends_the_flight_and_drops_withdrawn_verdicts() {
+    let old = Signer::new(Algorithm::ES256, "old");
+    let new = Signer::random(Algorithm::ES256, "new");
+    // Instance A learns the rotated set; instance B verified with the old key.
+    let mut a = Gate::new(config(ROUTES)).unwrap();
+    let mut b = Gate::new(config(ROUTES)).unwrap();
+    let mut idp = Idp::serving(jwks(&[&old]));
+    let t = old.mint(&claims("a", "orders:read"));
+    assert!(get(&mut b, &mut idp, &t, NOW).is_allowed());
+    idp.set(JWKS_URI, 200, &[], jwks(&[&new]));
+    assert!(get(
+        &mut a,
+        &mut idp,
+        &new.mint(&claims("a", "orders:read")),
+        NOW + 5
+    )
+    .is_allowed());
+    let snap = a.keys().snapshot(ISSUER).unwrap();
+    // B is mid-fetch when it finds the newer snapshot in the shared store.
+    let fetch = b.refresh(ISSUER, NOW + 6).unwrap();
+    assert!(fetch.start);
+    assert!(b.restore(&snap).unwrap());
+    // The flight is over: a new refresh starts a new one rather than joining.
+    let second = b.refresh(ISSUER, NOW + 6).unwrap();
+    assert!(second.start);
+    b.abandon(&second);
+    // The old key is gone, and so is the verdict made with it.
+    let d = get(&mut b, &mut idp, &t, NOW + 7);
+    assert_eq!(reason(&d), Some("key_not_found"));
+}
+
+#[test]
+fn refresh_and_abandon() {
+    let s = Signer::new(Algorithm::ES256, "k1");
+    let mut gate = Gate::new(config(ROUTES)).unwrap();
+    let mut idp = Idp::serving(jwks(&[&s]));
+    assert!(gate.refresh("https://unknown.test/", NOW).is_none());
+    let f = gate.refresh(ISSUER, NOW).unwrap();
+    assert!(f.start);
+    let joined = gate.refresh(ISSUER, NOW).unwrap();
+    assert!(!joined.start && joined.flight == f.flight);
+    gate.abandon(&f);
+    let again = gate.refresh(ISSUER, NOW).unwrap();
+    assert!(again.start && again.flight != f.flight);
+    idp.answer(&mut gate, &again, NOW);
+    assert_eq!(gate.keys().keys(ISSUER).len(), 1);
+    // Fresh keys are refetched on demand anyway.
+    assert!(gate.refresh(ISSUER, NOW + 1).unwrap().start);
+}
+
+#[test]
+fn a_backend_may_supply_the_token_hash() {
+    use std::cell::Cell;
+    struct Counting<'a>(&'a Cell<usize>);
+    impl edgeward::SignatureBackend for Counting<'_> {
+        fn name(&self) -> &'static str {
+            "counting"
+        }
+        fn verify(&self, alg: Algorithm, key: &edgeward::PublicKey, m: &[u8], s: &[u8]) -> bool {
+            edgeward::RingBackend.verify(alg, key, m, s)
+        }
+        fn sha256(&self, token: &str) -> [u8; 32] {
+            self.0.set(self.0.get() + 1);
+            edgeward::cache::digest(token)
+        }
+    }
+    let calls = Cell::new(0);
+    let s = Signer::new(Algorithm::ES256, "k1");
+    let mut gate = Gate::with_backend(config(ROUTES), Counting(&calls)).unwrap();
+    let t = format!("Bearer {}", s.mint(&claims("a", "orders:read")));
+    let req = Request {
+        method: "GET",
+        path: "/orders/1",
+        headers: &[("authorization", &t)],
+    };
+    let d = loop {
+        match gate.check(&req, NOW) {
+            Outcome::Decided(d) => break d,
+            Outcome::NeedKeys(f) => {
+                let body = jwks(&[&s]);
+                gate.ingest(&f, 200, &[], body.as_bytes(), NOW).unwrap();
+            }
+        }
+    };
+    assert!(d.is_allowed());
+    assert!(calls.get() >= 1);
+}
