@@ -15,6 +15,7 @@ bash scripts/setup.sh
 step "format and lint"
 cargo fmt --all -- --check
 cargo clippy --all-targets --quiet -- -D warnings
+cargo clippy --quiet -p edgeward-js -p edgeward-worker --target wasm32-unknown-unknown -- -D warnings
 
 step "core, CLI, Wycheproof, conformance and doc tests"
 cargo test
@@ -28,6 +29,12 @@ cargo build --quiet --lib --release --target wasm32-unknown-unknown --no-default
 
 step "benchmarks compile"
 cargo bench --no-run --quiet --bench core
+
+step "npm package: Node, Deno, Bun, workerd, pack test"
+bash js/scripts/test.sh
+
+step "Cloudflare Worker in workerd: end-to-end with oidc-provider, conformance cases"
+bash worker/scripts/test.sh
 
 if [ "${FUZZ_SECONDS:-30}" != 0 ]; then
   step "fuzz (bounded: ${FUZZ_SECONDS:-30}s per target)"
