@@ -134,7 +134,7 @@ function cpuMs(pid) {
 async function start(kind, { kvPersist } = {}) {
   const before = workerdPids();
   const t0 = performance.now();
-  const common = { modules: true, compatibilityDate: "2025-09-01", compatibilityFlags: ["nodejs_compat"], handleRuntimeStdio() {} };
+  const common = { modules: true, compatibilityDate: "2025-09-01", compatibilityFlags: ["nodejs_compat"], handleRuntimeStdio(o, e) { o.resume(); e.resume(); } };
   const mf =
     kind === "edgeward"
       ? new Miniflare({
@@ -151,7 +151,14 @@ async function start(kind, { kvPersist } = {}) {
         })
       : kind === "jose"
         ? new Miniflare({ ...common, scriptPath: path.join(joseDir, "jose-worker.js"), bindings: { JOSE_CONFIG: JSON.stringify(joseConfig) } })
-        : new Miniflare({ ...common, script: `export default { fetch() { return new Response("hello") } }` });
+        : kind === "floor"
+          ? new Miniflare({
+              ...common,
+              // Forwarding alone, no token check: the floor both gates stand on.
+              script: `export default { fetch(r, env) { const u = new URL(r.url); const h = new Headers(r.headers); h.delete("host"); h.set("x-auth-subject", "floor"); return fetch(env.ORIGIN + u.pathname + u.search, { method: r.method, headers: h, body: r.body, redirect: "manual" }); } }`,
+              bindings: { ORIGIN: origin },
+            })
+          : new Miniflare({ ...common, script: `export default { fetch() { return new Response("hello") } }` });
   const url = await mf.ready;
   const readyMs = performance.now() - t0;
   const pid = [...workerdPids()].find((p) => !before.has(p));
@@ -197,17 +204,19 @@ async function load(w, pick, ms) {
 const results = { machine: `${os.cpus()[0].model}, ${os.cpus().length} cores`, node: process.version, concurrency: CONCURRENCY, duration_ms: DURATION_MS, rows: [] };
 const eg = await start("edgeward");
 const jo = await start("jose");
-for (const w of [eg, jo]) if ((await get(w.url, tokens.ES256[0])) !== 200) throw new Error("warm-up request failed");
+const fl = await start("floor");
+for (const w of [eg, jo, fl]) if ((await get(w.url, tokens.ES256[0])) !== 200) throw new Error("warm-up request failed");
 
 for (const alg of ["RS256", "ES256"]) {
   for (const mode of ["repeated", "distinct"]) {
-    const acc = { edgeward: [], jose: [] };
+    const acc = { edgeward: [], jose: [], floor: [] };
     // Distinct tokens: a cursor per Worker that never goes back, so no token
     // is seen twice by a Worker (its verdict cache cannot help); both Workers
     // get the same tokens in the same order.
-    const cursor = { edgeward: 0, jose: 0 };
+    const cursor = { edgeward: 0, jose: 0, floor: 0 };
     for (let round = 0; round < ROUNDS; round++) {
-      for (const [name, w] of round % 2 ? [["jose", jo], ["edgeward", eg]] : [["edgeward", eg], ["jose", jo]]) {
+      const order = [["edgeward", eg], ["jose", jo], ["floor", fl]];
+      for (const [name, w] of round % 2 ? order.reverse() : order) {
         const pick = mode === "repeated" ? () => tokens[alg][0] : () => tokens[alg][cursor[name]++ % DISTINCT];
         await load(w, pick, WARMUP_MS);
         acc[name].push(await load(w, pick, DURATION_MS));
@@ -222,13 +231,16 @@ for (const alg of ["RS256", "ES256"]) {
       jose_rps: avg(acc.jose, "rps"),
       edgeward_cpu_us: avg(acc.edgeward, "cpu_us"),
       jose_cpu_us: avg(acc.jose, "cpu_us"),
+      floor_rps: avg(acc.floor, "rps"),
+      floor_cpu_us: avg(acc.floor, "cpu_us"),
     };
     results.rows.push(row);
-    console.error(`${alg} ${mode}: edgeward ${row.edgeward_rps.toFixed(0)} req/s ${row.edgeward_cpu_us.toFixed(0)} µs CPU; jose ${row.jose_rps.toFixed(0)} req/s ${row.jose_cpu_us.toFixed(0)} µs CPU`);
+    console.error(`${alg} ${mode}: edgeward ${row.edgeward_rps.toFixed(0)} req/s ${row.edgeward_cpu_us.toFixed(0)} µs CPU; jose ${row.jose_rps.toFixed(0)} req/s ${row.jose_cpu_us.toFixed(0)} µs CPU; floor ${row.floor_rps.toFixed(0)} req/s ${row.floor_cpu_us.toFixed(0)} µs`);
   }
 }
 await eg.mf.dispose();
 await jo.mf.dispose();
+await fl.mf.dispose();
 
 // ---- time to first verdict in a fresh isolate, and startup
 const kvDir = fs.mkdtempSync(path.join(os.tmpdir(), "edgeward-bench-kv-"));
@@ -302,10 +314,12 @@ const f0 = (x) => x.toFixed(0);
 const lines = [];
 lines.push(`- machine: ${results.machine}; Node ${results.node}; ${CONCURRENCY} concurrent keep-alive connections; ${DURATION_MS / 1000} s per measurement after ${WARMUP_MS / 1000} s warm-up; ${ROUNDS} interleaved round(s) averaged`);
 lines.push("");
-lines.push("| alg | tokens | edgeward req/s | jose req/s | edgeward CPU µs/req | jose CPU µs/req | CPU ratio (jose/edgeward) |");
-lines.push("|---|---|---|---|---|---|---|");
+lines.push("CPU is the Worker's workerd process (user + system) per request; *gate* is that minus a forwarding-only Worker's (the floor: workerd's HTTP in, the subrequest to the origin, the response), i.e. what the token check itself costs.");
+lines.push("");
+lines.push("| alg | tokens | req/s edgeward | req/s jose | req/s floor | CPU µs/req edgeward | CPU µs/req jose | CPU µs/req floor | gate µs edgeward | gate µs jose |");
+lines.push("|---|---|---|---|---|---|---|---|---|---|");
 for (const r of results.rows) {
-  lines.push(`| ${r.alg} | ${r.mode === "repeated" ? "one, repeated" : `${DISTINCT} distinct`} | ${f0(r.edgeward_rps)} | ${f0(r.jose_rps)} | ${f0(r.edgeward_cpu_us)} | ${f0(r.jose_cpu_us)} | ${(r.jose_cpu_us / r.edgeward_cpu_us).toFixed(2)}x |`);
+  lines.push(`| ${r.alg} | ${r.mode === "repeated" ? "one, repeated" : "distinct"} | ${f0(r.edgeward_rps)} | ${f0(r.jose_rps)} | ${f0(r.floor_rps)} | ${f0(r.edgeward_cpu_us)} | ${f0(r.jose_cpu_us)} | ${f0(r.floor_cpu_us)} | ${f0(r.edgeward_cpu_us - r.floor_cpu_us)} | ${f0(r.jose_cpu_us - r.floor_cpu_us)} |`);
 }
 lines.push("");
 lines.push("Time to first verdict in a fresh isolate (new workerd; request sent after it is ready; median of " + samples + "):");

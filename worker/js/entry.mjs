@@ -1,13 +1,29 @@
 // The Worker's ES module entry: instantiates the wasm (a CompiledWasm module
-// import, so no compile at request time) and hands `fetch` to Rust.
+// import, so no compile at request time) and hands requests to Rust.
 // worker/scripts/build.sh copies this next to the wasm-bindgen output.
+//
+// `fetchFast` decides synchronously when it can (isolate ready, no key fetch
+// needed): a deny Response, or the Request for the origin, fetched here and
+// passed back as it is. Otherwise (first request of an isolate, keys to
+// fetch) the async `fetch` export does the whole request.
 import wasmModule from "./edgeward_worker_bg.wasm";
-import { initSync, fetch as edgewardFetch } from "./edgeward_worker.js";
+import { initSync, fetch as edgewardFetch, fetchFast } from "./edgeward_worker.js";
 
 initSync({ module: wasmModule });
 
+function originUnreachable(request, error) {
+  console.log(JSON.stringify({ event: "origin_error", error: String(error?.message ?? error), path: new URL(request.url).pathname }));
+  return new Response(
+    JSON.stringify({ error: "bad_gateway", reason: "origin_unreachable", detail: "the origin could not be reached" }),
+    { status: 502, headers: { "content-type": "application/json", "cache-control": "no-store" } },
+  );
+}
+
 export default {
   fetch(request, env, ctx) {
+    const fast = fetchFast(request, ctx);
+    if (fast instanceof Request) return fetch(fast).catch((e) => originUnreachable(request, e));
+    if (fast instanceof Response) return fast;
     return edgewardFetch(request, env, ctx);
   },
 };

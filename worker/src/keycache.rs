@@ -133,13 +133,18 @@ fn kv() -> Option<KvStore> {
 
 /// Decides a request: checks, and when the core asks for keys, gets them
 /// (or waits for the request that is getting them) and checks again.
-pub async fn decide(parts: &Parts, clock: Clock, ctx: &Context) -> Decision {
+/// `first`: an outcome the fast path already got for this request.
+pub async fn decide(parts: &Parts, clock: Clock, ctx: &Context, mut first: Option<Outcome>) -> Decision {
     let deadline = now_ms() + 20_000.0;
     let mut pause = 1;
     loop {
         let now = clock.now();
-        let Some(outcome) = with_app(|app| parts.with(|req| app.gate.check(req, now))) else {
-            return crate::keys_timeout("api");
+        let outcome = match first.take() {
+            Some(o) => o,
+            None => match with_app(|app| parts.with(|req| app.gate.check(req, now))) {
+                Some(o) => o,
+                None => return crate::keys_timeout("api"),
+            },
         };
         match outcome {
             Outcome::Decided(d) => return d,

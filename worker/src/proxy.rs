@@ -52,13 +52,7 @@ pub fn origin_request(
 }
 
 /// Sends the request on and returns the origin's response as it is.
-pub async fn forward(
-    req: &web_sys::Request,
-    allow: &Allow,
-    origin: Option<&str>,
-    path_and_query: &str,
-) -> Result<web_sys::Response, JsValue> {
-    let out = origin_request(req, allow, origin, path_and_query)?;
-    let res = JsFuture::from(global_fetch(&out)).await?;
+pub async fn send(out: &web_sys::Request) -> Result<web_sys::Response, JsValue> {
+    let res = JsFuture::from(global_fetch(out)).await?;
     res.dyn_into::<web_sys::Response>()
 }
