@@ -172,6 +172,9 @@ function isLoopbackHttp(url) {
   }
 }
 
+/** Errors of a refused response (vs. no response), for onError's `where`. */
+const INGEST_ERRORS = new WeakSet();
+
 function responseHeaders(res) {
   const out = [];
   const h = res.headers;
@@ -208,10 +211,11 @@ class Gate {
   #clock;
   #onError;
   #hash;
-  /** flight id -> Promise of the fetch the core asked for */
+  /**
+   * flight id -> Promise of the fetch the core asked for (the ingest report;
+   * rejects when it failed), while the core holds the flight open
+   */
   #flights = new Map();
-  /** issuer -> Promise of a refresh() */
-  #refreshing = new Map();
   /** identity number (from the binding) -> frozen identity, for check() */
   #identities = new Map();
   /** SHA-256(token) -> { until, identity }, for verify() */
@@ -328,8 +332,12 @@ class Gate {
         this.#due(now);
         throw new EdgewardError(d.reason, d.status, d.detail, { headers: d.headers, body: d.body });
       }
-      if (round >= MAX_ROUNDS) throw this.#unavailable();
-      await this.#keysFor(JSON.parse(out.slice(1)));
+      const f = JSON.parse(out.slice(1));
+      if (round >= MAX_ROUNDS) {
+        this.#giveUp(f);
+        throw this.#unavailable();
+      }
+      await this.#keysFor(f);
       now = this.#now();
     }
   }
@@ -380,11 +388,13 @@ class Gate {
           identity: null,
         };
       }
+      const f = JSON.parse(out.slice(1));
       if (round >= MAX_ROUNDS) {
+        this.#giveUp(f);
         const e = this.#unavailable();
         return { allowed: false, status: e.status, headers: e.headers, remove: [], body: e.body, reason: e.code, identity: null };
       }
-      await this.#keysFor(JSON.parse(out.slice(1)));
+      await this.#keysFor(f);
       now = this.#now();
     }
   }
@@ -404,8 +414,8 @@ class Gate {
 
   /**
    * Fetches every issuer's keys now (or one issuer's), whatever their
-   * freshness. Resolves to `keys()`; rejects when a fetch failed (the keys
-   * held before stay in use).
+   * freshness, or joins a fetch already under way. Resolves to `keys()`;
+   * rejects when a fetch failed (the keys held before stay in use).
    * @param {string} [issuer]
    */
   async refresh(issuer) {
@@ -415,18 +425,7 @@ class Gate {
     }
     const errors = [];
     await Promise.all(
-      list.map(async (iss) => {
-        let p = this.#refreshing.get(iss);
-        if (!p) {
-          p = this.#forced(iss).finally(() => this.#refreshing.delete(iss));
-          this.#refreshing.set(iss, p);
-        }
-        try {
-          await p;
-        } catch (e) {
-          errors.push(e);
-        }
-      }),
+      list.map((iss) => this.#refreshOne(iss).catch((e) => void errors.push(e))),
     );
     if (errors.length) {
       throw new EdgewardError("keys_unavailable", 503, errors.map((e) => e.message).join("; "), { cause: errors[0] });
@@ -434,11 +433,23 @@ class Gate {
     return this.keys();
   }
 
-  async #forced(issuer) {
-    // Discovery first when the key set's URL is not known yet.
-    for (let i = 0; i < 2; i++) {
-      const f = JSON.parse(this.#w.forcedFetch(issuer));
-      const report = await this.#fetchAndIngest(f, true);
+  async #refreshOne(issuer) {
+    // Discovery first when the key set's URL is not known yet; a joined
+    // flight may be either.
+    for (let i = 0; i < 3; i++) {
+      const f = JSON.parse(this.#w.refresh(issuer, this.#now()));
+      let report;
+      if (f.start) {
+        // From the IdP, not the store: an operator's refresh.
+        report = await this.#track(f, this.#fetchAndIngest(f));
+      } else {
+        const p = this.#flights.get(f.flight);
+        if (p === undefined) {
+          this.#abandon(f);
+          continue;
+        }
+        report = await p;
+      }
       if (report.kind === "jwks") return;
     }
   }
@@ -449,26 +460,53 @@ class Gate {
     this.#lastDue = now;
     const due = JSON.parse(this.#w.dueRefreshes(now));
     for (const f of due) {
-      const p = this.#run(f).catch((e) => this.#onError(e, "refresh"));
-      this.#flights.set(f.flight, p);
-      p.finally(() => this.#flights.get(f.flight) === p && this.#flights.delete(f.flight));
+      this.#track(f, this.#run(f)).catch((e) => this.#onError(e, INGEST_ERRORS.has(e) ? "ingest" : "refresh"));
     }
   }
 
   /** Performs, or waits for, the fetch the core asked for. */
   async #keysFor(f) {
-    let p = this.#flights.get(f.flight);
-    if (p === undefined) {
-      // `start` is true for exactly one caller per flight. A `start: false`
-      // flight that no one here runs was left open by a store restore (the
-      // core has no call to close it): the first caller runs it.
-      p = this.#run(f).catch((e) => this.#onError(e, "fetch"));
-      this.#flights.set(f.flight, p);
-      p.finally(() => this.#flights.get(f.flight) === p && this.#flights.delete(f.flight));
+    if (f.start) {
+      await this.#track(f, this.#run(f)).catch((e) => this.#onError(e, INGEST_ERRORS.has(e) ? "ingest" : "fetch"));
+      return;
     }
-    await p;
+    // `start` is true for exactly one caller per flight; it reports errors.
+    const p = this.#flights.get(f.flight);
+    if (p === undefined) {
+      // Every flight started here is tracked until the core has closed it
+      // (#track), so this does not happen; should it, the next round starts
+      // a new flight rather than waiting for one no one runs.
+      this.#abandon(f);
+      return;
+    }
+    await p.catch(() => {});
   }
 
+  /**
+   * Tracks the run of fetch `f` (whose `start` was true) under its flight
+   * id. When the run ends without the core closing the flight (an
+   * exception), the flight is abandoned, so no later caller waits on it.
+   */
+  #track(f, run) {
+    const p = run.finally(() => {
+      this.#abandon(f);
+      if (this.#flights.get(f.flight) === p) this.#flights.delete(f.flight);
+    });
+    this.#flights.set(f.flight, p);
+    return p;
+  }
+
+  /** A fetch given up (a no-op when the core has closed its flight). */
+  #abandon(f) {
+    this.#w.abandon(f.issuer, f.url, f.kind === "discovery" ? 0 : 1, f.flight);
+  }
+
+  /** A check or verify gives up: a flight it was to start is abandoned. */
+  #giveUp(f) {
+    if (f.start) this.#abandon(f);
+  }
+
+  /** The store's snapshot when it is newer than the keys held, else the IdP. */
   async #run(f) {
     if (this.#store) {
       const key = STORE_PREFIX + f.issuer;
@@ -481,19 +519,25 @@ class Gate {
       if (typeof snapshot === "string" && snapshot !== "") {
         try {
           if (this.#w.restore(snapshot)) {
+            // The core ended the flight and dropped verdicts made with
+            // withdrawn keys; the JS caches go whole (adoptions are rare).
             this.#forgetVerdicts();
-            return;
+            return { kind: "jwks", restored: true };
           }
         } catch (e) {
           this.#onError(new Error(String(e)), "store.restore");
         }
       }
     }
-    await this.#fetchAndIngest(f, false);
+    return this.#fetchAndIngest(f);
   }
 
-  /** GETs `f.url` and feeds the answer to the core; writes the store on success. */
-  async #fetchAndIngest(f, rethrow) {
+  /**
+   * GETs `f.url` and feeds the answer to the core; writes the store on
+   * success. Resolves to the ingest report; rejects when there was no
+   * answer or the core refused it.
+   */
+  async #fetchAndIngest(f) {
     const kind = f.kind === "discovery" ? 0 : 1;
     let res;
     try {
@@ -508,9 +552,8 @@ class Gate {
       report = JSON.parse(this.#w.ingest(f.issuer, f.url, kind, f.flight, res.status, res.headers, res.body, this.#now()));
     } catch (e) {
       const err = new Error(typeof e === "string" ? e : String(e?.message ?? e));
-      if (rethrow) throw err;
-      this.#onError(err, "ingest");
-      return { kind: "failed" };
+      INGEST_ERRORS.add(err);
+      throw err;
     }
     if (report.removed) this.#forgetVerdicts();
     if (this.#store && report.kind === "jwks") {

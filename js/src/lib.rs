@@ -9,7 +9,9 @@
 //! synchronous `verify`, see `lib/native.js`) when one is given, and ring
 //! otherwise or when the verifier says it cannot do an algorithm. The core
 //! has already matched key type, curve, `alg`, `use` and `key_ops` to the
-//! header before a backend runs, so the JS side only does arithmetic.
+//! header before a backend runs, so the JS side only does arithmetic. The
+//! same verifier supplies the token SHA-256 (the verdict-cache key), checked
+//! against ring's on first use.
 
 use edgeward::keys::KeyMaterial;
 use edgeward::keystore::{FetchKind, KeyFetch};
@@ -45,6 +47,11 @@ extern "C" {
         message: &[u8],
         signature: &[u8],
     ) -> u8;
+
+    /// Writes the SHA-256 of `data` to `out` (32 bytes). False when the
+    /// host cannot (ring from now on).
+    #[wasm_bindgen(method, structural)]
+    fn sha256(this: &NativeVerifier, data: &[u8], out: &mut [u8]) -> bool;
 }
 
 const NATIVE_INVALID: u8 = 0;
@@ -72,8 +79,15 @@ fn alg_index(alg: Algorithm) -> Option<u8> {
 /// few keys; the list is cleared when it fills).
 const THUMBPRINTS: usize = 64;
 
+/// Whether the host's SHA-256 is used: not yet checked, checked, refused.
+#[derive(Clone, Copy, PartialEq)]
+enum HostHash {
+    Untested,
+    Native,
+    Ring,
+}
+
 /// Native crypto through the host when given, ring otherwise.
-#[derive(Clone)]
 pub struct HostBackend {
     native: Option<NativeVerifier>,
     /// Key material → RFC 7638 thumbprint, so the thumbprint (a SHA-256 in
@@ -81,15 +95,39 @@ pub struct HostBackend {
     thumbprints: RefCell<Vec<(KeyMaterial, Rc<str>)>>,
     /// Algorithms (bit per `alg_index`) the host said it cannot verify.
     ring_only: Cell<u16>,
+    hash: Cell<HostHash>,
 }
 
 impl HostBackend {
     fn new(native: Option<NativeVerifier>) -> Self {
+        let hash = if native.is_some() {
+            HostHash::Untested
+        } else {
+            HostHash::Ring
+        };
         HostBackend {
             native,
             thumbprints: RefCell::new(Vec::new()),
             ring_only: Cell::new(0),
+            hash: Cell::new(hash),
         }
+    }
+
+    /// The host's SHA-256 of `data`, or `None` (use ring).
+    fn host_sha256(&self, data: &[u8]) -> Option<[u8; 32]> {
+        let native = self.native.as_ref()?;
+        let mut out = [0u8; 32];
+        native.sha256(data, &mut out).then_some(out)
+    }
+
+    /// Checks the host's SHA-256 against ring's once, on test inputs (empty,
+    /// one block, several blocks): a wrong digest would merge verdict-cache
+    /// entries, so a host that gets any of them wrong is not used.
+    fn host_hash_ok(&self) -> bool {
+        let long = "edgeward host sha-256 self-test ".repeat(40);
+        ["", "abc", long.as_str()]
+            .iter()
+            .all(|t| self.host_sha256(t.as_bytes()) == Some(RingBackend.sha256(t)))
     }
 
     fn thumbprint(&self, key: &PublicKey) -> Rc<str> {
@@ -133,6 +171,25 @@ impl SignatureBackend for HostBackend {
             }
         }
         RingBackend.verify(alg, key, message, signature)
+    }
+
+    fn sha256(&self, token: &str) -> [u8; 32] {
+        let mut state = self.hash.get();
+        if state == HostHash::Untested {
+            state = if self.host_hash_ok() {
+                HostHash::Native
+            } else {
+                HostHash::Ring
+            };
+            self.hash.set(state);
+        }
+        if state == HostHash::Native {
+            if let Some(d) = self.host_sha256(token.as_bytes()) {
+                return d;
+            }
+            self.hash.set(HostHash::Ring);
+        }
+        RingBackend.sha256(token)
     }
 }
 
@@ -213,10 +270,6 @@ fn fetch_from(issuer: &str, url: &str, kind: u8, flight: f64, start: bool) -> Ke
     }
 }
 
-/// Flight id of fetches started by `refresh()` rather than by the core: the
-/// core numbers its flights from 1, so 0 never closes (or joins) one of them.
-const FORCED_FLIGHT: u64 = 0;
-
 /// One gate: configuration, key store, verdict caches.
 #[wasm_bindgen]
 pub struct WasmGate {
@@ -260,6 +313,18 @@ impl WasmGate {
     /// Which backend verifies signatures (`native` or `ring`).
     pub fn backend(&self) -> String {
         self.gate.backend().name().to_owned()
+    }
+
+    /// Which SHA-256 hashes tokens: `native`, `ring`, or `untested` before
+    /// the first token.
+    #[wasm_bindgen(js_name = hashBackend)]
+    pub fn hash_backend(&self) -> String {
+        match self.gate.backend().hash.get() {
+            HostHash::Untested => "untested",
+            HostHash::Native => "native",
+            HostHash::Ring => "ring",
+        }
+        .to_owned()
     }
 
     /// Decides a request. `headers` is `name\nvalue\n...`. Answers a tag and
@@ -312,22 +377,6 @@ impl WasmGate {
                     .issuers
                     .iter()
                     .find(|i| id.issuer.as_deref() == Some(i.issuer.as_str()));
-                // The issuer's tenant list applies to a token alone too (as
-                // `Gate::verify` documents; the core applies it only in
-                // `check`, so the binding does it here).
-                if let Some(i) = issuer {
-                    if !i.tenants.is_empty()
-                        && !id.tenant.as_ref().is_some_and(|t| i.tenants.contains(t))
-                    {
-                        let deny = edgeward::Deny::new(
-                            &config.realm,
-                            edgeward::Reason::TenantNotAllowed,
-                            "the token's tenant is not allowed",
-                            None,
-                        );
-                        return format!("D{}", deny_json(&deny));
-                    }
-                }
                 let leeway = issuer.map_or(0, |i| i.leeway as i64);
                 let until = id
                     .expires_at
@@ -404,33 +453,20 @@ impl WasmGate {
         serde_json::to_string(&due).unwrap_or_else(|_| "[]".into())
     }
 
-    /// A fetch of `issuer`'s keys outside the core's schedule (`refresh()`):
-    /// the key set when its URL is known, else the discovery document.
-    #[wasm_bindgen(js_name = forcedFetch)]
-    pub fn forced_fetch(&self, issuer: &str) -> Option<String> {
-        let cfg = self
-            .gate
-            .config()
-            .issuers
-            .iter()
-            .find(|i| i.issuer == issuer)?;
-        let (kind, url) = match self.gate.keys().jwks_uri(issuer) {
-            Some(u) => (FetchKind::Jwks, u.to_owned()),
-            None => (
-                FetchKind::Discovery,
-                format!(
-                    "{}/.well-known/openid-configuration",
-                    cfg.issuer.trim_end_matches('/')
-                ),
-            ),
-        };
-        Some(fetch_json(&KeyFetch {
-            issuer: issuer.to_owned(),
-            url,
-            kind,
-            flight: FORCED_FLIGHT,
-            start: true,
-        }))
+    /// A fetch of `issuer`'s keys now, whatever their freshness
+    /// (`refresh()`), as JSON: a new flight (`start`) or the outstanding one.
+    /// `None` for an issuer that is not configured.
+    pub fn refresh(&mut self, issuer: &str, now: f64) -> Option<String> {
+        self.gate
+            .refresh(issuer, now as i64)
+            .map(|f| fetch_json(&f))
+    }
+
+    /// Gives up a fetch without blaming the IdP (a no-op when the flight has
+    /// already ended): the next lookup may start another at once.
+    pub fn abandon(&mut self, issuer: &str, url: &str, kind: u8, flight: f64) {
+        self.gate
+            .abandon(&fetch_from(issuer, url, kind, flight, true));
     }
 
     /// The shared-store snapshot of `issuer`'s keys (`None` before the first
@@ -440,29 +476,16 @@ impl WasmGate {
     }
 
     /// Adopts a snapshot from the shared store when it is newer than what is
-    /// held. When it withdraws a key the gate held, the verdicts made
-    /// earlier are dropped (as `ingest` does).
+    /// held, ending the issuer's outstanding fetch; the core drops verdicts
+    /// made with keys it withdraws. JS drops its own caches on any adoption,
+    /// so the identities sent go too.
     pub fn restore(&mut self, snapshot: &str) -> Result<bool, JsValue> {
-        let before: Vec<KeyMaterial> = self
-            .gate
-            .keys()
-            .issuers()
-            .flat_map(|i| self.gate.keys().keys(i).iter().map(|k| k.material.clone()))
-            .collect();
         let adopted = self
             .gate
-            .keys_mut()
             .restore(snapshot)
             .map_err(|e| JsValue::from_str(&e))?;
         if adopted {
-            let keys = self.gate.keys();
-            let after: Vec<&KeyMaterial> = keys
-                .issuers()
-                .flat_map(|i| keys.keys(i).iter().map(|k| &k.material))
-                .collect();
-            if before.iter().any(|m| !after.contains(&m)) {
-                self.clear_verdicts()?;
-            }
+            self.sent.clear();
         }
         Ok(adopted)
     }
@@ -528,19 +551,6 @@ impl WasmGate {
         self.next_id = self.next_id.wrapping_add(1).max(1);
         self.sent.insert(addr, (identity.clone(), id));
         (id, true)
-    }
-
-    /// Empties the core's verdict caches: a fresh gate with the same
-    /// configuration and backend takes over the key store (the core has no
-    /// call for this; `ingest` does it internally).
-    fn clear_verdicts(&mut self) -> Result<(), JsValue> {
-        let keys = self.gate.keys().clone();
-        let mut gate = Gate::with_backend(self.gate.config().clone(), self.gate.backend().clone())
-            .map_err(|e| JsValue::from_str(&e.to_string()))?;
-        *gate.keys_mut() = keys;
-        self.gate = gate;
-        self.sent.clear();
-        Ok(())
     }
 }
 

@@ -231,6 +231,24 @@ test("keys() shows what is cached; refresh() refetches", async () => {
   await assert.rejects(gate.refresh("https://nope.test/"), TypeError);
 });
 
+test("refresh() joins a key fetch already under way, and its failure", async () => {
+  const fetch = fakeFetch(jwks, { delay: 20 });
+  const { gate } = gateWith({ fetch });
+  const v = gate.verify(rs.mint()); // starts the fetch
+  const [k] = await gate.refresh();
+  assert.equal(k.freshness, "fresh");
+  assert.equal((await v).subject, "alice");
+  assert.equal(fetch.calls.length, 1);
+
+  const down = fakeFetch(jwks, { delay: 20, fail: true });
+  const { gate: g2 } = gateWith({ fetch: down });
+  const v2 = g2.verify(rs.mint()).catch((e) => e.code);
+  const e = await rejects(g2.refresh(), "keys_unavailable");
+  assert.match(e.message, /connection refused/);
+  assert.equal(await v2, "keys_unavailable");
+  assert.equal(down.calls.length, 1);
+});
+
 test("refresh() failing keeps the keys held before", async () => {
   let fail = false;
   const fetch = async (url) => {

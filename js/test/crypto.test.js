@@ -8,6 +8,7 @@ import { runtime as gateRuntime } from "edgeward";
 import * as bindings from "../dist/edgeward.js";
 import { nodeVerifier } from "../lib/native.js";
 import { runtime, test } from "./harness.js";
+import { ISSUER, JWKS_URI, NOW, Signer, baseConfig } from "./fixtures.js";
 
 const VECTORS = new URL("./.vectors.json", import.meta.url);
 const ALL = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA"];
@@ -66,4 +67,35 @@ test("Wycheproof: node:crypto and ring give the same, expected answers", () => {
   assert.deepEqual(failures.slice(0, 20), []);
   assert.ok(run > 2000, `only ${run} vectors ran`);
   assert.ok(answered.native >= run * 0.99, `node:crypto answered only ${answered.native} of ${run}`);
+});
+
+test("token SHA-256: node:crypto's when it agrees with ring, else ring", () => {
+  const good = nodeVerifier(nodeCrypto.default ?? nodeCrypto);
+  const wrong = { ...good, sha256: (data, out) => (out.fill(7), true) };
+  const refuses = { ...good, sha256: () => false };
+  const signer = new Signer("ES256", "ec-h");
+  const body = new TextEncoder().encode(JSON.stringify({ keys: [signer.jwk()] }));
+  for (const [name, verifier, want] of [
+    ["node:crypto", good, "native"],
+    ["a wrong digest", wrong, "ring"],
+    ["no digest", refuses, "ring"],
+    ["crypto: wasm", undefined, "ring"],
+  ]) {
+    const w = new bindings.WasmGate(JSON.stringify(baseConfig()), verifier);
+    assert.equal(w.hashBackend(), verifier ? "untested" : "ring", name);
+    const first = signer.mint({ sub: "a" });
+    const k = w.verify(first, NOW);
+    assert.equal(k[0], "K", name);
+    const f = JSON.parse(k.slice(1));
+    assert.equal(f.url, JWKS_URI);
+    w.ingest(ISSUER, f.url, 1, f.flight, 200, "cache-control\nmax-age=600", body, NOW);
+    // Distinct tokens keep distinct verdicts; a repeated one hits the cache.
+    for (const sub of ["a", "b", "c", "b"]) {
+      const out = w.verify(sub === "a" ? first : signer.mint({ sub }), NOW);
+      assert.equal(out[0], "V", `${name}: ${out}`);
+      assert.equal(JSON.parse(out.slice(1)).identity.subject, sub, name);
+    }
+    assert.equal(w.hashBackend(), want, name);
+    w.free();
+  }
 });

@@ -193,14 +193,21 @@ test("store: a second gate (another process) takes the keys from the store, not 
   assert.equal(ttl, 600 + 86400, "usable until fresh + stale_if_error");
 
   const fetchB = fakeFetch(jwks);
-  const b = createGate(baseConfig(), { fetch: fetchB, store, now: clock(NOW + 5) });
+  const nowB = clock(NOW + 5);
+  const b = createGate(baseConfig(), { fetch: fetchB, store, now: nowB });
   const ids = await Promise.all(Array.from({ length: 10 }, (_, i) => b.verify(ed.mint({ sub: `b${i}` }))));
   assert.equal(ids[9].subject, "b9");
   assert.equal(fetchB.calls.length, 0, "no IdP fetch");
   assert.equal(b.keys()[0].fetchedAt, NOW);
-  // A kid missing from the stored keys is still fetched from the IdP (once).
+  // A kid missing from the stored keys: within the cooldown after the
+  // stored fetch (the restore ended b's flight), no IdP fetch; after it,
+  // one fetch however many ask.
   const other = new Signer("ES256", "ec-9");
-  await Promise.all([codeOf(b.verify(other.mint())), codeOf(b.verify(other.mint()))]);
+  assert.equal(await codeOf(b.verify(other.mint())), "key_not_found");
+  assert.equal(fetchB.calls.length, 0);
+  nowB.t = NOW + 31;
+  const codes = await Promise.all([codeOf(b.verify(other.mint())), codeOf(b.verify(other.mint()))]);
+  assert.deepEqual(codes, ["key_not_found", "key_not_found"]);
   assert.equal(fetchB.calls.length, 1);
 });
 
