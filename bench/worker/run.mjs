@@ -86,7 +86,7 @@ for (const alg of ["RS256", "ES256"]) {
 }
 
 // ---- the two Workers
-const edgewardDir = path.join(workerDir, "build", "worker");
+const edgewardDir = process.env.BENCH_EDGEWARD_DIR ?? path.join(workerDir, "build", "worker");
 if (!fs.existsSync(path.join(edgewardDir, "entry.mjs"))) throw new Error("build the Worker first: worker/scripts/build.sh");
 const joseDir = path.join(here, "build");
 fs.mkdirSync(joseDir, { recursive: true });
@@ -207,8 +207,10 @@ const jo = await start("jose");
 const fl = await start("floor");
 for (const w of [eg, jo, fl]) if ((await get(w.url, tokens.ES256[0])) !== 200) throw new Error("warm-up request failed");
 
+const only = process.env.BENCH_ONLY; // e.g. "RS256:distinct"
 for (const alg of ["RS256", "ES256"]) {
   for (const mode of ["repeated", "distinct"]) {
+    if (only && !only.split(",").includes(`${alg}:${mode}`)) continue;
     const acc = { edgeward: [], jose: [], floor: [] };
     // Distinct tokens: a cursor per Worker that never goes back, so no token
     // is seen twice by a Worker (its verdict cache cannot help); both Workers
@@ -242,6 +244,10 @@ await eg.mf.dispose();
 await jo.mf.dispose();
 await fl.mf.dispose();
 
+if (process.env.BENCH_ONLY) {
+  console.log(JSON.stringify(results.rows));
+  process.exit(0);
+}
 // ---- time to first verdict in a fresh isolate, and startup
 const kvDir = fs.mkdtempSync(path.join(os.tmpdir(), "edgeward-bench-kv-"));
 {

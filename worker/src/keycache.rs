@@ -70,10 +70,7 @@ pub enum KvKnown {
     Snapshot(SnapMeta),
 }
 
-async fn with_timeout<T>(
-    fut: impl std::future::Future<Output = T>,
-    ms: u64,
-) -> Option<T> {
+async fn with_timeout<T>(fut: impl std::future::Future<Output = T>, ms: u64) -> Option<T> {
     let fut = Box::pin(fut);
     let timer = Box::pin(Delay::from(Duration::from_millis(ms)));
     match select(fut, timer).await {
@@ -134,7 +131,12 @@ fn kv() -> Option<KvStore> {
 /// Decides a request: checks, and when the core asks for keys, gets them
 /// (or waits for the request that is getting them) and checks again.
 /// `first`: an outcome the fast path already got for this request.
-pub async fn decide(parts: &Parts, clock: Clock, ctx: &Context, mut first: Option<Outcome>) -> Decision {
+pub async fn decide(
+    parts: &Parts,
+    clock: Clock,
+    ctx: &Context,
+    mut first: Option<Outcome>,
+) -> Decision {
     let deadline = now_ms() + 20_000.0;
     let mut pause = 1;
     loop {
@@ -188,7 +190,11 @@ pub async fn obtain(f: KeyFetch, clock: Clock, kv: &Option<KvStore>, ctx: Option
     let now = clock.now();
     let issuer = f.issuer.clone();
     let Some((freshness, fetched_before, cooldown)) = with_app(|app| {
-        let snap = app.gate.keys().snapshot(&issuer).and_then(|s| SnapMeta::parse(&s));
+        let snap = app
+            .gate
+            .keys()
+            .snapshot(&issuer)
+            .and_then(|s| SnapMeta::parse(&s));
         (
             app.gate.keys().freshness(&issuer, now),
             snap.map(|s| s.fetched_at),
@@ -210,10 +216,10 @@ pub async fn obtain(f: KeyFetch, clock: Clock, kv: &Option<KvStore>, ctx: Option
                     .is_some_and(|t| now_ms() - t < 5_000.0)
             })
             .unwrap_or(false);
-            if why != Why::Missing || !read_recently {
-                if kv_first(&f, &issuer, kv, why, now, fetched_before, cooldown).await {
-                    return;
-                }
+            if (why != Why::Missing || !read_recently)
+                && kv_first(&f, &issuer, kv, why, now, fetched_before, cooldown).await
+            {
+                return;
             }
         }
     }
@@ -371,8 +377,11 @@ async fn fetch_from_idp(f: &KeyFetch, clock: Clock, kv: &Option<KvStore>, ctx: O
             }));
         }
         Ok(r) => {
-            let headers: Vec<(&str, &str)> =
-                r.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            let headers: Vec<(&str, &str)> = r
+                .headers
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect();
             let result = with_app(|app| app.gate.ingest(f, r.status, &headers, &r.body, now));
             let mut line = json!({
                 "event": "key_fetch", "issuer": f.issuer, "url": f.url, "kind": kind,
@@ -431,7 +440,11 @@ async fn publish(issuer: &str, clock: Clock, kv: &Option<KvStore>, ctx: Option<&
     let write = async move {
         let started = now_ms();
         let res = match kv.put(&kv_key(&issuer), text.as_str()) {
-            Ok(p) => p.expiration_ttl(ttl).execute().await.map_err(|e| e.to_string()),
+            Ok(p) => p
+                .expiration_ttl(ttl)
+                .execute()
+                .await
+                .map_err(|e| e.to_string()),
             Err(e) => Err(e.to_string()),
         };
         match res {

@@ -143,9 +143,10 @@ async fn load(env: &Env) -> Result<App, String> {
     let mode = s.config.mode;
     let gate = Gate::with_backend(s.config, backend).map_err(|e| e.to_string())?;
     let kv = settings::kv(env);
-    let mut wanted_headers: Vec<String> = ["authorization", "origin", "access-control-request-method"]
-        .map(String::from)
-        .to_vec();
+    let mut wanted_headers: Vec<String> =
+        ["authorization", "origin", "access-control-request-method"]
+            .map(String::from)
+            .to_vec();
     let t = &gate.config().token;
     if t.cookie.is_some() {
         wanted_headers.push("cookie".into());
@@ -201,7 +202,9 @@ impl Parts {
         let mut headers = Vec::new();
         let h = req.headers();
         for name in wanted {
-            let Ok(Some(value)) = h.get(name) else { continue };
+            let Ok(Some(value)) = h.get(name) else {
+                continue;
+            };
             if name == "authorization" && value.contains(',') {
                 // The Fetch API joins repeated headers with ", "; a
                 // credential never holds a comma.
@@ -372,7 +375,12 @@ fn finish(req: &web_sys::Request, d: Decision, parts: &Parts) -> Result<JsValue,
             log_decision("deny", &d, parts);
             Ok(deny_response(&d, parts.method == "HEAD")
                 .unwrap_or_else(|_| {
-                    plain_error(500, "server_error", "internal", "could not build the response")
+                    plain_error(
+                        500,
+                        "server_error",
+                        "internal",
+                        "could not build the response",
+                    )
                 })
                 .into())
         }
@@ -394,7 +402,9 @@ fn origin_failed(parts: &Parts, e: JsValue) -> web_sys::Response {
                 .map(|e| String::from(e.message()))
         })
         .unwrap_or_else(|| format!("{e:?}"));
-    log::line(json!({"event": "origin_error", "error": detail, "path": parts.path.split('?').next()}));
+    log::line(
+        json!({"event": "origin_error", "error": detail, "path": parts.path.split('?').next()}),
+    );
     plain_error(
         502,
         "bad_gateway",

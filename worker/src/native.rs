@@ -8,8 +8,32 @@
 //! algorithm checks stay in the core: a backend only does arithmetic on a key
 //! the core already matched to the token's `alg`.
 
+use edgeward::keys::KeyMaterial;
 use edgeward::{Algorithm, PublicKey, RingBackend, SignatureBackend};
+use std::cell::RefCell;
 use wasm_bindgen::prelude::*;
+
+thread_local! {
+    /// Key material → its RFC 7638 thumbprint (the name of its native key
+    /// object), so the SHA-256 is not redone per verification. Compared by
+    /// the material itself, exactly; a handful of entries.
+    static THUMBPRINTS: RefCell<Vec<(KeyMaterial, String)>> = const { RefCell::new(Vec::new()) };
+}
+
+fn thumbprint(key: &PublicKey) -> String {
+    THUMBPRINTS.with(|t| {
+        let mut t = t.borrow_mut();
+        if let Some((_, tp)) = t.iter().find(|(m, _)| *m == key.material) {
+            return tp.clone();
+        }
+        let tp = key.thumbprint();
+        if t.len() >= 32 {
+            t.clear();
+        }
+        t.push((key.material.clone(), tp.clone()));
+        tp
+    })
+}
 
 #[wasm_bindgen(module = "/js/native.js")]
 extern "C" {
@@ -71,7 +95,7 @@ impl SignatureBackend for NativeBackend {
         let Some((hash, width)) = params(alg).filter(|_| self.native) else {
             return RingBackend.verify(alg, key, message, signature);
         };
-        let thumbprint = key.thumbprint();
+        let thumbprint = thumbprint(key);
         let mut answer = native_verify(hash, &thumbprint, width, message, signature);
         if answer == -1 {
             answer = if native_add_key(&thumbprint, &key.to_jwk().to_string()) {
