@@ -10,7 +10,8 @@
 //!   request's I/O, which workerd forbids) until the flight lands.
 //! - The starter reads KV first: when another isolate already fetched within
 //!   the cooldown (snapshot `fetched_at` / `kid_refetch_at`) or KV holds a
-//!   newer key set, the IdP is not called and the flight is closed. So a
+//!   newer key set, the IdP is not called (`Gate::restore` adopts the newer
+//!   set and ends the flight; otherwise `Gate::abandon` ends it). So a
 //!   flood of unknown `kid`s costs one IdP fetch per cooldown per location,
 //!   not per isolate.
 //! - Stale keys serve while `ctx.wait_until` refreshes them in the background.
@@ -99,7 +100,7 @@ fn adopt(app: &mut App, issuer: &str, text: Option<&str>) -> Result<bool, String
         app.kv_known
             .insert(issuer.to_owned(), KvKnown::Snapshot(meta));
     }
-    app.gate.keys_mut().restore(text)
+    app.gate.restore(text)
 }
 
 /// Before the first check of a new isolate: every issuer's keys from KV.
@@ -267,17 +268,11 @@ async fn kv_first(
         "found": meta.is_some(), "adopted": adopted, "idp_skipped": close,
         "duration_ms": now_ms() - started,
     }));
-    if close {
-        // The core has no call to close a flight without a response; a
-        // failure closes it and starts the cooldown, which is what the
-        // fetch by the other isolate started too.
-        with_app(|app| {
-            app.gate.fetch_failed(
-                f,
-                "not fetched: another instance fetched the key set within the cooldown (KV)",
-                now,
-            )
-        });
+    if close && !adopted {
+        // An adopted snapshot ended the flight already (Gate::restore); here
+        // KV only says another isolate fetched within the cooldown: give the
+        // flight up without a verdict on the IdP.
+        with_app(|app| app.gate.abandon(f));
     }
     close
 }
