@@ -46,7 +46,8 @@ for port in $IDP_PORT $ORIGIN_PORT $GATE_PORT; do
 done
 
 say "== building (the CLI, the Worker) =="
-bash scripts/setup.sh >/dev/null 2>&1 || true
+rustup target list --installed | grep -qx wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
+command -v clang >/dev/null || { echo "clang is needed to build ring for wasm32: apt-get install -y clang" >&2; exit 1; }
 cargo build --quiet -p edgeward-cli --release
 ( cd worker && { [ -d node_modules ] || npm ci --no-audit --no-fund --loglevel=error </dev/null; } )
 bash worker/scripts/build.sh
