@@ -206,6 +206,12 @@ describe("the Worker in workerd with oidc-provider tokens", () => {
     socket.close();
   });
 
+  it("KV is written only when the key set changed: once so far, for many requests", async () => {
+    const writes = gate.logs.filter((l) => l.event === "kv_write");
+    assert.equal(writes.length, 1, JSON.stringify(writes));
+    assert.ok(gate.logs.filter((l) => l.event === "deny").length > 5);
+  });
+
   it("the IdP rotates its signing key: tokens with the new kid verify without a restart", async () => {
     await idp.rotate("k2");
     await sleep(1100); // refetch_cooldown is 1 s in this suite
@@ -220,6 +226,7 @@ describe("the Worker in workerd with oidc-provider tokens", () => {
       return s.keys.some((k) => k.kid === "k2-rs256") && s;
     });
     assert.ok(snap, "the rotated key set reached KV");
+    assert.equal(gate.logs.filter((l) => l.event === "kv_write").length, 2, "one more write, for the new key set");
   });
 
   it("the IdP is stopped: requests keep being verified from cached keys", async () => {
