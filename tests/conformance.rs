@@ -553,7 +553,10 @@ fn regenerate() {
     let dir = cases_dir();
     std::fs::create_dir_all(&dir).unwrap();
     for old in std::fs::read_dir(&dir).unwrap() {
-        std::fs::remove_file(old.unwrap().path()).unwrap();
+        let path = old.unwrap().path();
+        if path.extension().is_some_and(|e| e == "json") {
+            std::fs::remove_file(path).unwrap();
+        }
     }
     for (i, c) in cases.iter().enumerate() {
         assert!(run_case(c).is_empty(), "{}: {:?}", c["name"], run_case(c));
