@@ -36,6 +36,13 @@ bash js/scripts/test.sh
 step "Cloudflare Worker in workerd: end-to-end with oidc-provider, conformance cases"
 bash worker/scripts/test.sh
 
+step "the README's demo (scripts/demo.sh --once): 401, 200 with identity headers, 403"
+bash scripts/demo.sh --once 2>&1 | tee target/demo.log
+grep -q 'HTTP/1.1 401' target/demo.log
+grep -q '"x-auth-subject": "alice"' target/demo.log
+grep -q 'HTTP/1.1 403' target/demo.log
+if grep -q 'spoofed-admin"' target/demo.log; then echo "the spoofed identity header reached the origin" >&2; exit 1; fi
+
 if [ "${FUZZ_SECONDS:-30}" != 0 ]; then
   step "fuzz (bounded: ${FUZZ_SECONDS:-30}s per target)"
   bash scripts/fuzz.sh "${FUZZ_SECONDS:-30}"
