@@ -8,6 +8,7 @@
 use crate::config::{Access, Need, RouteConfig};
 use crate::decision::Reason;
 use crate::json::{claim_at, claim_strings};
+use crate::token::percent_decode;
 
 /// One segment of a path pattern.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -104,7 +105,7 @@ pub fn split_path(path: &str) -> Result<Vec<String>, &'static str> {
     }
     rest.split('/')
         .map(|raw| {
-            let seg = percent_decode(raw)?;
+            let seg = percent_decode(raw, false).ok_or("bad percent escape or non-UTF-8 path")?;
             if seg.is_empty() {
                 return Err("empty path segment (//)");
             }
@@ -120,27 +121,6 @@ pub fn split_path(path: &str) -> Result<Vec<String>, &'static str> {
             Ok(seg)
         })
         .collect()
-}
-
-fn percent_decode(s: &str) -> Result<String, &'static str> {
-    if !s.contains('%') {
-        return Ok(s.to_owned());
-    }
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' {
-            let hex = b.get(i + 1..i + 3).ok_or("truncated percent escape")?;
-            let hex = std::str::from_utf8(hex).map_err(|_| "bad percent escape")?;
-            out.push(u8::from_str_radix(hex, 16).map_err(|_| "bad percent escape")?);
-            i += 3;
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).map_err(|_| "path is not UTF-8")
 }
 
 /// A compiled route.
@@ -379,6 +359,7 @@ mod tests {
             "/%2e%2e/admin",
             "/a%",
             "/a%zz",
+            "/a%+5",
             "/%ff",
             "/a%00",
             "x",

@@ -136,7 +136,7 @@ pub fn extract<'a>(
                         "the token is larger than the configured maximum",
                     ));
                 }
-                let decoded = form_decode(v)
+                let decoded = percent_decode(v, true)
                     .ok_or((Reason::TokenMalformed, "bad percent escape in the token"))?;
                 add(Cow::Owned(decoded), Source::Query)?;
             }
@@ -151,18 +151,24 @@ fn is_b64token_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"-._~+/=".contains(&b)
 }
 
-fn form_decode(s: &str) -> Option<String> {
+/// Decodes `%XX` escapes (and, for query strings, `+` as space) into UTF-8.
+/// `None` for a truncated or non-hex escape or bytes that are not UTF-8.
+pub(crate) fn percent_decode(s: &str, plus_is_space: bool) -> Option<String> {
+    if !(s.contains('%') || (plus_is_space && s.contains('+'))) {
+        return Some(s.to_owned());
+    }
+    let hex = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
         match b[i] {
             b'%' => {
-                let hex = std::str::from_utf8(b.get(i + 1..i + 3)?).ok()?;
-                out.push(u8::from_str_radix(hex, 16).ok()?);
+                let (hi, lo) = (hex(*b.get(i + 1)?)?, hex(*b.get(i + 2)?)?);
+                out.push(hi << 4 | lo);
                 i += 3;
             }
-            b'+' => {
+            b'+' if plus_is_space => {
                 out.push(b' ');
                 i += 1;
             }
@@ -266,6 +272,12 @@ mod tests {
         assert_eq!(
             run("/p?a=1&access_token=t%2Bk", &[]),
             Ok(Some(("t+k".into(), Source::Query)))
+        );
+        assert_eq!(run("/p?access_token=a+b", &[]), Err(Reason::TokenMalformed));
+        // A sign is not a hex digit, whatever from_str_radix would say.
+        assert_eq!(
+            run("/p?access_token=a%+5", &[]),
+            Err(Reason::TokenMalformed)
         );
     }
 
