@@ -172,7 +172,7 @@ pub struct KeygenArgs {
     #[arg(long, value_name = "ALG")]
     pub alg: String,
     /// Key id (default: a short thumbprint of the public key).
-    #[arg(long, value_name = "ID")]
+    #[arg(long, value_name = "ID", allow_hyphen_values = true)]
     pub kid: Option<String>,
     /// Directory for private.pem and jwks.json (created if missing).
     #[arg(long, value_name = "DIR")]
@@ -191,8 +191,9 @@ pub struct MintArgs {
     /// Private key: PKCS#8 PEM ("PRIVATE KEY"), or PKCS#1 ("RSA PRIVATE KEY").
     #[arg(long, value_name = "PEM")]
     pub key: PathBuf,
-    /// `kid` header (default: the same thumbprint `keygen` uses).
-    #[arg(long, value_name = "ID")]
+    /// `kid` header (default: the same thumbprint `keygen` uses; a
+    /// base64url thumbprint may start with `-`).
+    #[arg(long, value_name = "ID", allow_hyphen_values = true)]
     pub kid: Option<String>,
     /// Algorithm (default: from the key: ES256, ES384, EdDSA or RS256).
     #[arg(long, value_name = "ALG")]

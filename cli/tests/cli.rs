@@ -327,6 +327,21 @@ fn mint_claims_and_options() {
     assert!(part(&b, 1).get("sub").is_none());
 }
 
+/// A base64url thumbprint kid may start with `-` (one in 64 keys): it is a
+/// value, not a flag (this once failed a test one run in 64).
+#[test]
+fn kid_may_start_with_a_dash() {
+    let dir = TempDir::new("dash-kid");
+    let out = dir.str("k");
+    let r = run(&["keygen", "--alg", "ES256", "--kid", "--dash", "--out", &out]).ok();
+    assert!(r.stdout.contains("kid --dash"), "{}", r.stdout);
+    let token = mint(
+        &dir.path("k/private.pem"),
+        &["--iss", ISS, "--aud", "api", "--kid", "-Mu", "--now", "1700000000"],
+    );
+    assert_eq!(part(&token, 0)["kid"], "-Mu");
+}
+
 #[test]
 fn mint_errors_name_the_problem() {
     let dir = TempDir::new("minterr");
