@@ -42,7 +42,11 @@ impl SignatureBackend for RingBackend {
     }
 
     fn verify(&self, alg: Algorithm, key: &PublicKey, message: &[u8], signature: &[u8]) -> bool {
-        verify_with_provider(&RING_PROVIDER, alg, key.decoding_key(), message, signature)
+        // Straight to ring: no verifier object, no key or signature copies,
+        // and no reference to RING_PROVIDER, whose signer would otherwise
+        // ride along (RSA, ECDSA and Ed25519 signing, key generation) in
+        // every verify-only host module.
+        ring_verify(alg, key.decoding_key(), message, signature)
     }
 }
 
@@ -120,37 +124,40 @@ struct RingVerifier {
 
 impl signature::Verifier<Vec<u8>> for RingVerifier {
     fn verify(&self, msg: &[u8], signature: &Vec<u8>) -> Result<(), signature::Error> {
-        let ok = if let Some(h) = hmac_alg(self.alg) {
-            let secret = self
-                .key
-                .try_get_as_bytes()
-                .map_err(signature::Error::from_source)?;
-            ring::hmac::verify(&ring::hmac::Key::new(h, secret), msg, signature).is_ok()
-        } else {
-            let Some(v) = verification_alg(self.alg) else {
-                return Err(signature::Error::new());
-            };
-            match self.key.kind() {
-                jsonwebtoken::DecodingKeyKind::RsaModulusExponent { n, e } => {
-                    match rsa_params(self.alg) {
-                        Some(p) => sig::RsaPublicKeyComponents { n, e }
-                            .verify(p, msg, signature)
-                            .is_ok(),
-                        None => false,
-                    }
-                }
-                jsonwebtoken::DecodingKeyKind::SecretOrDer(bytes) => {
-                    sig::UnparsedPublicKey::new(v, bytes)
-                        .verify(msg, signature)
-                        .is_ok()
-                }
-            }
-        };
-        if ok {
+        if ring_verify(self.alg, &self.key, msg, signature) {
             Ok(())
         } else {
             Err(signature::Error::new())
         }
+    }
+}
+
+/// One verification on ring; false for a key of the wrong family.
+fn ring_verify(alg: Algorithm, key: &DecodingKey, msg: &[u8], signature: &[u8]) -> bool {
+    if key.family() != alg.family() {
+        return false;
+    }
+    if let Some(h) = hmac_alg(alg) {
+        return match key.try_get_as_bytes() {
+            Ok(secret) => {
+                ring::hmac::verify(&ring::hmac::Key::new(h, secret), msg, signature).is_ok()
+            }
+            Err(_) => false,
+        };
+    }
+    let Some(v) = verification_alg(alg) else {
+        return false;
+    };
+    match key.kind() {
+        jsonwebtoken::DecodingKeyKind::RsaModulusExponent { n, e } => match rsa_params(alg) {
+            Some(p) => sig::RsaPublicKeyComponents { n, e }
+                .verify(p, msg, signature)
+                .is_ok(),
+            None => false,
+        },
+        jsonwebtoken::DecodingKeyKind::SecretOrDer(bytes) => sig::UnparsedPublicKey::new(v, bytes)
+            .verify(msg, signature)
+            .is_ok(),
     }
 }
 

@@ -237,8 +237,9 @@ pub struct Allow {
     pub identity: std::sync::Arc<Identity>,
     /// Headers to set on the request to the origin.
     pub headers_to_set: Vec<(String, String)>,
-    /// Headers to remove from the request first (lowercase names).
-    pub headers_to_remove: Vec<String>,
+    /// Headers to remove from the request first (lowercase names; the same
+    /// shared list on every decision of a gate).
+    pub headers_to_remove: std::sync::Arc<[String]>,
     /// In report-only mode, the refusal that enforce mode would have sent.
     pub report_only: Option<Deny>,
 }

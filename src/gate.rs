@@ -113,7 +113,7 @@ pub struct Gate<B: SignatureBackend = RingBackend> {
     api_tokens: Vec<Digest>,
     verdicts: Lru<Verdict>,
     rejects: Lru<(Reason, String)>,
-    strip: Vec<String>,
+    strip: Arc<[String]>,
 }
 
 impl Gate<RingBackend> {
@@ -178,7 +178,7 @@ impl<B: SignatureBackend> Gate<B> {
             algs,
             hmac,
             api_tokens,
-            strip,
+            strip: strip.into(),
             config,
         })
     }
@@ -724,7 +724,7 @@ impl<B: SignatureBackend> Gate<B> {
         Decision::Allow(Box::new(Allow {
             identity,
             headers_to_set: set,
-            headers_to_remove: self.strip.clone(),
+            headers_to_remove: Arc::clone(&self.strip),
             report_only,
         }))
     }

@@ -33,7 +33,7 @@ const DURATION_MS = quick ? 2000 : 6000;
 const WARMUP_MS = quick ? 500 : 1500;
 const CONCURRENCY = 16;
 const DISTINCT = quick ? 6000 : 30000;
-const ROUNDS = quick ? 1 : 2;
+const ROUNDS = quick ? 1 : 3;
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const listen = (server) => new Promise((r) => server.listen(0, "127.0.0.1", () => r(server.address().port)));

@@ -347,7 +347,7 @@ impl WasmGate {
                 let mut out = json!({
                     "id": id,
                     "headers": set,
-                    "remove": a.headers_to_remove,
+                    "remove": &a.headers_to_remove[..],
                     "reason": a.report_only.as_ref().map(|d| d.reason.code()),
                 })
                 .to_string();

@@ -83,14 +83,3 @@ export function nativeVerify(hash, thumbprint, ecWidth, msg, sig) {
     return -2;
   }
 }
-
-// SHA-256 of `data` into `out` (32 bytes): the verdict-cache key of every
-// request. False when node:crypto cannot (the caller then uses ring).
-export function nativeSha256(data, out) {
-  try {
-    out.set(nodeCrypto.createHash("sha256").update(data).digest());
-    return true;
-  } catch {
-    return false;
-  }
-}

@@ -15,7 +15,7 @@ root="$(cd "$here/.." && pwd)"
 export PATH="$HOME/.cargo/bin:$PATH"
 
 features=(--features "${EDGEWARD_WORKER_FEATURES:-}")
-out="$here/build/worker"
+out="${EDGEWARD_WORKER_OUT:-$here/build/worker}"
 if [ "${1:-}" = "--test" ]; then
   features=(--features "test-clock,toml,test-vectors")
   out="$here/build/test"
@@ -40,9 +40,10 @@ opt="${EDGEWARD_WORKER_OPT:-z}"
 # valid Wycheproof vector, ecdsa_secp384r1_sha384_p1363 #147, is refused;
 # test/vectors.test.mjs catches it). ring at "s" passes every vector.
 ring_opt="$([ "$opt" = z ] && echo s || echo "$opt")"
+case "$ring_opt" in [0-9]) ;; *) ring_opt="\"$ring_opt\"" ;; esac
 CARGO_PROFILE_RELEASE_OPT_LEVEL="$opt" \
   cargo build --quiet --release --target wasm32-unknown-unknown -p edgeward-worker "${features[@]}" \
-  --config "profile.release.package.ring.opt-level=\"$ring_opt\""
+  --config "profile.release.package.ring.opt-level=$ring_opt" ${EDGEWARD_WORKER_CARGO_ARGS:-}
 
 wasm="$CARGO_TARGET_DIR/wasm32-unknown-unknown/release/edgeward_worker.wasm"
 stamp="$out/.built-from"

@@ -17,6 +17,8 @@
 pub mod keycache;
 pub mod log;
 pub mod native;
+#[cfg(feature = "probe")]
+pub mod probe;
 pub mod proxy;
 pub mod settings;
 
@@ -48,7 +50,25 @@ pub struct App {
     pub kv: Option<worker::kv::KvStore>,
     /// Request headers the core reads (lowercase); nothing else is copied
     /// out of the runtime's `Headers`.
-    pub wanted_headers: std::rc::Rc<Vec<String>>,
+    pub wanted_headers: std::rc::Rc<Wanted>,
+    /// The headers removed from every forwarded request, as a JS array made
+    /// once (the core's `headers_to_remove` is the same list every time).
+    pub strip: Option<(Vec<String>, js_sys::Array)>,
+}
+
+/// Header names to copy out of requests, in Rust and as JS strings.
+pub struct Wanted {
+    /// Lowercase names.
+    pub names: Vec<String>,
+    /// The same, as a JS array (made once per isolate).
+    pub js: js_sys::Array,
+}
+
+impl Wanted {
+    fn new(names: Vec<String>) -> Wanted {
+        let js = names.iter().map(|n| JsValue::from_str(n)).collect();
+        Wanted { names, js }
+    }
 }
 
 enum Phase {
@@ -163,7 +183,8 @@ async fn load(env: &Env) -> Result<App, String> {
         kv_known: HashMap::new(),
         kv_read_at: HashMap::new(),
         kv: kv.clone(),
-        wanted_headers: std::rc::Rc::new(wanted_headers),
+        wanted_headers: std::rc::Rc::new(Wanted::new(wanted_headers)),
+        strip: None,
     };
     log::line(json!({
         "event": "start",
@@ -194,15 +215,20 @@ pub struct Parts {
 impl Parts {
     /// The parts the core reads. Only the headers it can look at are copied
     /// out of the runtime (`wanted`): the token sources and the CORS
-    /// preflight markers; header edits for the origin happen on the
-    /// runtime's own `Headers` (src/proxy.rs).
-    fn from_request(req: &web_sys::Request, wanted: &[String]) -> Parts {
-        let url = req.url();
-        let path = path_and_query(&url).to_owned();
+    /// preflight markers, in one call into JS (js/glue.js); header edits for
+    /// the origin happen on the runtime's own `Headers` (src/proxy.rs).
+    fn from_request(req: &web_sys::Request, wanted: &Wanted) -> Parts {
+        Parts::from_glue(&proxy::read_parts(req, &wanted.js), &wanted.names)
+    }
+
+    /// Parses `readParts`' answer: "METHOD\nURL(\nINDEX\nVALUE)*".
+    fn from_glue(s: &str, names: &[String]) -> Parts {
+        let mut it = s.split('\n');
+        let method = it.next().unwrap_or_default().to_owned();
+        let path = path_and_query(it.next().unwrap_or_default()).to_owned();
         let mut headers = Vec::new();
-        let h = req.headers();
-        for name in wanted {
-            let Ok(Some(value)) = h.get(name) else {
+        while let (Some(i), Some(value)) = (it.next(), it.next()) {
+            let Some(name) = i.parse::<usize>().ok().and_then(|i| names.get(i)) else {
                 continue;
             };
             if name == "authorization" && value.contains(',') {
@@ -212,11 +238,11 @@ impl Parts {
                     headers.push((name.clone(), v.trim().to_owned()));
                 }
             } else {
-                headers.push((name.clone(), value));
+                headers.push((name.clone(), value.to_owned()));
             }
         }
         Parts {
-            method: req.method(),
+            method,
             path,
             headers,
         }
@@ -388,8 +414,9 @@ fn finish(req: &web_sys::Request, d: Decision, parts: &Parts) -> Result<JsValue,
             if let Some(d) = &allow.report_only {
                 log_decision("report_only", d, parts);
             }
-            let origin = with_app(|a| a.origin.clone()).flatten();
-            proxy::origin_request(req, &allow, origin.as_deref(), &parts.path).map(Into::into)
+            with_app(|app| proxy::origin_request(req, &allow, app, &parts.path))
+                .unwrap_or_else(|| Err("the gate is not ready".into()))
+                .map(Into::into)
         }
     }
 }

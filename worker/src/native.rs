@@ -43,8 +43,6 @@ extern "C" {
     fn native_add_key(thumbprint: &str, jwk: &str) -> bool;
     #[wasm_bindgen(js_name = nativeVerify)]
     fn native_verify(hash: &str, thumbprint: &str, ec_width: u32, msg: &[u8], sig: &[u8]) -> i32;
-    #[wasm_bindgen(js_name = nativeSha256)]
-    fn native_sha256(data: &[u8], out: &mut [u8]) -> bool;
 }
 
 /// node:crypto where it can, ring where it cannot.
@@ -91,14 +89,6 @@ impl SignatureBackend for NativeBackend {
         } else {
             "ring"
         }
-    }
-
-    fn sha256(&self, token: &str) -> [u8; 32] {
-        let mut out = [0u8; 32];
-        if self.native && native_sha256(token.as_bytes(), &mut out) {
-            return out;
-        }
-        RingBackend.sha256(token)
     }
 
     fn verify(&self, alg: Algorithm, key: &PublicKey, message: &[u8], signature: &[u8]) -> bool {

@@ -6,6 +6,7 @@
 //! response, a `101 Switching Protocols` with its WebSocket included, are
 //! handed back untouched.
 
+use crate::App;
 use edgeward::Allow;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
@@ -16,39 +17,58 @@ extern "C" {
     fn global_fetch(req: &web_sys::Request) -> js_sys::Promise;
 }
 
+#[wasm_bindgen(module = "/js/glue.js")]
+extern "C" {
+    #[wasm_bindgen(js_name = readParts)]
+    fn read_parts_js(req: &web_sys::Request, wanted: &js_sys::Array) -> String;
+    #[wasm_bindgen(js_name = forwardRequest, catch)]
+    fn forward_request(
+        req: &web_sys::Request,
+        url: Option<String>,
+        remove: &js_sys::Array,
+        set: &str,
+    ) -> Result<web_sys::Request, JsValue>;
+}
+
+/// Method, URL and the `wanted` headers' values, in one call (js/glue.js).
+pub fn read_parts(req: &web_sys::Request, wanted: &js_sys::Array) -> String {
+    read_parts_js(req, wanted)
+}
+
 /// The request for the origin: `origin` + path and query, or the request's
 /// own URL when no origin is set (a Worker on a route in front of it).
 pub fn origin_request(
     req: &web_sys::Request,
     allow: &Allow,
-    origin: Option<&str>,
+    app: &mut App,
     path_and_query: &str,
 ) -> Result<web_sys::Request, JsValue> {
-    let headers = web_sys::Headers::new_with_headers(&req.headers())?;
-    for name in &allow.headers_to_remove {
-        headers.delete(name)?;
-    }
-    #[cfg(feature = "test-clock")]
-    headers.delete(crate::TEST_NOW_HEADER)?;
-    for (name, value) in &allow.headers_to_set {
-        headers.set(name, value)?;
-    }
-    let url = match origin {
-        Some(o) => {
-            // The origin is another host: let fetch set Host for it.
-            headers.delete("host")?;
-            format!("{o}{path_and_query}")
+    let remove = match &app.strip {
+        Some((names, js)) if names[..] == allow.headers_to_remove[..] => js.clone(),
+        _ => {
+            #[allow(unused_mut)]
+            let mut js: js_sys::Array = allow
+                .headers_to_remove
+                .iter()
+                .map(|n| JsValue::from_str(n))
+                .collect();
+            #[cfg(feature = "test-clock")]
+            js.push(&JsValue::from_str(crate::TEST_NOW_HEADER));
+            app.strip = Some((allow.headers_to_remove.to_vec(), js.clone()));
+            js
         }
-        None => req.url(),
     };
-    let init = web_sys::RequestInit::new();
-    init.set_method(&req.method());
-    init.set_headers(&headers);
-    init.set_redirect(web_sys::RequestRedirect::Manual);
-    if let Some(body) = req.body() {
-        init.set_body(&body);
+    let mut set = String::new();
+    for (name, value) in &allow.headers_to_set {
+        if !set.is_empty() {
+            set.push('\n');
+        }
+        set.push_str(name);
+        set.push('\n');
+        set.push_str(value);
     }
-    web_sys::Request::new_with_str_and_init(&url, &init)
+    let url = app.origin.as_ref().map(|o| format!("{o}{path_and_query}"));
+    forward_request(req, url, &remove, &set)
 }
 
 /// Sends the request on and returns the origin's response as it is.
