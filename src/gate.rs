@@ -114,6 +114,46 @@ pub struct Gate<B: SignatureBackend = RingBackend> {
     verdicts: Lru<Verdict>,
     rejects: Lru<(Reason, String)>,
     strip: Arc<[String]>,
+    /// `Some`: identities keep only these top-level claims (see
+    /// [`Gate::keep_only_needed_claims`]); `None`: all of them.
+    kept_claims: Option<Vec<ClaimKey>>,
+}
+
+/// A top-level claim some configured path reads: exactly `name`, or (for a
+/// dotted path) any key the path starts with followed by a dot.
+#[derive(Debug)]
+struct ClaimKey {
+    path: String,
+    dotted: bool,
+}
+
+impl ClaimKey {
+    fn new(path: &str) -> ClaimKey {
+        match path.strip_prefix('/') {
+            // A JSON pointer: its first reference token, unescaped.
+            Some(ptr) => ClaimKey {
+                path: ptr
+                    .split('/')
+                    .next()
+                    .unwrap_or_default()
+                    .replace("~1", "/")
+                    .replace("~0", "~"),
+                dotted: false,
+            },
+            None => ClaimKey {
+                path: path.to_owned(),
+                dotted: path.contains('.'),
+            },
+        }
+    }
+
+    fn reads(&self, key: &str) -> bool {
+        self.path == key
+            || (self.dotted
+                && self.path.len() > key.len()
+                && self.path.starts_with(key)
+                && self.path.as_bytes()[key.len()] == b'.')
+    }
 }
 
 impl Gate<RingBackend> {
@@ -179,6 +219,7 @@ impl<B: SignatureBackend> Gate<B> {
             hmac,
             api_tokens,
             strip: strip.into(),
+            kept_claims: None,
             config,
         })
     }
@@ -228,6 +269,28 @@ impl<B: SignatureBackend> Gate<B> {
     /// Background refreshes due now (stale keys); see [`KeyStore::due_refreshes`].
     pub fn due_refreshes(&mut self, now: i64) -> Vec<KeyFetch> {
         self.keys.due_refreshes(now)
+    }
+
+    /// From now on, verified identities keep only the claims this gate's
+    /// configuration reads later: route `owner` rules and `headers.claims`
+    /// (subject, issuer, tenant, scopes, roles and permissions are kept in
+    /// their own fields regardless). For hosts that never hand
+    /// [`Identity::claims`] to anyone (the Worker): every cached verdict is
+    /// then a few small strings instead of the whole claim set, which keeps
+    /// the verdict cache's memory, and the time spent building and dropping
+    /// entries, small. Verdicts already cached are dropped.
+    pub fn keep_only_needed_claims(&mut self) {
+        let mut keys: Vec<ClaimKey> = self
+            .config
+            .routes
+            .iter()
+            .flat_map(|r| r.owner.values())
+            .chain(self.config.headers.claims.keys())
+            .map(|p| ClaimKey::new(p))
+            .collect();
+        keys.dedup_by(|a, b| a.path == b.path && a.dotted == b.dotted);
+        self.kept_claims = Some(keys);
+        self.verdicts.clear();
     }
 
     /// Decides `req` at `now` (Unix seconds).
@@ -668,7 +731,10 @@ impl<B: SignatureBackend> Gate<B> {
                 None,
             ));
         }
-        let identity = identity_from(icfg, jws.claims, times.exp);
+        let mut identity = identity_from(icfg, jws.claims, times.exp);
+        if let (Some(keep), Value::Object(map)) = (&self.kept_claims, &mut identity.claims) {
+            map.retain(|k, _| keep.iter().any(|c| c.reads(k)));
+        }
         // A verdict lives no longer than the token, the cache TTL, or max_age.
         let leeway = icfg.leeway as i64;
         let mut until = times

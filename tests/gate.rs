@@ -1291,3 +1291,61 @@ fn a_backend_may_supply_the_token_hash() {
     assert!(d.is_allowed());
     assert!(calls.get() >= 1);
 }
+
+#[test]
+fn identities_can_keep_only_the_claims_the_config_reads() {
+    let s = Signer::new(Algorithm::EdDSA, "k1");
+    let cfg = format!(
+        "{ROUTES}\n[headers.claims]\nemail = \"x-auth-email\"\n\"/org/id\" = \"x-auth-org\"\n\"ext.tier\" = \"x-auth-tier\"\n"
+    );
+    let mut idp = Idp::serving(jwks(&[&s]));
+    let mut c = claims("alice", "orders:read");
+    c["email"] = json!("alice@example.com");
+    c["org"] = json!({"id": "o1", "name": "Org One"});
+    c["ext"] = json!({"tier": "gold"});
+    c["secret"] = json!("not for the cache");
+    let auth = format!("Bearer {}", s.mint(&c));
+    let h = [("authorization", auth.as_str())];
+    let allow = |d: Decision| match d {
+        Decision::Allow(a) => a,
+        other => panic!("{other:?}"),
+    };
+
+    for slim in [false, true] {
+        let mut gate = Gate::new(config(&cfg)).unwrap();
+        if slim {
+            gate.keep_only_needed_claims();
+        }
+        let a = allow(run(&mut gate, &mut idp, "GET", "/users/alice/x", &h, NOW));
+        let mut keys: Vec<&str> = a
+            .identity
+            .claims
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        keys.sort();
+        if slim {
+            // owner reads sub; the headers read email, org (pointer) and ext (dotted).
+            assert_eq!(keys, ["email", "ext", "org", "sub"]);
+        } else {
+            assert!(
+                keys.contains(&"secret") && keys.contains(&"iat"),
+                "{keys:?}"
+            );
+        }
+        // Same answers either way, from the verifying call and from the cache.
+        for _ in 0..2 {
+            let a = allow(run(&mut gate, &mut idp, "GET", "/users/alice/x", &h, NOW));
+            let set: std::collections::HashMap<_, _> = a.headers_to_set.iter().cloned().collect();
+            assert_eq!(set["x-auth-email"], "alice@example.com");
+            assert_eq!(set["x-auth-org"], "o1");
+            assert_eq!(set["x-auth-tier"], "gold");
+            assert_eq!(set["x-auth-subject"], "alice");
+            assert_eq!(a.identity.scopes, ["orders:read"]);
+            let d = run(&mut gate, &mut idp, "GET", "/users/bob/x", &h, NOW);
+            assert_eq!(reason(&d), Some("owner_mismatch"));
+        }
+    }
+}

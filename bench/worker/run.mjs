@@ -107,6 +107,8 @@ const edgewardConfig = {
   realm: "api",
   issuers: [{ issuer, jwks_uri: `${issuer}/jwks`, audiences: [audience] }],
   routes: [{ path: "/orders/**", methods: ["GET"], scopes: { any: ["orders:read"] } }],
+  // BENCH_CACHE_CAPACITY: to see what the verdict cache's size costs.
+  ...(process.env.BENCH_CACHE_CAPACITY ? { cache: { capacity: Number(process.env.BENCH_CACHE_CAPACITY) } } : {}),
 };
 const joseConfig = { realm: "api", issuer, jwks_uri: `${issuer}/jwks`, audiences: [audience], algorithms: ["RS256", "ES256"], scopes: ["orders:read"], origin };
 

@@ -337,7 +337,16 @@ fn kid_may_start_with_a_dash() {
     assert!(r.stdout.contains("kid --dash"), "{}", r.stdout);
     let token = mint(
         &dir.path("k/private.pem"),
-        &["--iss", ISS, "--aud", "api", "--kid", "-Mu", "--now", "1700000000"],
+        &[
+            "--iss",
+            ISS,
+            "--aud",
+            "api",
+            "--kid",
+            "-Mu",
+            "--now",
+            "1700000000",
+        ],
     );
     assert_eq!(part(&token, 0)["kid"], "-Mu");
 }

@@ -161,7 +161,10 @@ async fn load(env: &Env) -> Result<App, String> {
     let backend = NativeBackend::detect();
     let issuers: Vec<String> = s.config.issuers.iter().map(|i| i.issuer.clone()).collect();
     let mode = s.config.mode;
-    let gate = Gate::with_backend(s.config, backend).map_err(|e| e.to_string())?;
+    let mut gate = Gate::with_backend(s.config, backend).map_err(|e| e.to_string())?;
+    // Claims reach no one from here but the policy and the identity headers:
+    // cached verdicts keep only what those read.
+    gate.keep_only_needed_claims();
     let kv = settings::kv(env);
     let mut wanted_headers: Vec<String> =
         ["authorization", "origin", "access-control-request-method"]

@@ -32,8 +32,8 @@ pub fn probe(what: &str, reqs: js_sys::Array) -> u32 {
             "sha" => RingBackend.sha256(&token())[0] as u32,
             "jws" => edgeward::jws::parse(&token()).map_or(0, |j| j.signature.len() as u32),
             "check" | "finish" => {
-                let out = with_app(|app| parts.with(|q| app.gate.check(q, clock.now())))
-                    .expect("ready");
+                let out =
+                    with_app(|app| parts.with(|q| app.gate.check(q, clock.now()))).expect("ready");
                 let edgeward::Outcome::Decided(d) = out else {
                     panic!("probe: keys needed");
                 };
