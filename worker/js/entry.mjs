@@ -3,8 +3,8 @@
 // worker/scripts/build.sh copies this next to the wasm-bindgen output.
 //
 // `fetchFast` decides synchronously when it can (isolate ready, no key fetch
-// needed): a deny Response, or the Request for the origin, fetched here and
-// passed back as it is. Otherwise (first request of an isolate, keys to
+// needed): a deny Response, or what to fetch from the origin ({url, init}),
+// fetched here and passed back as it is. Otherwise (first request of an isolate, keys to
 // fetch) the async `fetch` export does the whole request.
 import wasmModule from "./edgeward_worker_bg.wasm";
 import { initSync, fetch as edgewardFetch, fetchFast } from "./edgeward_worker.js";
@@ -22,8 +22,8 @@ function originUnreachable(request, error) {
 export default {
   fetch(request, env, ctx) {
     const fast = fetchFast(request, ctx);
-    if (fast instanceof Request) return fetch(fast).catch((e) => originUnreachable(request, e));
+    if (fast === undefined) return edgewardFetch(request, env, ctx);
     if (fast instanceof Response) return fast;
-    return edgewardFetch(request, env, ctx);
+    return fetch(fast.url, fast.init).catch((e) => originUnreachable(request, e));
   },
 };

@@ -368,8 +368,8 @@ fn clock_for(parts: &Parts) -> Clock {
 }
 
 /// The synchronous path, taken by most requests: when the isolate is ready
-/// and the decision needs no I/O, answers a deny `Response` or the origin
-/// `Request` (js/entry.mjs fetches it); otherwise `undefined`, and the async
+/// and the decision needs no I/O, answers a deny `Response` or `{url, init}`
+/// for the origin (js/entry.mjs fetches it); otherwise `undefined`, and the async
 /// [`fetch`] takes over. It spares the common case the async export's
 /// promise and closure machinery (~30 µs per request in workerd).
 #[wasm_bindgen(js_name = fetchFast)]
@@ -397,7 +397,7 @@ pub fn fetch_fast(req: web_sys::Request, ctx: worker::worker_sys::Context) -> Js
     }
 }
 
-/// A decision made: the deny `Response`, or the `Request` for the origin.
+/// A decision made: the deny `Response`, or `{url, init}` for the origin.
 fn finish(req: &web_sys::Request, d: Decision, parts: &Parts) -> Result<JsValue, JsValue> {
     match d {
         Decision::Deny(d) => {
@@ -419,7 +419,6 @@ fn finish(req: &web_sys::Request, d: Decision, parts: &Parts) -> Result<JsValue,
             }
             with_app(|app| proxy::origin_request(req, &allow, app, &parts.path))
                 .unwrap_or_else(|| Err("the gate is not ready".into()))
-                .map(Into::into)
         }
     }
 }
@@ -479,7 +478,6 @@ async fn handle(req: web_sys::Request, env: Env, ctx: Context) -> web_sys::Respo
     if out.is_instance_of::<web_sys::Response>() {
         return out.unchecked_into();
     }
-    let out: web_sys::Request = out.unchecked_into();
     match proxy::send(&out).await {
         Ok(res) => res,
         Err(e) => origin_failed(&parts, e),

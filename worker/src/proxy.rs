@@ -11,12 +11,6 @@ use edgeward::Allow;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 
-#[wasm_bindgen]
-extern "C" {
-    #[wasm_bindgen(js_name = fetch)]
-    fn global_fetch(req: &web_sys::Request) -> js_sys::Promise;
-}
-
 #[wasm_bindgen(module = "/js/glue.js")]
 extern "C" {
     #[wasm_bindgen(js_name = readParts)]
@@ -27,7 +21,9 @@ extern "C" {
         url: Option<String>,
         remove: &js_sys::Array,
         set: &str,
-    ) -> Result<web_sys::Request, JsValue>;
+    ) -> Result<JsValue, JsValue>;
+    #[wasm_bindgen(js_name = sendForward)]
+    fn send_forward(forward: &JsValue) -> js_sys::Promise;
 }
 
 /// Method, URL and the `wanted` headers' values, in one call (js/glue.js).
@@ -35,14 +31,15 @@ pub fn read_parts(req: &web_sys::Request, wanted: &js_sys::Array) -> String {
     read_parts_js(req, wanted)
 }
 
-/// The request for the origin: `origin` + path and query, or the request's
-/// own URL when no origin is set (a Worker on a route in front of it).
+/// The request for the origin, as `{url, init}` (fetch's arguments):
+/// `origin` + path and query, or the request's own URL when no origin is set
+/// (a Worker on a route in front of it).
 pub fn origin_request(
     req: &web_sys::Request,
     allow: &Allow,
     app: &mut App,
     path_and_query: &str,
-) -> Result<web_sys::Request, JsValue> {
+) -> Result<JsValue, JsValue> {
     let remove = match &app.strip {
         Some((names, js)) if names[..] == allow.headers_to_remove[..] => js.clone(),
         _ => {
@@ -71,8 +68,8 @@ pub fn origin_request(
     forward_request(req, url, &remove, &set)
 }
 
-/// Sends the request on and returns the origin's response as it is.
-pub async fn send(out: &web_sys::Request) -> Result<web_sys::Response, JsValue> {
-    let res = JsFuture::from(global_fetch(out)).await?;
+/// Sends an [`origin_request`] and returns the origin's response as it is.
+pub async fn send(forward: &JsValue) -> Result<web_sys::Response, JsValue> {
+    let res = JsFuture::from(send_forward(forward)).await?;
     res.dyn_into::<web_sys::Response>()
 }

@@ -1,0 +1,192 @@
+// Where the Worker isolate's time goes under load, by V8's sampling profiler
+// (workerd's inspector), for edgeward's Worker and the jose reference Worker.
+//
+//   node bench/worker/profile.mjs [RS256|ES256] [distinct|repeated]
+//
+// Each Worker runs alone in its own workerd (Miniflare, inspector on), takes
+// 4,000 warm-up requests, then 8,000 profiled ones (8 concurrent keep-alive
+// connections). Reported: the isolate thread's busy time per request
+// (samples that are not "(idle)", × the 50 µs sampling interval) and the
+// functions with the most self time. Busy time counts only the isolate's
+// thread, none of workerd's own HTTP work, so it is a cleaner comparison of
+// the two gates than process CPU (bench/worker/run.mjs), though sampled.
+import http from "node:http";
+import fs from "node:fs";
+import path from "node:path";
+import { createRequire } from "node:module";
+import { fileURLToPath, pathToFileURL } from "node:url";
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const workerDir = path.resolve(here, "..", "..", "worker");
+const req = createRequire(path.join(workerDir, "package.json"));
+const { Miniflare } = await import(pathToFileURL(req.resolve("miniflare")).href);
+const jose = await import(pathToFileURL(req.resolve("jose")).href);
+const esbuild = req("esbuild");
+const WebSocket = req("ws");
+
+const alg = process.argv[2] ?? "RS256";
+const mode = process.argv[3] ?? "distinct";
+const WARM = 4000;
+const PROFILED = 8000;
+const INTERVAL_US = 50;
+const listen = (s) => new Promise((r) => s.listen(0, "127.0.0.1", () => r(s.address().port)));
+
+const { privateKey, publicKey } = await jose.generateKeyPair(alg, { extractable: true });
+const jwk = { ...(await jose.exportJWK(publicKey)), kid: "k", alg, use: "sig" };
+const idp = http.createServer((q, s) => {
+  s.writeHead(200, { "content-type": "application/json", "cache-control": "max-age=600" });
+  s.end(JSON.stringify({ keys: [jwk] }));
+});
+const issuer = `http://127.0.0.1:${await listen(idp)}`;
+const origin = http.createServer((q, s) => {
+  q.resume();
+  q.on("end", () => s.end("ok"));
+});
+const originUrl = `http://127.0.0.1:${await listen(origin)}`;
+const aud = "https://api.bench";
+const now = Math.floor(Date.now() / 1000);
+const tokens = [];
+for (let i = 0; i < (mode === "distinct" ? WARM + PROFILED : 1); i++) {
+  tokens.push(
+    await new jose.SignJWT({ scope: "orders:read" })
+      .setProtectedHeader({ alg, kid: "k", typ: "at+jwt" })
+      .setIssuer(issuer)
+      .setAudience(aud)
+      .setSubject(`u${i}`)
+      .setIssuedAt(now - 5)
+      .setExpirationTime(now + 3600)
+      .setJti(`j${i}`)
+      .sign(privateKey),
+  );
+}
+
+const edgewardDir = process.env.BENCH_EDGEWARD_DIR ?? path.join(workerDir, "build", "worker");
+const joseOut = path.join(here, "build", "jose-worker.js");
+await esbuild.build({
+  entryPoints: [path.join(here, "jose-worker.mjs")],
+  bundle: true,
+  format: "esm",
+  platform: "neutral",
+  mainFields: ["module", "main"],
+  conditions: ["workerd", "worker", "browser"],
+  minify: true,
+  nodePaths: [path.join(workerDir, "node_modules")],
+  outfile: joseOut,
+  logLevel: "error",
+});
+const common = {
+  modules: true,
+  compatibilityDate: "2025-09-01",
+  compatibilityFlags: ["nodejs_compat"],
+  inspectorPort: 0,
+  handleRuntimeStdio(o, e) {
+    o.resume();
+    e.resume();
+  },
+};
+const workers = {
+  edgeward: () =>
+    new Miniflare({
+      ...common,
+      scriptPath: path.join(edgewardDir, "entry.mjs"),
+      modulesRoot: edgewardDir,
+      modulesRules: [
+        { type: "ESModule", include: ["**/*.js", "**/*.mjs"] },
+        { type: "CompiledWasm", include: ["**/*.wasm"] },
+      ],
+      kvNamespaces: ["EDGEWARD_KV"],
+      bindings: {
+        EDGEWARD_CONFIG: JSON.stringify({
+          realm: "api",
+          issuers: [{ issuer, jwks_uri: `${issuer}/jwks`, audiences: [aud] }],
+          routes: [{ path: "/orders/**", methods: ["GET"], scopes: { any: ["orders:read"] } }],
+        }),
+        ORIGIN: originUrl,
+      },
+    }),
+  jose: () =>
+    new Miniflare({
+      ...common,
+      scriptPath: joseOut,
+      modulesRoot: path.dirname(joseOut),
+      bindings: {
+        JOSE_CONFIG: JSON.stringify({ realm: "api", issuer, jwks_uri: `${issuer}/jwks`, audiences: [aud], algorithms: [alg], scopes: ["orders:read"], origin: originUrl }),
+      },
+    }),
+};
+
+async function profile(name) {
+  const mf = workers[name]();
+  const url = new URL(await mf.ready);
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 8 });
+  const get = (t) =>
+    new Promise((res, rej) =>
+      http
+        .get({ host: url.hostname, port: url.port, path: "/orders/1", agent, headers: { authorization: `Bearer ${t}` } }, (r) => {
+          r.resume();
+          r.on("end", () => res(r.statusCode));
+        })
+        .on("error", rej),
+    );
+  let i = 0;
+  const load = (n) =>
+    Promise.all(
+      Array.from({ length: 8 }, async () => {
+        while (i < n) {
+          const s = await get(tokens[i++ % tokens.length]);
+          if (s !== 200) throw new Error(`${name}: status ${s}`);
+        }
+      }),
+    );
+  await load(WARM);
+  const port = (await mf.getInspectorURL?.())?.port;
+  const list = await (await fetch(`http://127.0.0.1:${port}/json`)).json();
+  const target = list.find((t) => t.title.includes("core:user"));
+  const ws = new WebSocket(target.webSocketDebuggerUrl);
+  await new Promise((r) => ws.on("open", r));
+  let id = 0;
+  const pending = new Map();
+  ws.on("message", (m) => {
+    const d = JSON.parse(m);
+    if (d.id && pending.has(d.id)) {
+      pending.get(d.id)(d.result);
+      pending.delete(d.id);
+    }
+  });
+  const call = (method, params = {}) =>
+    new Promise((r) => {
+      const k = ++id;
+      pending.set(k, r);
+      ws.send(JSON.stringify({ id: k, method, params }));
+    });
+  await call("Profiler.enable");
+  await call("Profiler.setSamplingInterval", { interval: INTERVAL_US });
+  await call("Profiler.start");
+  await load(WARM + PROFILED);
+  const { profile: p } = await call("Profiler.stop");
+  ws.close();
+  agent.destroy();
+  await mf.dispose();
+  const byId = new Map(p.nodes.map((n) => [n.id, n]));
+  const self = new Map();
+  for (const s of p.samples) {
+    const f = byId.get(s).callFrame;
+    const key = `${f.functionName || "(anonymous)"} ${f.url.split("/").pop()}`.trim();
+    self.set(key, (self.get(key) ?? 0) + 1);
+  }
+  const total = p.samples.length;
+  const idle = self.get("(idle)") ?? 0;
+  return { name, busy_us: ((total - idle) * INTERVAL_US) / PROFILED, total, top: [...self].sort((a, b) => b[1] - a[1]).slice(0, 15) };
+}
+
+const results = [];
+for (const name of ["edgeward", "jose"]) results.push(await profile(name));
+idp.close();
+origin.close();
+console.log(`${alg}, ${mode} tokens: isolate busy time per request (V8 sampling profiler, ${INTERVAL_US} µs interval, ${PROFILED} requests)`);
+for (const r of results) console.log(`  ${r.name}: ${r.busy_us.toFixed(1)} µs`);
+for (const r of results) {
+  console.log(`\n${r.name}, self time:`);
+  for (const [k, c] of r.top) console.log(`  ${((100 * c) / r.total).toFixed(1).padStart(5)}%  ${k.slice(0, 110)}`);
+}
+process.exit(0);
