@@ -1,17 +1,21 @@
 // Where a Worker request's gate time goes, measured inside workerd.
 //
-//   node bench/worker/probe.mjs [N]
+//   node bench/worker/probe.mjs [N]                  (N requests per probe, default 2000)
+//   EDGEWARD_WORKER_FEATURES=probe EDGEWARD_WORKER_OUT=/tmp/probe-build worker/scripts/build.sh
+//   BENCH_EDGEWARD_DIR=/tmp/probe-build node bench/worker/probe.mjs    (adds the Rust steps)
 //
 // workerd freezes its clock while a request runs, so every probe is one
-// request that repeats one step N times, timed from outside (wall clock on
-// an otherwise idle machine); the same request with 0 repetitions is
-// subtracted. One workerd process holds the shipped edgeward Worker's module
-// (worker/build/worker), jose 6 bundled, and a probe entry:
-//   floor     the forwarding Worker's own JS (new Headers, set, new Request)
-//   edgeward  fetchFast(request): the whole synchronous path, origin Request
-//             included (repeated: verdict-cache hits; distinct: new tokens)
-//   jose      jwtVerify + the same header work and new Request
-// Per step in µs, median of 5 requests each; "gate" = step − floor.
+// request that runs one step over N requests, timed from outside (wall
+// clock, on an otherwise idle machine), minus a probe that only builds the
+// N requests. One workerd process holds the edgeward Worker's module, jose 6
+// bundled, and a probe entry:
+//   floor     the forwarding Worker's own JS (new Headers, delete, set)
+//   edgeward  fetchFast(request): the whole synchronous path up to fetch's
+//             arguments (repeated: verdict-cache hits; distinct: new tokens)
+//   jose      jwtVerify + the same header work
+//   node:crypto / WebCrypto verify alone, on the same tokens
+// and, in a `probe` build, the Rust steps one by one (worker/src/probe.rs).
+// µs per request, median of 5 (steps: fastest of 7); "gate" = step − floor.
 import http from "node:http";
 import fs from "node:fs";
 import os from "node:os";
@@ -254,9 +258,6 @@ const rows = [];
 for (const alg of ["RS256", "ES256"]) {
   for (const mode of ["repeated", "distinct"]) {
     const toks = mode === "repeated" ? Array(N).fill(tokens[alg][0]) : tokens[alg].slice(1);
-    // Distinct tokens must be new to edgeward each time: a fresh slice per
-    // measurement is not possible with N tokens, so the verdict cache is
-    // cleared by restarting? No: use a different token set per sample.
     const floor = await per("floor", toks);
     const row = { alg, mode, floor_us: floor };
     for (const what of ["nodeverify", "subtleverify", "b64"]) row[`${what}_us`] = await per(what, toks);
@@ -266,20 +267,7 @@ for (const alg of ["RS256", "ES256"]) {
         // Each sample gets tokens edgeward has not seen: signed anew.
         const xs = [];
         for (let k = 0; k < 5; k++) {
-          const fresh = [];
-          const now = Math.floor(Date.now() / 1000);
-          for (let i = 0; i < N; i++)
-            fresh.push(
-              await new jose.SignJWT({ scope: "orders:read", client_id: "bench" })
-                .setProtectedHeader({ alg, kid: `bench-${alg}`, typ: "at+jwt" })
-                .setIssuer(issuer)
-                .setAudience(audience)
-                .setSubject(`user-${k}-${i}`)
-                .setIssuedAt(now - 5)
-                .setExpirationTime(now + 3600)
-                .setJti(`p${k}-${i}`)
-                .sign(keys[alg].privateKey),
-            );
+          const fresh = await freshTokens(alg, `p${k}`);
           const full = await probe("edgeward", fresh);
           const none = await probe("requests", fresh);
           xs.push(((full - none) * 1000) / N);

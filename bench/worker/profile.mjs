@@ -1,8 +1,9 @@
 // Where the Worker isolate's time goes under load, by V8's sampling profiler
 // (workerd's inspector), for edgeward's Worker and the jose reference Worker.
 //
-//   node bench/worker/profile.mjs [RS256|ES256] [distinct|repeated]
+//   node bench/worker/profile.mjs [RS256|ES256] [distinct|repeated] [--json out.json]
 //
+// A third Worker that only forwards gives the floor (gate = busy − floor).
 // Each Worker runs alone in its own workerd (Miniflare, inspector on), takes
 // 4,000 warm-up requests, then 8,000 profiled ones (8 concurrent keep-alive
 // connections). Reported: the isolate thread's busy time per request
@@ -104,6 +105,13 @@ const workers = {
         ORIGIN: originUrl,
       },
     }),
+  // Forwarding alone, no token check: what both gates stand on.
+  floor: () =>
+    new Miniflare({
+      ...common,
+      script: `export default { fetch(r, env) { const u = new URL(r.url); const h = new Headers(r.headers); h.delete("host"); h.set("x-auth-subject", "floor"); return fetch(env.ORIGIN + u.pathname + u.search, { method: r.method, headers: h, body: r.body, redirect: "manual" }); } }`,
+      bindings: { ORIGIN: originUrl },
+    }),
   jose: () =>
     new Miniflare({
       ...common,
@@ -180,12 +188,14 @@ async function profile(name) {
 }
 
 const results = [];
-for (const name of ["edgeward", "jose"]) results.push(await profile(name));
+for (const name of ["edgeward", "jose", "floor"]) results.push(await profile(name));
+const floorUs = results[2].busy_us;
 idp.close();
 origin.close();
 console.log(`${alg}, ${mode} tokens: isolate busy time per request (V8 sampling profiler, ${INTERVAL_US} µs interval, ${PROFILED} requests)`);
-for (const r of results) console.log(`  ${r.name}: ${r.busy_us.toFixed(1)} µs`);
-for (const r of results) {
+for (const r of results) console.log(`  ${r.name}: ${r.busy_us.toFixed(1)} µs${r.name === "floor" ? "" : ` (gate: ${(r.busy_us - floorUs).toFixed(1)} µs above the floor)`}`);
+if (process.argv.includes("--json")) fs.writeFileSync(process.argv[process.argv.indexOf("--json") + 1], JSON.stringify({ alg, mode, busy_us: Object.fromEntries(results.map((r) => [r.name, r.busy_us])) }));
+for (const r of results.slice(0, 2)) {
   console.log(`\n${r.name}, self time:`);
   for (const [k, c] of r.top) console.log(`  ${((100 * c) / r.total).toFixed(1).padStart(5)}%  ${k.slice(0, 110)}`);
 }
