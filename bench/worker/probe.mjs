@@ -20,16 +20,7 @@ import http from "node:http";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { createRequire } from "node:module";
-import { fileURLToPath, pathToFileURL } from "node:url";
-
-const here = path.dirname(fileURLToPath(import.meta.url));
-const root = path.resolve(here, "..", "..");
-const workerDir = path.join(root, "worker");
-const req = createRequire(path.join(workerDir, "package.json"));
-const { Miniflare } = await import(pathToFileURL(req.resolve("miniflare")).href);
-const jose = await import(pathToFileURL(req.resolve("jose")).href);
-const esbuild = req("esbuild");
+import { Miniflare, bundleJose, edgewardConfig, edgewardDir, edgewardOptions, jose, mint } from "./common.mjs";
 
 const N = Number(process.argv[2] ?? 2000);
 const listen = (server) => new Promise((r) => server.listen(0, "127.0.0.1", () => r(server.address().port)));
@@ -50,35 +41,13 @@ for (const alg of ["RS256", "ES256"]) {
   tokens[alg] = [];
   const now = Math.floor(Date.now() / 1000);
   for (let i = 0; i < N + 1; i++) {
-    tokens[alg].push(
-      await new jose.SignJWT({ scope: "orders:read", client_id: "bench" })
-        .setProtectedHeader({ alg, kid: `bench-${alg}`, typ: "at+jwt" })
-        .setIssuer(issuer)
-        .setAudience(audience)
-        .setSubject(`user-${i}`)
-        .setIssuedAt(now - 5)
-        .setExpirationTime(now + 3600)
-        .setJti(`j${i}`)
-        .sign(keys[alg].privateKey),
-    );
+    tokens[alg].push(await mint(alg, keys[alg].privateKey, { issuer, audience, kid: `bench-${alg}`, sub: `user-${i}`, jti: `j${i}` }));
   }
 }
 
-const edgewardDir = process.env.BENCH_EDGEWARD_DIR ?? path.join(workerDir, "build", "worker");
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "edgeward-probe-"));
 fs.cpSync(edgewardDir, dir, { recursive: true });
-await esbuild.build({
-  stdin: { contents: `export { createRemoteJWKSet, jwtVerify } from "jose";`, resolveDir: workerDir },
-  bundle: true,
-  format: "esm",
-  platform: "neutral",
-  mainFields: ["module", "main"],
-  conditions: ["workerd", "worker", "browser"],
-  minify: true,
-  nodePaths: [path.join(workerDir, "node_modules")],
-  outfile: path.join(dir, "jose.js"),
-  logLevel: "error",
-});
+await bundleJose({ contents: `export { createRemoteJWKSet, jwtVerify } from "jose";`, outfile: path.join(dir, "jose.js") });
 const snippet = fs.readdirSync(path.join(dir, "snippets"))[0];
 fs.writeFileSync(
   path.join(dir, "probe-entry.mjs"),
@@ -158,33 +127,19 @@ export default {
 `,
 );
 
-const mf = new Miniflare({
-  modules: true,
-  compatibilityDate: "2025-09-01",
-  compatibilityFlags: ["nodejs_compat"],
-  handleRuntimeStdio(o, e) {
-    o.resume();
-    e.resume();
-  },
-  scriptPath: path.join(dir, "probe-entry.mjs"),
-  modulesRoot: dir,
-  modulesRules: [
-    { type: "ESModule", include: ["**/*.js", "**/*.mjs"] },
-    { type: "CompiledWasm", include: ["**/*.wasm"] },
-  ],
-  kvNamespaces: ["EDGEWARD_KV"],
-  bindings: {
-    EDGEWARD_CONFIG: JSON.stringify({
-      realm: "api",
-      issuers: [{ issuer, jwks_uri: `${issuer}/jwks`, audiences: [audience] }],
-      routes: [{ path: "/orders/**", methods: ["GET"], scopes: { any: ["orders:read"] } }],
-    }),
-    ORIGIN: "http://127.0.0.1:9",
-    JWKS: `${issuer}/jwks`,
-    ISSUER: issuer,
-    AUDIENCE: audience,
-  },
-});
+const mf = new Miniflare(
+  edgewardOptions(
+    dir,
+    {
+      EDGEWARD_CONFIG: JSON.stringify(edgewardConfig(issuer, audience)),
+      ORIGIN: "http://127.0.0.1:9",
+      JWKS: `${issuer}/jwks`,
+      ISSUER: issuer,
+      AUDIENCE: audience,
+    },
+    { entry: "probe-entry.mjs" },
+  ),
+);
 const base = await mf.ready;
 // Warm up: the isolate loads, keys arrive in both gates.
 const warm = await mf.dispatchFetch(new URL("/orders/1", base), { headers: { authorization: `Bearer ${tokens.ES256[0]}` } });
@@ -210,20 +165,8 @@ async function per(what, toks) {
 
 const stepped = fs.readFileSync(path.join(dir, "edgeward_worker.js"), "utf8").includes("export function probe(");
 async function freshTokens(alg, tag) {
-  const now = Math.floor(Date.now() / 1000);
   const out = [];
-  for (let i = 0; i < N; i++)
-    out.push(
-      await new jose.SignJWT({ scope: "orders:read", client_id: "bench" })
-        .setProtectedHeader({ alg, kid: `bench-${alg}`, typ: "at+jwt" })
-        .setIssuer(issuer)
-        .setAudience(audience)
-        .setSubject(`user-${tag}-${i}`)
-        .setIssuedAt(now - 5)
-        .setExpirationTime(now + 3600)
-        .setJti(`${tag}-${i}`)
-        .sign(keys[alg].privateKey),
-    );
+  for (let i = 0; i < N; i++) out.push(await mint(alg, keys[alg].privateKey, { issuer, audience, kid: `bench-${alg}`, sub: `user-${tag}-${i}`, jti: `${tag}-${i}` }));
   return out;
 }
 if (stepped) {

@@ -14,16 +14,7 @@
 import http from "node:http";
 import fs from "node:fs";
 import path from "node:path";
-import { createRequire } from "node:module";
-import { fileURLToPath, pathToFileURL } from "node:url";
-
-const here = path.dirname(fileURLToPath(import.meta.url));
-const workerDir = path.resolve(here, "..", "..", "worker");
-const req = createRequire(path.join(workerDir, "package.json"));
-const { Miniflare } = await import(pathToFileURL(req.resolve("miniflare")).href);
-const jose = await import(pathToFileURL(req.resolve("jose")).href);
-const esbuild = req("esbuild");
-const WebSocket = req("ws");
+import { FLOOR_SCRIPT, Miniflare, WebSocket, bundleJose, common as base, edgewardConfig, edgewardDir, edgewardOptions, here, jose, mint } from "./common.mjs";
 
 const alg = process.argv[2] ?? "RS256";
 const mode = process.argv[3] ?? "distinct";
@@ -48,70 +39,20 @@ const aud = "https://api.bench";
 const now = Math.floor(Date.now() / 1000);
 const tokens = [];
 for (let i = 0; i < (mode === "distinct" ? WARM + PROFILED : 1); i++) {
-  tokens.push(
-    await new jose.SignJWT({ scope: "orders:read" })
-      .setProtectedHeader({ alg, kid: "k", typ: "at+jwt" })
-      .setIssuer(issuer)
-      .setAudience(aud)
-      .setSubject(`u${i}`)
-      .setIssuedAt(now - 5)
-      .setExpirationTime(now + 3600)
-      .setJti(`j${i}`)
-      .sign(privateKey),
-  );
+  tokens.push(await mint(alg, privateKey, { issuer, audience: aud, kid: "k", sub: `u${i}`, jti: `j${i}` }));
 }
 
-const edgewardDir = process.env.BENCH_EDGEWARD_DIR ?? path.join(workerDir, "build", "worker");
 const joseOut = path.join(here, "build", "jose-worker.js");
-await esbuild.build({
-  entryPoints: [path.join(here, "jose-worker.mjs")],
-  bundle: true,
-  format: "esm",
-  platform: "neutral",
-  mainFields: ["module", "main"],
-  conditions: ["workerd", "worker", "browser"],
-  minify: true,
-  nodePaths: [path.join(workerDir, "node_modules")],
-  outfile: joseOut,
-  logLevel: "error",
-});
-const common = {
-  modules: true,
-  compatibilityDate: "2025-09-01",
-  compatibilityFlags: ["nodejs_compat"],
-  inspectorPort: 0,
-  handleRuntimeStdio(o, e) {
-    o.resume();
-    e.resume();
-  },
-};
+await bundleJose({ entry: path.join(here, "jose-worker.mjs"), outfile: joseOut });
+const common = { ...base, inspectorPort: 0 };
 const workers = {
   edgeward: () =>
-    new Miniflare({
-      ...common,
-      scriptPath: path.join(edgewardDir, "entry.mjs"),
-      modulesRoot: edgewardDir,
-      modulesRules: [
-        { type: "ESModule", include: ["**/*.js", "**/*.mjs"] },
-        { type: "CompiledWasm", include: ["**/*.wasm"] },
-      ],
-      kvNamespaces: ["EDGEWARD_KV"],
-      bindings: {
-        EDGEWARD_CONFIG: JSON.stringify({
-          realm: "api",
-          issuers: [{ issuer, jwks_uri: `${issuer}/jwks`, audiences: [aud] }],
-          routes: [{ path: "/orders/**", methods: ["GET"], scopes: { any: ["orders:read"] } }],
-        }),
-        ORIGIN: originUrl,
-      },
-    }),
+    new Miniflare(
+      edgewardOptions(edgewardDir, { EDGEWARD_CONFIG: JSON.stringify(edgewardConfig(issuer, aud)), ORIGIN: originUrl }, { inspectorPort: 0 }),
+    ),
   // Forwarding alone, no token check: what both gates stand on.
   floor: () =>
-    new Miniflare({
-      ...common,
-      script: `export default { fetch(r, env) { const u = new URL(r.url); const h = new Headers(r.headers); h.delete("host"); h.set("x-auth-subject", "floor"); return fetch(env.ORIGIN + u.pathname + u.search, { method: r.method, headers: h, body: r.body, redirect: "manual" }); } }`,
-      bindings: { ORIGIN: originUrl },
-    }),
+    new Miniflare({ ...common, script: FLOOR_SCRIPT, bindings: { ORIGIN: originUrl } }),
   jose: () =>
     new Miniflare({
       ...common,

@@ -15,16 +15,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import zlib from "node:zlib";
-import { createRequire } from "node:module";
-import { fileURLToPath, pathToFileURL } from "node:url";
-
-const here = path.dirname(fileURLToPath(import.meta.url));
-const root = path.resolve(here, "..", "..");
-const workerDir = path.join(root, "worker");
-const req = createRequire(path.join(workerDir, "package.json"));
-const { Miniflare } = await import(pathToFileURL(req.resolve("miniflare")).href);
-const jose = await import(pathToFileURL(req.resolve("jose")).href);
-const esbuild = req("esbuild");
+import { FLOOR_SCRIPT, Miniflare, bundleJose, common, edgewardConfig as gateConfig, edgewardDir, edgewardOptions, here, jose, mint } from "./common.mjs";
 
 const args = process.argv.slice(2);
 const quick = args.includes("--quick");
@@ -67,17 +58,8 @@ const originPort = await new Promise((r) => originProc.stdout.once("data", (d) =
 const origin = `http://127.0.0.1:${originPort}`;
 
 // ---- tokens
-async function token(alg, i) {
-  const now = Math.floor(Date.now() / 1000);
-  return new jose.SignJWT({ scope: "orders:read", client_id: "bench" })
-    .setProtectedHeader({ alg, kid: `bench-${alg}`, typ: "at+jwt" })
-    .setIssuer(issuer)
-    .setAudience(audience)
-    .setSubject(`user-${i}`)
-    .setIssuedAt(now - 5)
-    .setExpirationTime(now + 3600)
-    .setJti(`j${i}`)
-    .sign(keys[alg].privateKey);
+function token(alg, i) {
+  return mint(alg, keys[alg].privateKey, { issuer, audience, kid: `bench-${alg}`, sub: `user-${i}`, jti: `j${i}` });
 }
 const tokens = {};
 for (const alg of ["RS256", "ES256"]) {
@@ -86,30 +68,13 @@ for (const alg of ["RS256", "ES256"]) {
 }
 
 // ---- the two Workers
-const edgewardDir = process.env.BENCH_EDGEWARD_DIR ?? path.join(workerDir, "build", "worker");
 if (!fs.existsSync(path.join(edgewardDir, "entry.mjs"))) throw new Error("build the Worker first: worker/scripts/build.sh");
 const joseDir = path.join(here, "build");
 fs.mkdirSync(joseDir, { recursive: true });
-await esbuild.build({
-  entryPoints: [path.join(here, "jose-worker.mjs")],
-  bundle: true,
-  format: "esm",
-  platform: "neutral",
-  mainFields: ["module", "main"],
-  conditions: ["workerd", "worker", "browser"],
-  minify: true,
-  nodePaths: [path.join(workerDir, "node_modules")],
-  outfile: path.join(joseDir, "jose-worker.js"),
-  logLevel: "error",
-});
+await bundleJose({ entry: path.join(here, "jose-worker.mjs"), outfile: path.join(joseDir, "jose-worker.js") });
 
-const edgewardConfig = {
-  realm: "api",
-  issuers: [{ issuer, jwks_uri: `${issuer}/jwks`, audiences: [audience] }],
-  routes: [{ path: "/orders/**", methods: ["GET"], scopes: { any: ["orders:read"] } }],
-  // BENCH_CACHE_CAPACITY: to see what the verdict cache's size costs.
-  ...(process.env.BENCH_CACHE_CAPACITY ? { cache: { capacity: Number(process.env.BENCH_CACHE_CAPACITY) } } : {}),
-};
+// BENCH_CACHE_CAPACITY: to see what the verdict cache's size costs.
+const edgewardConfig = gateConfig(issuer, audience, process.env.BENCH_CACHE_CAPACITY ? { cache: { capacity: Number(process.env.BENCH_CACHE_CAPACITY) } } : {});
 const joseConfig = { realm: "api", issuer, jwks_uri: `${issuer}/jwks`, audiences: [audience], algorithms: ["RS256", "ES256"], scopes: ["orders:read"], origin };
 
 function workerdPids() {
@@ -136,30 +101,13 @@ function cpuMs(pid) {
 async function start(kind, { kvPersist } = {}) {
   const before = workerdPids();
   const t0 = performance.now();
-  const common = { modules: true, compatibilityDate: "2025-09-01", compatibilityFlags: ["nodejs_compat"], handleRuntimeStdio(o, e) { o.resume(); e.resume(); } };
   const mf =
     kind === "edgeward"
-      ? new Miniflare({
-          ...common,
-          scriptPath: path.join(edgewardDir, "entry.mjs"),
-          modulesRoot: edgewardDir,
-          modulesRules: [
-            { type: "ESModule", include: ["**/*.js", "**/*.mjs"] },
-            { type: "CompiledWasm", include: ["**/*.wasm"] },
-          ],
-          kvNamespaces: ["EDGEWARD_KV"],
-          ...(kvPersist ? { kvPersist } : {}),
-          bindings: { EDGEWARD_CONFIG: JSON.stringify(edgewardConfig), ORIGIN: origin },
-        })
+      ? new Miniflare(edgewardOptions(edgewardDir, { EDGEWARD_CONFIG: JSON.stringify(edgewardConfig), ORIGIN: origin }, kvPersist ? { kvPersist } : {}))
       : kind === "jose"
         ? new Miniflare({ ...common, scriptPath: path.join(joseDir, "jose-worker.js"), bindings: { JOSE_CONFIG: JSON.stringify(joseConfig) } })
         : kind === "floor"
-          ? new Miniflare({
-              ...common,
-              // Forwarding alone, no token check: the floor both gates stand on.
-              script: `export default { fetch(r, env) { const u = new URL(r.url); const h = new Headers(r.headers); h.delete("host"); h.set("x-auth-subject", "floor"); return fetch(env.ORIGIN + u.pathname + u.search, { method: r.method, headers: h, body: r.body, redirect: "manual" }); } }`,
-              bindings: { ORIGIN: origin },
-            })
+          ? new Miniflare({ ...common, script: FLOOR_SCRIPT, bindings: { ORIGIN: origin } })
           : new Miniflare({ ...common, script: `export default { fetch() { return new Response("hello") } }` });
   const url = await mf.ready;
   const readyMs = performance.now() - t0;
