@@ -4,8 +4,8 @@
 //
 // `fetchFast` decides synchronously when it can (isolate ready, no key fetch
 // needed): a deny Response, or what to fetch from the origin ({url, init}),
-// fetched here and passed back as it is. Otherwise (first request of an isolate, keys to
-// fetch) the async `fetch` export does the whole request.
+// fetched here and passed back as it is. Otherwise (first request of an
+// isolate, keys to fetch) the async `fetch` export does the whole request.
 import wasmModule from "./edgeward_worker_bg.wasm";
 import { initSync, fetch as edgewardFetch, fetchFast } from "./edgeward_worker.js";
 

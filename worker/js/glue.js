@@ -20,11 +20,11 @@ export function readParts(req, wanted) {
 
 // What to fetch from the origin, as fetch's two arguments ({url, init}; a
 // Request object would cost workerd a construction and a copy for nothing):
-// the client's headers minus `remove` (an array
-// of names), plus `set` ("name\nvalue\n..."; values are visible ASCII, the
-// core percent-encodes the rest), to `url` (the request's own URL when
-// null, else the origin's, and fetch sets Host for it). Method and body
-// stream pass as they are; redirects are the client's to follow.
+// the client's headers minus `remove` (an array of names), plus `set`
+// ("name\nvalue\n..."; values are visible ASCII, the core percent-encodes
+// the rest), to `url` (the request's own URL when null, else the origin's,
+// and fetch sets Host for it). Method and body stream pass as they are;
+// redirects are the client's to follow.
 export function forwardRequest(req, url, remove, set) {
   const headers = new Headers(req.headers);
   for (let i = 0; i < remove.length; i++) headers.delete(remove[i]);
