@@ -280,7 +280,7 @@ impl<B: SignatureBackend> Gate<B> {
     /// the verdict cache's memory, and the time spent building and dropping
     /// entries, small. Verdicts already cached are dropped.
     pub fn keep_only_needed_claims(&mut self) {
-        let mut keys: Vec<ClaimKey> = self
+        let keys: Vec<ClaimKey> = self
             .config
             .routes
             .iter()
@@ -288,7 +288,6 @@ impl<B: SignatureBackend> Gate<B> {
             .chain(self.config.headers.claims.keys())
             .map(|p| ClaimKey::new(p))
             .collect();
-        keys.dedup_by(|a, b| a.path == b.path && a.dotted == b.dotted);
         self.kept_claims = Some(keys);
         self.verdicts.clear();
     }

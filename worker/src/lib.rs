@@ -52,8 +52,9 @@ pub struct App {
     /// out of the runtime's `Headers`.
     pub wanted_headers: std::rc::Rc<Wanted>,
     /// The headers removed from every forwarded request, as a JS array made
-    /// once (the core's `headers_to_remove` is the same list every time).
-    pub strip: Option<(Vec<String>, js_sys::Array)>,
+    /// once (the core's `headers_to_remove` is the same shared list on every
+    /// decision, so it is recognised by pointer).
+    pub strip: Option<(std::sync::Arc<[String]>, js_sys::Array)>,
 }
 
 /// Header names to copy out of requests, in Rust and as JS strings.

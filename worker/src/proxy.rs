@@ -13,8 +13,9 @@ use wasm_bindgen_futures::JsFuture;
 
 #[wasm_bindgen(module = "/js/glue.js")]
 extern "C" {
+    /// Method, URL and the `wanted` headers' values, in one call.
     #[wasm_bindgen(js_name = readParts)]
-    fn read_parts_js(req: &web_sys::Request, wanted: &js_sys::Array) -> String;
+    pub fn read_parts(req: &web_sys::Request, wanted: &js_sys::Array) -> String;
     #[wasm_bindgen(js_name = forwardRequest, catch)]
     fn forward_request(
         req: &web_sys::Request,
@@ -24,11 +25,6 @@ extern "C" {
     ) -> Result<JsValue, JsValue>;
     #[wasm_bindgen(js_name = sendForward)]
     fn send_forward(forward: &JsValue) -> js_sys::Promise;
-}
-
-/// Method, URL and the `wanted` headers' values, in one call (js/glue.js).
-pub fn read_parts(req: &web_sys::Request, wanted: &js_sys::Array) -> String {
-    read_parts_js(req, wanted)
 }
 
 /// The request for the origin, as `{url, init}` (fetch's arguments):
@@ -41,7 +37,7 @@ pub fn origin_request(
     path_and_query: &str,
 ) -> Result<JsValue, JsValue> {
     let remove = match &app.strip {
-        Some((names, js)) if names[..] == allow.headers_to_remove[..] => js.clone(),
+        Some((names, js)) if std::sync::Arc::ptr_eq(names, &allow.headers_to_remove) => js.clone(),
         _ => {
             #[allow(unused_mut)]
             let mut js: js_sys::Array = allow
@@ -51,7 +47,7 @@ pub fn origin_request(
                 .collect();
             #[cfg(feature = "test-clock")]
             js.push(&JsValue::from_str(crate::TEST_NOW_HEADER));
-            app.strip = Some((allow.headers_to_remove.to_vec(), js.clone()));
+            app.strip = Some((allow.headers_to_remove.clone(), js.clone()));
             js
         }
     };
