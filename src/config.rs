@@ -102,6 +102,43 @@ pub struct Config {
     /// Static API tokens, stored as SHA-256 hashes.
     #[serde(default)]
     pub api_tokens: Vec<ApiTokenConfig>,
+    /// CORS: when set, the gate answers preflights itself and adds the CORS
+    /// headers to responses for allowed origins.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cors: Option<CorsConfig>,
+}
+
+/// Cross-origin resource sharing, answered by the gate.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CorsConfig {
+    /// Origins allowed (`https://app.example.com`), or `["*"]` for any.
+    pub allowed_origins: Vec<String>,
+    /// Methods a preflight may ask for.
+    pub allowed_methods: Vec<String>,
+    /// Request headers a preflight may ask for (lowercase).
+    pub allowed_headers: Vec<String>,
+    /// Response headers scripts may read (`www-authenticate` always).
+    pub expose_headers: Vec<String>,
+    /// Seconds a browser may cache a preflight answer.
+    pub max_age: u64,
+    /// Send `Access-Control-Allow-Credentials: true` (cookies, not `*`).
+    pub allow_credentials: bool,
+}
+
+impl Default for CorsConfig {
+    fn default() -> Self {
+        CorsConfig {
+            allowed_origins: Vec::new(),
+            allowed_methods: ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]
+                .map(String::from)
+                .to_vec(),
+            allowed_headers: ["authorization", "content-type"].map(String::from).to_vec(),
+            expose_headers: Vec::new(),
+            max_age: 600,
+            allow_credentials: false,
+        }
+    }
 }
 
 fn default_realm() -> String {
@@ -326,16 +363,17 @@ impl Default for HeaderConfig {
 pub struct PolicyConfig {
     /// Access for requests no route matches (`deny` by default).
     pub default: Access,
-    /// Let CORS preflights (`OPTIONS` with `Origin` and
-    /// `Access-Control-Request-Method`) through without a token.
-    pub preflight: bool,
+    /// Removed (it let every preflight through, on every route). Kept only
+    /// to name the replacement when an old configuration sets it.
+    #[serde(skip_serializing)]
+    pub preflight: Option<serde_json::Value>,
 }
 
 impl Default for PolicyConfig {
     fn default() -> Self {
         PolicyConfig {
             default: Access::Deny,
-            preflight: true,
+            preflight: None,
         }
     }
 }
@@ -388,6 +426,17 @@ pub struct RouteConfig {
     /// Accept static API tokens on this route (default true).
     #[serde(default = "yes")]
     pub api_tokens: bool,
+    /// Let CORS preflights (`OPTIONS` with `Origin` and
+    /// `Access-Control-Request-Method`) on this route reach the origin
+    /// without a token, for an origin that answers CORS itself. Off by
+    /// default: a preflight is then answered by the gate (`[cors]`) or needs
+    /// a token like any request.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub forward_preflight: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 fn yes() -> bool {
@@ -559,6 +608,77 @@ impl Config {
             }
         }
         let k = &self.keys;
+        // Bounds keep every sum of times finite and a typo from turning a
+        // cache or a cooldown off for good.
+        for (field, value, max) in [
+            ("keys.min_ttl", k.min_ttl, 30 * DAY),
+            ("keys.max_ttl", k.max_ttl, 30 * DAY),
+            ("keys.default_ttl", k.default_ttl, 30 * DAY),
+            ("keys.stale_if_error", k.stale_if_error, 30 * DAY),
+            ("keys.refetch_cooldown", k.refetch_cooldown, DAY),
+            ("keys.fetch_timeout", k.fetch_timeout, 120),
+            ("cache.ttl", self.cache.ttl, DAY),
+            ("cache.negative_ttl", self.cache.negative_ttl, DAY),
+        ] {
+            v.check(value <= max, field, &format!("at most {max} seconds"));
+        }
+        for (i, iss) in self.issuers.iter().enumerate() {
+            if let Some(m) = iss.max_age {
+                v.check(
+                    m <= 365 * DAY,
+                    &format!("issuers[{i}].max_age"),
+                    &format!("at most {} seconds (a year)", 365 * DAY),
+                );
+            }
+        }
+        if self.policy.preflight.is_some() {
+            v.push(
+                "policy.preflight",
+                "was removed: it let every CORS preflight through without a token, on every route. Set [cors] to have the gate answer preflights, or forward_preflight = true on the routes whose origin answers them",
+            );
+        }
+        if let Some(c) = &self.cors {
+            v.check(
+                !c.allowed_origins.is_empty(),
+                "cors.allowed_origins",
+                "list at least one origin (https://app.example.com), or \"*\"",
+            );
+            for (j, o) in c.allowed_origins.iter().enumerate() {
+                let ok = o == "*"
+                    || (!o.ends_with('/')
+                        && parse_origin(o).is_some_and(|u| u.path.is_empty() && !u.userinfo));
+                v.check(
+                    ok,
+                    &format!("cors.allowed_origins[{j}]"),
+                    "must be an origin like https://app.example.com (scheme, host, optional port; no path), or \"*\"",
+                );
+            }
+            v.check(
+                !(c.allow_credentials && c.allowed_origins.iter().any(|o| o == "*")),
+                "cors.allow_credentials",
+                "cannot be combined with allowed_origins = [\"*\"] (browsers refuse it); list the origins",
+            );
+            for (j, m) in c.allowed_methods.iter().enumerate() {
+                v.check(
+                    !m.is_empty() && m.bytes().all(|b| b.is_ascii_uppercase()),
+                    &format!("cors.allowed_methods[{j}]"),
+                    "must be an uppercase method name like GET",
+                );
+            }
+            for (field, list) in [
+                ("allowed_headers", &c.allowed_headers),
+                ("expose_headers", &c.expose_headers),
+            ] {
+                for (j, h) in list.iter().enumerate() {
+                    v.check(
+                        is_header_name(h),
+                        &format!("cors.{field}[{j}]"),
+                        "must be a lowercase header name (letters, digits, -)",
+                    );
+                }
+            }
+            v.check(c.max_age <= DAY, "cors.max_age", "at most 86400 seconds");
+        }
         v.check(
             k.min_ttl <= k.max_ttl,
             "keys.min_ttl",
@@ -673,6 +793,99 @@ impl Config {
     }
 }
 
+const DAY: u64 = 86_400;
+
+/// The parts of an absolute http(s) URL the checks need.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct UrlParts<'a> {
+    /// `https` or `http`.
+    pub scheme: &'a str,
+    /// Host as written (`[::1]` keeps its brackets), lowercased by the caller when compared.
+    pub host: &'a str,
+    /// Port as written, if any.
+    pub port: Option<&'a str>,
+    /// Path, query and fragment (may be empty).
+    pub path: &'a str,
+    /// Whether a `user:pass@` part was present.
+    pub userinfo: bool,
+}
+
+impl UrlParts<'_> {
+    /// `scheme://host:port` with the default port made explicit, for comparing origins.
+    pub fn origin(&self) -> String {
+        let port = self
+            .port
+            .unwrap_or(if self.scheme == "https" { "443" } else { "80" });
+        format!(
+            "{}://{}:{}",
+            self.scheme,
+            self.host.to_ascii_lowercase(),
+            port
+        )
+    }
+
+    /// A loopback host: `localhost`, an IPv4 literal in 127.0.0.0/8, `[::1]`.
+    pub fn is_loopback(&self) -> bool {
+        let host = self.host.to_ascii_lowercase();
+        if host == "localhost" || host == "[::1]" {
+            return true;
+        }
+        let parts: Vec<&str> = host.split('.').collect();
+        parts.len() == 4
+            && parts[0] == "127"
+            && parts.iter().all(|p| {
+                !p.is_empty()
+                    && p.len() <= 3
+                    && p.bytes().all(|b| b.is_ascii_digit())
+                    && p.parse::<u8>().is_ok()
+            })
+    }
+}
+
+/// Splits an absolute `http://` or `https://` URL. `None` when it is not
+/// one, or its authority is empty or malformed.
+pub(crate) fn parse_origin(url: &str) -> Option<UrlParts<'_>> {
+    let (scheme, rest) = url.split_once("://")?;
+    if scheme != "https" && scheme != "http" {
+        return None;
+    }
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(end);
+    let (userinfo, hostport) = match authority.rsplit_once('@') {
+        Some((_, hp)) => (true, hp),
+        None => (false, authority),
+    };
+    let (host, port) = if hostport.starts_with('[') {
+        let close = hostport.find(']')?;
+        let (h, after) = hostport.split_at(close + 1);
+        match after.strip_prefix(':') {
+            Some(p) => (h, Some(p)),
+            None if after.is_empty() => (h, None),
+            None => return None,
+        }
+    } else {
+        match hostport.split_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (hostport, None),
+        }
+    };
+    if host.is_empty()
+        || port.is_some_and(|p| p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit()))
+        || host
+            .bytes()
+            .any(|b| b <= b' ' || b"\\<>^`{|}%\"".contains(&b))
+    {
+        return None;
+    }
+    Some(UrlParts {
+        scheme,
+        host,
+        port,
+        path,
+        userinfo,
+    })
+}
+
 /// Headers an identity header may never be named after.
 const RESERVED_HEADERS: &[&str] = &[
     "authorization",
@@ -725,23 +938,12 @@ impl Validator {
             self.push(field, message);
         }
     }
-    /// https everywhere, http only to loopback (a dev issuer).
+    /// https everywhere, http only to loopback (a dev issuer); no
+    /// `user@` part, no fragment.
     fn url(&mut self, field: &str, url: &str) {
-        let ok = if let Some(rest) = url.strip_prefix("https://") {
-            !rest.is_empty() && !rest.starts_with('/')
-        } else if let Some(rest) = url.strip_prefix("http://") {
-            let host = rest.split(['/', '?', '#']).next().unwrap_or("");
-            let host = host.rsplit_once(':').map_or(host, |(h, port)| {
-                if port.bytes().all(|b| b.is_ascii_digit()) {
-                    h
-                } else {
-                    host
-                }
-            });
-            matches!(host, "localhost" | "[::1]") || host.starts_with("127.")
-        } else {
-            false
-        };
+        let ok = parse_origin(url).is_some_and(|u| {
+            !u.userinfo && !u.path.contains('#') && (u.scheme == "https" || u.is_loopback())
+        });
         self.check(
             ok,
             field,
@@ -825,6 +1027,67 @@ mod tests {
     }
 
     #[test]
+    fn durations_are_bounded() {
+        for (text, field) in [
+            (
+                r#"{"keys": {"max_ttl": 9223372036854775808}}"#,
+                "keys.max_ttl",
+            ),
+            (
+                r#"{"keys": {"stale_if_error": 18446744073709551615}}"#,
+                "keys.stale_if_error",
+            ),
+            (
+                r#"{"keys": {"fetch_timeout": 9223372036854775807}}"#,
+                "keys.fetch_timeout",
+            ),
+            (
+                r#"{"keys": {"refetch_cooldown": 9223372036854775807}}"#,
+                "keys.refetch_cooldown",
+            ),
+            (r#"{"cache": {"ttl": 9223372036854775807}}"#, "cache.ttl"),
+            (
+                r#"{"cache": {"negative_ttl": 99999999999}}"#,
+                "cache.negative_ttl",
+            ),
+        ] {
+            assert!(
+                fields(text).contains(&field.to_string()),
+                "{text}: {:?}",
+                fields(text)
+            );
+        }
+        let text = "[[issuers]]\nissuer = \"https://i/\"\naudiences = [\"a\"]\nmax_age = 9223372036854775807\n";
+        assert_eq!(fields(text), ["issuers[0].max_age"]);
+    }
+
+    #[test]
+    fn the_old_preflight_switch_names_its_replacement() {
+        let e = Config::parse("[policy]\npreflight = true\n").unwrap_err();
+        assert_eq!(e.0[0].field, "policy.preflight");
+        assert!(e.0[0].message.contains("[cors]"), "{}", e.0[0].message);
+    }
+
+    #[test]
+    fn cors_settings_are_checked() {
+        assert!(Config::parse("[cors]\nallowed_origins = [\"https://app.example.com\"]\n").is_ok());
+        assert!(Config::parse("[cors]\nallowed_origins = [\"http://localhost:3000\"]\n").is_ok());
+        assert_eq!(fields("[cors]\n"), ["cors.allowed_origins"]);
+        assert_eq!(
+            fields("[cors]\nallowed_origins = [\"https://app.example.com/\"]\n"),
+            ["cors.allowed_origins[0]"]
+        );
+        assert_eq!(
+            fields("[cors]\nallowed_origins = [\"*\"]\nallow_credentials = true\n"),
+            ["cors.allow_credentials"]
+        );
+        assert_eq!(
+            fields("[cors]\nallowed_origins = [\"*\"]\nallowed_methods = [\"get\"]\n"),
+            ["cors.allowed_methods[0]"]
+        );
+    }
+
+    #[test]
     fn loopback_http_is_allowed() {
         for ok in [
             "http://127.0.0.1:8080",
@@ -839,6 +1102,13 @@ mod tests {
             "ftp://x",
             "https:///x",
             "http://10.0.0.1",
+            "http://127.attacker.example/",
+            "http://127.0.0.1@attacker.example/",
+            "http://127.0.0.1.nip.io/",
+            "http://127.0.0.256/",
+            "https://user:pw@idp.example/",
+            "https://idp.example/#x",
+            "https://idp.example:/",
         ] {
             let text = format!("[[issuers]]\nissuer = \"{bad}\"\naudiences = [\"a\"]\n");
             assert!(Config::parse(&text).is_err(), "{bad}");

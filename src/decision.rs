@@ -55,7 +55,7 @@ const INSUFFICIENT_SCOPE: Option<&str> = Some("insufficient_scope");
 reasons! {
     TokenMissing => ("token_missing", 401, None, "No access token was sent."),
     MultipleTokens => ("multiple_tokens", 400, INVALID_REQUEST, "More than one access token was sent (RFC 6750 section 2)."),
-    PathInvalid => ("path_invalid", 400, INVALID_REQUEST, "The request path is ambiguous (dot segments, empty segments, encoded slash or backslash, ; parameters, bad escapes)."),
+    PathInvalid => ("path_invalid", 400, INVALID_REQUEST, "The request path is ambiguous (dot segments, empty segments, encoded slash or backslash, ; parameters, a fragment, bad escapes)."),
     TokenTooLarge => ("token_too_large", 401, INVALID_TOKEN, "The token is larger than token.max_size."),
     TokenMalformed => ("token_malformed", 401, INVALID_TOKEN, "The token is not a compact JWS with JSON header and payload."),
     HeaderUnsupported => ("header_unsupported", 401, INVALID_TOKEN, "The JWS header asks for something never accepted: crit, b64=false, nested JWT (cty), a bad kid."),
@@ -80,6 +80,7 @@ reasons! {
     OwnerMismatch => ("owner_mismatch", 403, INSUFFICIENT_SCOPE, "A path parameter does not equal the claim it must (ownership)."),
     ApiTokenNotAllowed => ("api_token_not_allowed", 403, INSUFFICIENT_SCOPE, "The route does not accept static API tokens."),
     RouteDenied => ("route_denied", 403, Some("access_denied"), "The route (or the default for unmatched routes) is deny."),
+    PreflightRefused => ("preflight_refused", 403, Some("access_denied"), "A CORS preflight asked for an origin, method or header that [cors] does not allow."),
     KeysUnavailable => ("keys_unavailable", 503, Some("temporarily_unavailable"), "The issuer's keys cannot be fetched and no cached copy can serve."),
 }
 
@@ -154,6 +155,8 @@ pub struct Deny {
     pub body: String,
     /// Human-readable detail (also in the body). Never holds the token or keys.
     pub detail: String,
+    /// More response headers (CORS, for an allowed `Origin`).
+    pub extra_headers: Vec<(String, String)>,
 }
 
 impl Deny {
@@ -165,20 +168,21 @@ impl Deny {
         scope: Option<&str>,
     ) -> Deny {
         let detail = detail.into();
-        let www_authenticate =
-            (reason.status() != 503 && reason != Reason::RouteDenied).then(|| {
-                let mut c = format!("Bearer realm=\"{}\"", quote(realm));
-                if let Some(error) = reason.error() {
-                    c.push_str(&format!(
-                        ", error=\"{error}\", error_description=\"{}\"",
-                        quote(reason.description())
-                    ));
-                }
-                if let Some(scope) = scope {
-                    c.push_str(&format!(", scope=\"{}\"", quote(scope)));
-                }
-                c
-            });
+        let www_authenticate = (reason.status() != 503
+            && !matches!(reason, Reason::RouteDenied | Reason::PreflightRefused))
+        .then(|| {
+            let mut c = format!("Bearer realm=\"{}\"", quote(realm));
+            if let Some(error) = reason.error() {
+                c.push_str(&format!(
+                    ", error=\"{error}\", error_description=\"{}\"",
+                    quote(reason.description())
+                ));
+            }
+            if let Some(scope) = scope {
+                c.push_str(&format!(", scope=\"{}\"", quote(scope)));
+            }
+            c
+        });
         // Built by hand to keep the documented member order.
         let body = format!(
             r#"{{"error":"{}","reason":"{}","detail":{}}}"#,
@@ -192,12 +196,13 @@ impl Deny {
             www_authenticate,
             body,
             detail,
+            extra_headers: Vec::new(),
         }
     }
 
     /// Every response header to send: `content-type`, `cache-control`, and
-    /// `www-authenticate` or `retry-after` where they apply.
-    pub fn headers(&self) -> Vec<(&'static str, String)> {
+    /// `www-authenticate` or `retry-after` where they apply, then CORS.
+    pub fn headers(&self) -> Vec<(&str, String)> {
         let mut h = vec![
             ("content-type", "application/json".to_string()),
             ("cache-control", "no-store".to_string()),
@@ -208,7 +213,43 @@ impl Deny {
         if self.status == 503 {
             h.push(("retry-after", "30".to_string()));
         }
+        h.extend(
+            self.extra_headers
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.clone())),
+        );
         h
+    }
+}
+
+/// A response the gate sends itself (a CORS preflight answer): the origin is
+/// not reached.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Answer {
+    /// HTTP status (204).
+    pub status: u16,
+    /// Response headers.
+    pub headers: Vec<(String, String)>,
+}
+
+/// The form a request header name is compared in when identity headers are
+/// stripped: ASCII lowercase, with `_` read as `-` (CGI, Rack, PHP and some
+/// proxies turn `X_Auth_Subject` into the same variable as `X-Auth-Subject`).
+pub fn header_key(name: &str) -> std::borrow::Cow<'_, str> {
+    if name.bytes().any(|b| b.is_ascii_uppercase() || b == b'_') {
+        std::borrow::Cow::Owned(
+            name.bytes()
+                .map(|b| {
+                    if b == b'_' {
+                        '-'
+                    } else {
+                        b.to_ascii_lowercase() as char
+                    }
+                })
+                .collect(),
+        )
+    } else {
+        std::borrow::Cow::Borrowed(name)
     }
 }
 
@@ -242,6 +283,39 @@ pub struct Allow {
     pub headers_to_remove: std::sync::Arc<[String]>,
     /// In report-only mode, the refusal that enforce mode would have sent.
     pub report_only: Option<Deny>,
+    /// Headers to add to the origin's response (CORS, for an allowed `Origin`).
+    pub response_headers: Vec<(String, String)>,
+}
+
+impl Allow {
+    /// Whether a client-sent request header must be removed before the
+    /// request goes on: its name, read as [`header_key`], is one of
+    /// `headers_to_remove`. Hosts apply this to every request header.
+    pub fn strips(&self, name: &str) -> bool {
+        let key = header_key(name);
+        self.headers_to_remove.iter().any(|h| *h == key)
+    }
+
+    /// The request headers the origin receives: `headers` without the ones
+    /// [`Allow::strips`], then `headers_to_set`. What every host does to
+    /// the request, in one place (hosts whose runtime edits headers in place
+    /// follow the same rule).
+    pub fn forwarded_headers<'h>(
+        &'h self,
+        headers: &[(&'h str, &'h str)],
+    ) -> Vec<(&'h str, &'h str)> {
+        let mut out: Vec<(&str, &str)> = headers
+            .iter()
+            .filter(|(k, _)| !self.strips(k))
+            .copied()
+            .collect();
+        out.extend(
+            self.headers_to_set
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str())),
+        );
+        out
+    }
 }
 
 /// What to do with a request.
@@ -251,6 +325,8 @@ pub enum Decision {
     Allow(Box<Allow>),
     /// Answer it with this refusal.
     Deny(Deny),
+    /// Answer it with this response (a CORS preflight); not a refusal.
+    Answer(Answer),
 }
 
 impl Decision {
@@ -264,14 +340,17 @@ impl Decision {
         match self {
             Decision::Allow(a) => a.report_only.as_ref().map(|d| d.reason),
             Decision::Deny(d) => Some(d.reason),
+            Decision::Answer(_) => None,
         }
     }
 
-    /// HTTP status the host answers with (200 means forward).
+    /// HTTP status the host answers with (200 means forward; an
+    /// [`Decision::Answer`] is answered by the gate with its own status).
     pub fn status(&self) -> u16 {
         match self {
             Decision::Allow(_) => 200,
             Decision::Deny(d) => d.status,
+            Decision::Answer(a) => a.status,
         }
     }
 }
@@ -294,6 +373,32 @@ pub fn reason_table() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn look_alike_header_names_are_stripped() {
+        let allow = Allow {
+            identity: std::sync::Arc::new(Identity::anonymous()),
+            headers_to_set: vec![("x-auth-subject".into(), "alice".into())],
+            headers_to_remove: vec!["x-auth-subject".to_string()].into(),
+            report_only: None,
+            response_headers: Vec::new(),
+        };
+        for name in [
+            "x-auth-subject",
+            "X-Auth-Subject",
+            "x_auth_subject",
+            "X_AUTH-subject",
+        ] {
+            assert!(allow.strips(name), "{name}");
+        }
+        assert!(!allow.strips("x-auth-subjects"));
+        let out = allow.forwarded_headers(&[
+            ("X_Auth_Subject", "root"),
+            ("x-auth-subject", "root"),
+            ("accept", "*/*"),
+        ]);
+        assert_eq!(out, [("accept", "*/*"), ("x-auth-subject", "alice")]);
+    }
 
     #[test]
     fn no_error_attribute_without_a_token() {

@@ -27,16 +27,17 @@ use crate::cache::{Digest, Lru};
 use crate::claims;
 use crate::config::{Access, Config, ConfigErrors, IssuerConfig, Mode};
 use crate::crypto::{RingBackend, SignatureBackend};
-use crate::decision::{Allow, Decision, Deny, Identity, IdentityKind, Reason};
+use crate::decision::{Allow, Answer, Decision, Deny, Identity, IdentityKind, Reason};
 use crate::json::claim_at;
 use crate::jws;
 use crate::keys::{alg_name, parse_alg, KeyMaterial, PublicKey};
 use crate::keystore::{IngestReport, KeyFetch, KeyStore, Selection};
-use crate::policy::{evaluate, gather, split_path, Policy, RouteMatch, Subject};
+use crate::policy::{claim_text, evaluate, gather, split_path, Policy, RouteMatch, Subject};
 use crate::token::{extract, Request};
 use jsonwebtoken::Algorithm;
 use serde::Serialize;
 use serde_json::Value;
+use std::borrow::Cow;
 use std::sync::Arc;
 
 /// What `check` answers.
@@ -52,8 +53,11 @@ pub enum Outcome {
 /// What `verify` answers (a token alone, no route policy).
 #[derive(Clone, Debug, PartialEq)]
 pub enum Verification {
-    /// The token is valid.
-    Verified(Arc<Identity>),
+    /// The token is valid. The second field is when the core's verdict
+    /// cache drops it (`exp` + leeway, `iat` + `max_age`, `cache.ttl`,
+    /// whichever comes first; sooner when the key is withdrawn): a host
+    /// that remembers the identity must not keep it longer.
+    Verified(Arc<Identity>, i64),
     /// The token is not.
     Denied(Deny),
     /// Keys are needed first.
@@ -88,6 +92,9 @@ impl Trace<'_> {
 enum Fail {
     Deny(Reason, String, Option<String>),
     Keys(KeyFetch),
+    /// The signature does not verify, and no key refetch may change that
+    /// before this time (the negative cache keeps the refusal no longer).
+    BadSignature(i64),
 }
 
 impl From<jws::Failure> for Fail {
@@ -100,6 +107,7 @@ impl From<jws::Failure> for Fail {
 struct Verdict {
     identity: Arc<Identity>,
     issuer: usize,
+    until: i64,
 }
 
 /// The token gate. Holds configuration, keys and caches; does no I/O.
@@ -321,9 +329,10 @@ impl<B: SignatureBackend> Gate<B> {
             Ok(v)
         });
         match verified {
-            Ok(v) => Verification::Verified(v.identity),
+            Ok(v) => Verification::Verified(v.identity, v.until),
             Err(Fail::Keys(f)) => Verification::NeedKeys(f),
             Err(Fail::Deny(r, d, s)) => Verification::Denied(self.deny(r, d, s.as_deref())),
+            Err(Fail::BadSignature(_)) => Verification::Denied(bad_signature(self)),
         }
     }
 
@@ -342,6 +351,11 @@ impl<B: SignatureBackend> Gate<B> {
     /// joins the outstanding one (an operator's "refresh").
     pub fn refresh(&mut self, issuer: &str, now: i64) -> Option<KeyFetch> {
         self.keys.refresh(issuer, now)
+    }
+
+    /// Where a key fetch may follow a redirect; see [`KeyStore::redirect`].
+    pub fn redirect(&self, fetch: &KeyFetch, location: &str) -> Result<String, String> {
+        self.keys.redirect(fetch, location)
     }
 
     /// Gives up on an outstanding fetch; see [`KeyStore::abandon`].
@@ -374,12 +388,30 @@ impl<B: SignatureBackend> Gate<B> {
     }
 
     fn check_traced(&mut self, req: &Request, now: i64, trace: &mut Trace) -> Outcome {
+        // Methods are case-sensitive in HTTP, but routers disagree (Express
+        // lowercases them; Node refuses `patch`): one form, uppercase, so
+        // `patch` meets the rules for PATCH.
+        let method = if req.method.bytes().any(|b| b.is_ascii_lowercase()) {
+            Cow::Owned(req.method.to_ascii_uppercase())
+        } else {
+            Cow::Borrowed(req.method)
+        };
+        let req = &Request {
+            method: &method,
+            ..*req
+        };
         let mut identity = None;
         match self.decide(req, now, trace, &mut identity) {
-            Ok(()) => {
+            Ok(Some(answer)) => {
+                trace.note("decision", true, || {
+                    "answered by the gate (CORS preflight)".into()
+                });
+                Outcome::Decided(Decision::Answer(answer))
+            }
+            Ok(None) => {
                 let who = identity.unwrap_or_else(|| Arc::new(Identity::anonymous()));
                 trace.note("decision", true, || "allow".into());
-                Outcome::Decided(self.allow(who, None))
+                Outcome::Decided(self.allow(who, None, req))
             }
             Err(Fail::Keys(f)) => {
                 trace.note("keys", false, || {
@@ -387,14 +419,25 @@ impl<B: SignatureBackend> Gate<B> {
                 });
                 Outcome::NeedKeys(f)
             }
-            Err(Fail::Deny(reason, detail, scope)) => {
-                let deny = self.deny(reason, detail, scope.as_deref());
+            Err(fail) => {
+                let mut deny = match fail {
+                    Fail::Deny(reason, detail, scope) => {
+                        self.deny(reason, detail, scope.as_deref())
+                    }
+                    _ => bad_signature(self),
+                };
+                deny.extra_headers = self.cors_headers(req);
                 trace.note("decision", false, || {
-                    format!("deny {} {}: {}", deny.status, reason.code(), deny.detail)
+                    format!(
+                        "deny {} {}: {}",
+                        deny.status,
+                        deny.reason.code(),
+                        deny.detail
+                    )
                 });
                 if self.config.mode == Mode::ReportOnly {
                     let who = identity.unwrap_or_else(|| Arc::new(Identity::anonymous()));
-                    Outcome::Decided(self.allow(who, Some(deny)))
+                    Outcome::Decided(self.allow(who, Some(deny), req))
                 } else {
                     Outcome::Decided(Decision::Deny(deny))
                 }
@@ -402,57 +445,85 @@ impl<B: SignatureBackend> Gate<B> {
         }
     }
 
+    /// `Ok(None)`: allow (with `who` set when a token was verified);
+    /// `Ok(Some)`: the gate answers itself.
     fn decide(
         &mut self,
         req: &Request,
         now: i64,
         trace: &mut Trace,
         who: &mut Option<Arc<Identity>>,
-    ) -> Result<(), Fail> {
-        if self.config.policy.preflight
-            && req.method == "OPTIONS"
-            && req.header("origin").is_some()
-            && req.header("access-control-request-method").is_some()
-        {
-            trace.note("route", true, || {
-                "CORS preflight passes without a token (policy.preflight)".into()
+    ) -> Result<Option<Answer>, Fail> {
+        // A request target has no fragment (RFC 9112 3.2), but Node passes
+        // `#x` on in `req.url` and routers then cut it: refuse rather than
+        // match a path the origin will not see.
+        if req.path.contains('#') {
+            trace.note("path", false, || {
+                "fragment (#) in the request target".into()
             });
-            return Ok(());
+            return Err(Fail::Deny(
+                Reason::PathInvalid,
+                "fragment (#) in the request target".into(),
+                None,
+            ));
         }
         let segments = split_path(req.path_only()).map_err(|e| {
             trace.note("path", false, || e.to_string());
             Fail::Deny(Reason::PathInvalid, e.into(), None)
         })?;
         let policy = Arc::clone(&self.policy);
-        let route = policy.route(req.method, &segments);
-        trace.note("route", route.access != Access::Deny, || {
-            match route.route {
-                Some(r) => format!(
-                    "{} {} matches routes[{}] (path {}): access {:?}",
-                    req.method,
-                    req.path_only(),
-                    r.index,
-                    r.config.path,
-                    route.access
-                ),
-                None => format!(
-                    "{} {} matches no route: default access {:?}",
-                    req.method,
-                    req.path_only(),
-                    route.access
-                ),
+        let routes = policy.matches(req.method, &segments);
+        for (i, route) in routes.iter().enumerate() {
+            trace.note("route", route.access != Access::Deny, || {
+                let how = if i == 0 {
+                    "matches"
+                } else {
+                    "also matches, case-folded,"
+                };
+                match route.route {
+                    Some(r) => format!(
+                        "{} {} {how} routes[{}] (path {}): access {:?}",
+                        req.method,
+                        req.path_only(),
+                        r.index,
+                        r.config.path,
+                        route.access
+                    ),
+                    None => format!(
+                        "{} {} {how} no route: default access {:?}",
+                        req.method,
+                        req.path_only(),
+                        route.access
+                    ),
+                }
+            });
+        }
+        if routes.iter().any(|r| r.access == Access::Deny) {
+            return Err(Fail::Deny(
+                Reason::RouteDenied,
+                "this route is closed".into(),
+                None,
+            ));
+        }
+        let preflight = req.method == "OPTIONS"
+            && req.header("origin").is_some()
+            && req.header("access-control-request-method").is_some();
+        if preflight {
+            if routes
+                .iter()
+                .all(|r| r.route.is_some_and(|r| r.config.forward_preflight))
+            {
+                trace.note("preflight", true, || {
+                    "CORS preflight goes to the origin (forward_preflight)".into()
+                });
+                return Ok(None);
             }
-        });
-        match route.access {
-            Access::Deny => {
-                return Err(Fail::Deny(
-                    Reason::RouteDenied,
-                    "this route is closed".into(),
-                    None,
-                ))
+            if self.config.cors.is_some() {
+                return self.preflight(req, trace).map(Some);
             }
-            Access::Anonymous => return Ok(()),
-            Access::Authenticated => {}
+        }
+        if routes.iter().all(|r| r.access == Access::Anonymous) {
+            return Ok(None);
         }
         let presented = extract(req, &self.config.token).map_err(|(r, d)| {
             trace.note("token", false, || d.into());
@@ -482,7 +553,10 @@ impl<B: SignatureBackend> Gate<B> {
         } else {
             let id = self.verify_api_token(token, trace)?;
             *who = Some(id.clone());
-            if route.route.is_some_and(|r| !r.config.api_tokens) {
+            if routes
+                .iter()
+                .any(|r| r.route.is_some_and(|r| !r.config.api_tokens))
+            {
                 return Err(Fail::Deny(
                     Reason::ApiTokenNotAllowed,
                     "this route does not accept API tokens".into(),
@@ -491,7 +565,120 @@ impl<B: SignatureBackend> Gate<B> {
             }
             id
         };
-        self.apply_policy(&route, &identity, trace)
+        for route in &routes {
+            self.apply_policy(route, &identity, trace)?;
+        }
+        Ok(None)
+    }
+
+    /// Answers a CORS preflight from `[cors]`.
+    fn preflight(&self, req: &Request, trace: &mut Trace) -> Result<Answer, Fail> {
+        let Some(cors) = &self.config.cors else {
+            unreachable!("preflight() is only called with [cors] set")
+        };
+        let refuse = |detail: String, trace: &mut Trace| {
+            trace.note("preflight", false, || detail.clone());
+            Fail::Deny(Reason::PreflightRefused, detail, None)
+        };
+        let origin = req.header("origin").unwrap_or_default();
+        if !self.origin_allowed(origin) {
+            return Err(refuse(
+                format!("origin {origin:?} is not in cors.allowed_origins"),
+                trace,
+            ));
+        }
+        let method = req
+            .header("access-control-request-method")
+            .unwrap_or_default()
+            .trim();
+        if !cors.allowed_methods.iter().any(|m| m == method) {
+            return Err(refuse(
+                format!("method {method:?} is not in cors.allowed_methods"),
+                trace,
+            ));
+        }
+        for asked in req
+            .header_values("access-control-request-headers")
+            .flat_map(|v| v.split(','))
+            .map(|h| h.trim().to_ascii_lowercase())
+            .filter(|h| !h.is_empty())
+        {
+            if !cors.allowed_headers.contains(&asked) {
+                return Err(refuse(
+                    format!("header {asked:?} is not in cors.allowed_headers"),
+                    trace,
+                ));
+            }
+        }
+        trace.note("preflight", true, || {
+            format!("CORS preflight from {origin} for {method} answered by the gate")
+        });
+        let mut headers = vec![(
+            "access-control-allow-origin".to_string(),
+            self.allow_origin_value(origin),
+        )];
+        if cors.allow_credentials {
+            headers.push(("access-control-allow-credentials".into(), "true".into()));
+        }
+        headers.push((
+            "access-control-allow-methods".into(),
+            cors.allowed_methods.join(", "),
+        ));
+        if !cors.allowed_headers.is_empty() {
+            headers.push((
+                "access-control-allow-headers".into(),
+                cors.allowed_headers.join(", "),
+            ));
+        }
+        headers.push(("access-control-max-age".into(), cors.max_age.to_string()));
+        headers.push((
+            "vary".into(),
+            "Origin, Access-Control-Request-Method, Access-Control-Request-Headers".into(),
+        ));
+        Ok(Answer {
+            status: 204,
+            headers,
+        })
+    }
+
+    fn origin_allowed(&self, origin: &str) -> bool {
+        self.config.cors.as_ref().is_some_and(|c| {
+            c.allowed_origins
+                .iter()
+                .any(|o| o == "*" || o.eq_ignore_ascii_case(origin))
+        })
+    }
+
+    fn allow_origin_value(&self, origin: &str) -> String {
+        match &self.config.cors {
+            Some(c) if !c.allow_credentials && c.allowed_origins.iter().any(|o| o == "*") => {
+                "*".into()
+            }
+            _ => origin.into(),
+        }
+    }
+
+    /// CORS headers for a response to an actual (not preflight) request
+    /// from an allowed `Origin`; none without `[cors]`.
+    fn cors_headers(&self, req: &Request) -> Vec<(String, String)> {
+        let (Some(cors), Some(origin)) = (&self.config.cors, req.header("origin")) else {
+            return Vec::new();
+        };
+        if !self.origin_allowed(origin) {
+            return Vec::new();
+        }
+        let mut h = vec![(
+            "access-control-allow-origin".to_string(),
+            self.allow_origin_value(origin),
+        )];
+        if cors.allow_credentials {
+            h.push(("access-control-allow-credentials".into(), "true".into()));
+        }
+        let mut expose = vec!["www-authenticate".to_string()];
+        expose.extend(cors.expose_headers.iter().cloned());
+        h.push(("access-control-expose-headers".into(), expose.join(", ")));
+        h.push(("vary".into(), "Origin".into()));
+        h
     }
 
     fn apply_policy(
@@ -578,9 +765,20 @@ impl<B: SignatureBackend> Gate<B> {
             return Err(Fail::Deny(reason, detail, None));
         }
         match self.verify_uncached(token, now, trace) {
-            Ok((v, until)) => {
-                self.verdicts.insert(key, v.clone(), until);
+            Ok(v) => {
+                self.verdicts.insert(key, v.clone(), v.until);
                 Ok(v)
+            }
+            Err(Fail::BadSignature(refetch_at)) => {
+                // Remembered only while no key refetch could change it.
+                let ttl = self.config.cache.negative_ttl as i64;
+                let d = bad_signature(self);
+                self.rejects.insert(
+                    key,
+                    (d.reason, d.detail),
+                    now.saturating_add(ttl).min(refetch_at),
+                );
+                Err(Fail::BadSignature(refetch_at))
             }
             Err(Fail::Deny(reason, detail, scope)) => {
                 // Only failures that time and key refreshes cannot change.
@@ -588,7 +786,6 @@ impl<B: SignatureBackend> Gate<B> {
                     reason,
                     Reason::TokenMalformed
                         | Reason::HeaderUnsupported
-                        | Reason::SignatureInvalid
                         | Reason::AlgorithmNotAllowed
                 ) {
                     let ttl = self.config.cache.negative_ttl as i64;
@@ -606,7 +803,7 @@ impl<B: SignatureBackend> Gate<B> {
         token: &str,
         now: i64,
         trace: &mut Trace,
-    ) -> Result<(Verdict, i64), Fail> {
+    ) -> Result<Verdict, Fail> {
         let jws = jws::parse(token).inspect_err(|f| trace.note("parse", false, || f.1.clone()))?;
         trace.note("header", true, || jws.header_json.to_string());
         trace.note("claims", true, || jws.claims.to_string());
@@ -650,12 +847,33 @@ impl<B: SignatureBackend> Gate<B> {
                 icfg.audiences, times.exp, now, icfg.leeway
             )
         });
+        for (name, path) in [
+            ("subject", Some(&icfg.subject_claim)),
+            ("tenant", icfg.tenant_claim.as_ref()),
+        ] {
+            // 1e20 and 100000000000000000001 are one f64: a subject must name
+            // one caller, so only strings and exact integers qualify.
+            if let Some(Value::Number(n)) = path.and_then(|p| claim_at(&jws.claims, p)) {
+                if n.as_i64().is_none() && n.as_u64().is_none() {
+                    trace.note("claims", false, || {
+                        format!("the {name} claim {n} is not an integer")
+                    });
+                    return Err(Fail::Deny(
+                        Reason::ClaimInvalid,
+                        format!("the {name} claim must be a string or an integer"),
+                        None,
+                    ));
+                }
+            }
+        }
         let message = jws.signing_input.as_bytes();
+        let mut hmac = false;
         let verified = match &self.hmac[idx] {
             Some(secret)
                 if matches!(alg, Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512) =>
             {
                 trace.note("key", true, || "the issuer's configured HMAC secret".into());
+                hmac = true;
                 self.backend.verify(alg, secret, message, &jws.signature)
             }
             _ => match self.keys.select(iss, &jws.header, now) {
@@ -724,11 +942,22 @@ impl<B: SignatureBackend> Gate<B> {
             )
         });
         if !verified {
-            return Err(Fail::Deny(
-                Reason::SignatureInvalid,
-                "the signature does not verify".into(),
-                None,
-            ));
+            if hmac {
+                return Err(Fail::BadSignature(i64::MAX));
+            }
+            // The IdP may have re-issued a key under the same kid (or
+            // changed the set under kid-less tokens): like an unknown kid,
+            // one refetch per cooldown.
+            return match self.keys.refetch_after_bad_signature(iss, now) {
+                Ok(f) => {
+                    trace.note("keys", false, || {
+                        "the signature fails with keys older than the refetch cooldown: refetch"
+                            .into()
+                    });
+                    Err(Fail::Keys(f))
+                }
+                Err(until) => Err(Fail::BadSignature(until)),
+            };
         }
         let mut identity = identity_from(icfg, jws.claims, times.exp);
         if let (Some(keep), Value::Object(map)) = (&self.kept_claims, &mut identity.claims) {
@@ -747,36 +976,37 @@ impl<B: SignatureBackend> Gate<B> {
                     .saturating_add(1),
             );
         }
-        Ok((
-            Verdict {
-                identity: Arc::new(identity),
-                issuer: idx,
-            },
+        Ok(Verdict {
+            identity: Arc::new(identity),
+            issuer: idx,
             until,
-        ))
+        })
     }
 
-    fn allow(&self, identity: Arc<Identity>, report_only: Option<Deny>) -> Decision {
+    fn allow(&self, identity: Arc<Identity>, report_only: Option<Deny>, req: &Request) -> Decision {
         let h = &self.config.headers;
         let mut set = Vec::new();
-        let mut put = |name: &str, value: &str| set.push((name.to_owned(), header_value(value)));
+        let mut put = |name: &str, value: String| set.push((name.to_owned(), value));
         if let Some(s) = &identity.subject {
-            put(&h.subject, s);
+            put(&h.subject, header_value(s));
         }
         if let Some(i) = &identity.issuer {
-            put(&h.issuer, i);
+            put(&h.issuer, header_value(i));
         }
         if let Some(t) = &identity.tenant {
-            put(&h.tenant, t);
+            put(&h.tenant, header_value(t));
         }
         if identity.kind != IdentityKind::Anonymous {
-            put(&h.scopes, &identity.scopes.join(" "));
+            // Space-separated, each scope encoded whole: a scope holding a
+            // space stays one scope.
+            let scopes: Vec<String> = identity.scopes.iter().map(|s| encode(s, true)).collect();
+            put(&h.scopes, scopes.join(" "));
         }
         for (claim, header) in &h.claims {
             match claim_at(&identity.claims, claim) {
                 None | Some(Value::Null) => {}
-                Some(Value::String(s)) => put(header, s),
-                Some(other) => put(header, &other.to_string()),
+                Some(Value::String(s)) => put(header, header_value(s)),
+                Some(other) => put(header, header_value(&other.to_string())),
             }
         }
         if self.config.mode == Mode::ReportOnly {
@@ -784,24 +1014,29 @@ impl<B: SignatureBackend> Gate<B> {
                 None => "allow".to_string(),
                 Some(d) => format!("deny; status={}; reason={}", d.status, d.reason.code()),
             };
-            put(&h.decision, &verdict);
+            put(&h.decision, verdict);
         }
         Decision::Allow(Box::new(Allow {
             identity,
             headers_to_set: set,
             headers_to_remove: Arc::clone(&self.strip),
             report_only,
+            response_headers: self.cors_headers(req),
         }))
     }
 }
 
+fn bad_signature<B: SignatureBackend>(gate: &Gate<B>) -> Deny {
+    gate.deny(
+        Reason::SignatureInvalid,
+        "the signature does not verify".into(),
+        None,
+    )
+}
+
 /// Builds the identity the origin will see from verified claims.
 fn identity_from(cfg: &IssuerConfig, claims: Value, exp: i64) -> Identity {
-    let text = |path: &str| match claim_at(&claims, path) {
-        Some(Value::String(s)) => Some(s.clone()),
-        Some(Value::Number(n)) => Some(n.to_string()),
-        _ => None,
-    };
+    let text = |path: &str| claim_text(claim_at(&claims, path));
     Identity {
         kind: IdentityKind::Jwt,
         subject: text(&cfg.subject_claim),
@@ -815,16 +1050,31 @@ fn identity_from(cfg: &IssuerConfig, claims: Value, exp: i64) -> Identity {
     }
 }
 
-/// Header values are visible ASCII: control characters, `%` and non-ASCII
-/// are percent-encoded, so a claim can neither split a header nor be
-/// rejected by a host's header type (JS `Headers` are ByteStrings).
-fn header_value(s: &str) -> String {
-    if s.bytes().all(|b| (0x20..0x7f).contains(&b) && b != b'%') {
+/// Identity header values are visible ASCII that decode back to exactly
+/// the claim: `%`, control characters, non-ASCII bytes (UTF-8) and spaces
+/// at either end (which HTTP trims) are percent-encoded, so a claim can
+/// neither split a header, nor be refused by a host's header type (JS
+/// `Headers` are ByteStrings), nor arrive changed.
+pub fn header_value(s: &str) -> String {
+    encode(s, false)
+}
+
+/// Percent-encodes what [`header_value`] does; with `all_spaces`, every
+/// space and tab (for one item of a space-separated list).
+fn encode(s: &str, all_spaces: bool) -> String {
+    let last = s.len().saturating_sub(1);
+    let keep = |i: usize, b: u8| match b {
+        b'%' => false,
+        b' ' | b'\t' => !all_spaces && b == b' ' && i != 0 && i != last,
+        0x21..=0x7e => true,
+        _ => false,
+    };
+    if s.bytes().enumerate().all(|(i, b)| keep(i, b)) {
         return s.to_owned();
     }
     let mut out = String::with_capacity(s.len() + 8);
-    for b in s.bytes() {
-        if (0x20..0x7f).contains(&b) && b != b'%' {
+    for (i, b) in s.bytes().enumerate() {
+        if keep(i, b) {
             out.push(b as char);
         } else {
             out.push_str(&format!("%{b:02X}"));

@@ -380,8 +380,11 @@ pub fn parse_jwk(jwk: &Value) -> Result<PublicKey, String> {
             if bits > MAX_RSA_BITS {
                 return Err(format!("RSA key of {bits} bits (maximum {MAX_RSA_BITS})"));
             }
-            if e.is_empty() || e.len() > 4 || e[e.len() - 1] & 1 == 0 {
-                return Err("RSA exponent is not a small odd number".into());
+            // e = 1 makes the signature equal its padded message (OpenSSL
+            // verifies such forgeries; ring refuses): odd, at least 3, under
+            // 2^32, checked here before any backend sees the key.
+            if e.is_empty() || e.len() > 4 || e[e.len() - 1] & 1 == 0 || e == [1] {
+                return Err("RSA exponent is not an odd number from 3 to 2^32".into());
             }
             KeyMaterial::Rsa { n, e }
         }
@@ -481,6 +484,12 @@ mod tests {
         assert!(parse_jwk(&jwk).is_err());
         jwk["e"] = b64(&[1, 0, 0, 0, 1]).into();
         assert!(parse_jwk(&jwk).is_err());
+        jwk["e"] = b64(&[1]).into();
+        assert!(parse_jwk(&jwk).is_err());
+        jwk["e"] = b64(&[0, 1]).into();
+        assert!(parse_jwk(&jwk).is_err());
+        jwk["e"] = b64(&[3]).into();
+        assert!(parse_jwk(&jwk).is_ok());
     }
 
     #[test]

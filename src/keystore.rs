@@ -121,6 +121,10 @@ pub struct KeyStore {
     next_flight: u64,
 }
 
+/// Seconds past `keys.fetch_timeout` before an unreported flight counts as
+/// lost (see `flight_live`).
+pub const FLIGHT_GRACE: i64 = 2;
+
 /// Snapshot format version.
 pub const SNAPSHOT_VERSION: u32 = 1;
 
@@ -195,10 +199,16 @@ impl KeyStore {
             .and_then(|i| self.entries[i].last_error.as_deref())
     }
 
+    /// A flight is live until `fetch_timeout` plus [`FLIGHT_GRACE`]: the
+    /// host aborts its fetch at `fetch_timeout` and reports it
+    /// (`fetch_failed`), which ends the flight for every waiter at once; the
+    /// grace keeps a waiter from counting the flight lost (and starting a
+    /// second fetch) in the moment before that report, while a host that
+    /// never reports still cannot strand the issuer.
     fn flight_live(&self, e: &Entry, now: i64) -> bool {
-        e.flight
-            .as_ref()
-            .is_some_and(|f| now.saturating_sub(f.started) < self.cfg.fetch_timeout as i64)
+        e.flight.as_ref().is_some_and(|f| {
+            now.saturating_sub(f.started) < self.cfg.fetch_timeout as i64 + FLIGHT_GRACE
+        })
     }
 
     /// Whether `at` lies within the cooldown before `now`. A time in the
@@ -302,6 +312,46 @@ impl KeyStore {
             (true, Some(_), Some(m)) => Selection::Unusable(m),
             (true, _, _) => Selection::NotFound,
         }
+    }
+
+    /// After a signature failed with `issuer`'s keys: `Ok` with a fetch to
+    /// perform or join when a refetch may bring a re-issued key (the same
+    /// rule and cooldown as an unknown `kid`), else `Err` with the time a
+    /// refetch would next be allowed.
+    pub fn refetch_after_bad_signature(&mut self, issuer: &str, now: i64) -> Result<KeyFetch, i64> {
+        let Some(i) = self.index(issuer) else {
+            return Err(i64::MAX);
+        };
+        let e = &self.entries[i];
+        if self.flight_live(e, now) {
+            return Ok(self.fetch(i, now));
+        }
+        let cooldown = self.cfg.refetch_cooldown as i64;
+        let until = [e.kid_refetch_at, e.fetched_at, e.failed_at]
+            .into_iter()
+            .filter(|&t| self.cooling(t, now))
+            .flatten()
+            .map(|t| t.saturating_add(cooldown))
+            .max();
+        match until {
+            Some(t) => Err(t),
+            None => {
+                self.entries[i].kid_refetch_at = Some(now);
+                Ok(self.fetch(i, now))
+            }
+        }
+    }
+
+    /// Where to go after a redirect from `fetch.url` to `location`: the
+    /// absolute URL when it is one a key fetch may use (https, or http on
+    /// the issuer's own loopback origin), else why not. Hosts follow
+    /// redirects themselves (`redirect: "manual"`) and ask here at each hop.
+    pub fn redirect(&self, fetch: &KeyFetch, location: &str) -> Result<String, String> {
+        let url = resolve(&fetch.url, location)
+            .ok_or_else(|| format!("cannot follow the redirect to {location:?}"))?;
+        key_url_allowed(&fetch.issuer, &url)
+            .map_err(|e| format!("redirect to {url:?} refused: {e}"))?;
+        Ok(url)
     }
 
     /// Refreshes that are due: stale key sets with no fetch outstanding and
@@ -434,12 +484,8 @@ impl KeyStore {
                     .get("jwks_uri")
                     .and_then(Value::as_str)
                     .ok_or("discovery document has no \"jwks_uri\"")?;
-                let https = uri.starts_with("https://");
-                let same_origin_http =
-                    uri.starts_with("http://") && self.entries[i].issuer.starts_with("http://");
-                if !(https || same_origin_http) {
-                    return Err("jwks_uri must be https".into());
-                }
+                key_url_allowed(&self.entries[i].issuer, uri)
+                    .map_err(|e| format!("jwks_uri {uri:?}: {e}"))?;
                 Ok(Parsed::Discovery(uri.to_owned()))
             }
             FetchKind::Jwks => {
@@ -577,6 +623,55 @@ impl KeyStore {
             }
         }
     }
+}
+
+/// A URL keys may be fetched from for `issuer`: https, or plain http on the
+/// issuer's own loopback origin (a dev issuer); never with a `user@` part.
+pub(crate) fn key_url_allowed(issuer: &str, url: &str) -> Result<(), String> {
+    use crate::config::parse_origin;
+    let u = parse_origin(url).ok_or("not an absolute http(s) URL")?;
+    if u.userinfo {
+        return Err("a URL with user@ is never used".into());
+    }
+    if u.scheme == "https" {
+        return Ok(());
+    }
+    let same_loopback = parse_origin(issuer)
+        .is_some_and(|i| i.scheme == "http" && i.is_loopback() && i.origin() == u.origin());
+    if same_loopback {
+        Ok(())
+    } else {
+        Err("must be https (http only on a loopback issuer's own origin)".into())
+    }
+}
+
+/// `location` resolved against `base` (absolute, scheme-relative,
+/// path-absolute or relative); `None` when `base` is not an http(s) URL.
+fn resolve(base: &str, location: &str) -> Option<String> {
+    use crate::config::parse_origin;
+    let location = location.trim();
+    let scheme_len = location.find(':').filter(|&i| {
+        i > 0
+            && location.as_bytes()[0].is_ascii_alphabetic()
+            && location[..i]
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b))
+    });
+    if scheme_len.is_some() {
+        // Absolute: http(s) or nothing.
+        return parse_origin(location).map(|_| location.to_owned());
+    }
+    let b = parse_origin(base)?;
+    let authority = &base[b.scheme.len() + 3..base.len() - b.path.len()];
+    if let Some(rest) = location.strip_prefix("//") {
+        return Some(format!("{}://{rest}", b.scheme));
+    }
+    if location.starts_with('/') {
+        return Some(format!("{}://{authority}{location}", b.scheme));
+    }
+    let path = b.path.split(['?', '#']).next().unwrap_or("");
+    let dir = path.rsplit_once('/').map_or("", |(d, _)| d);
+    Some(format!("{}://{authority}{dir}/{location}", b.scheme))
 }
 
 /// Same key material under the same name.

@@ -42,7 +42,7 @@ pub mod token;
 
 pub use config::{Config, ConfigError, ConfigErrors};
 pub use crypto::{RingBackend, SignatureBackend};
-pub use decision::{Allow, Decision, Deny, Identity, IdentityKind, Reason};
+pub use decision::{header_key, Allow, Answer, Decision, Deny, Identity, IdentityKind, Reason};
 pub use gate::{Gate, Outcome, Step, Verification};
 pub use jsonwebtoken::Algorithm;
 pub use keys::PublicKey;

@@ -4,6 +4,12 @@
 //! must not be walked around with `/public/../admin`, `/%61dmin` or
 //! `/admin%2Fx`, which an origin may normalise differently than we match.
 //! Such paths are refused (400) rather than guessed at.
+//!
+//! Letter case: origins differ (Express and ASP.NET route `/Admin` to an
+//! `/admin` handler, most others do not), so a request is matched twice, by
+//! exact literals and by case-folded ones, and must meet the requirements of
+//! both routes found ([`Policy::matches`]). The gate never applies a weaker
+//! requirement than either kind of origin router would.
 
 use crate::config::{Access, Need, RouteConfig};
 use crate::decision::Reason;
@@ -13,7 +19,8 @@ use crate::token::percent_decode;
 /// One segment of a path pattern.
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Segment {
-    Literal(String),
+    /// The literal and its case fold.
+    Literal(String, String),
     Param(String),
     Star,
     Rest,
@@ -59,7 +66,7 @@ impl Pattern {
                     ));
                 }
                 "." | ".." => return Err("dot segments are not allowed".into()),
-                p => Segment::Literal(p.into()),
+                p => Segment::Literal(p.into(), fold(p)),
             };
             out.push(seg);
         }
@@ -73,20 +80,45 @@ impl Pattern {
             .any(|s| matches!(s, Segment::Param(n) if n == name))
     }
 
-    /// Matches decoded path segments, returning captured parameters.
-    fn matches<'p>(&self, path: &'p [String]) -> Option<Vec<(&str, &'p str)>> {
+    /// Matches decoded path segments, returning captured parameters (as
+    /// sent, also when matching case-folded). `folded`: the case folds of
+    /// `path`, to compare literals case-insensitively; `None`: exactly.
+    fn matches<'p>(
+        &self,
+        path: &'p [String],
+        folded: Option<&[String]>,
+    ) -> Option<Vec<(&str, &'p str)>> {
         let mut params = Vec::new();
         for (i, seg) in self.0.iter().enumerate() {
             match seg {
                 Segment::Rest => return Some(params),
                 _ if i >= path.len() => return None,
-                Segment::Literal(l) if *l != path[i] => return None,
-                Segment::Literal(_) | Segment::Star => {}
+                Segment::Literal(l, lf) => {
+                    let same = match folded {
+                        None => *l == path[i],
+                        Some(f) => *lf == f[i],
+                    };
+                    if !same {
+                        return None;
+                    }
+                }
+                Segment::Star => {}
                 Segment::Param(name) => params.push((name.as_str(), path[i].as_str())),
             }
         }
         (self.0.len() == path.len()).then_some(params)
     }
+}
+
+/// A case fold wide enough for every router's case-insensitive mode: ASCII,
+/// Unicode lowercase, and the letters whose uppercase folds further (`ſ`,
+/// the Kelvin sign, `ß`). Folding more than a router does only makes the
+/// gate stricter (more routes apply), never weaker.
+pub fn fold(s: &str) -> String {
+    if s.bytes().all(|b| b.is_ascii() && !b.is_ascii_uppercase()) {
+        return s.to_owned();
+    }
+    s.to_uppercase().to_lowercase()
 }
 
 /// Splits and percent-decodes a request path (query already removed),
@@ -150,6 +182,8 @@ pub struct RouteMatch<'r> {
 pub struct Policy {
     routes: Vec<Route>,
     default: Access,
+    /// Some route literal is not its own case fold (`/Reports`).
+    cased_literals: bool,
 }
 
 impl Policy {
@@ -167,12 +201,55 @@ impl Policy {
                     config: r.clone(),
                 })
             })
-            .collect::<Result<_, String>>()?;
-        Ok(Policy { routes, default })
+            .collect::<Result<Vec<Route>, String>>()?;
+        let cased_literals = routes.iter().any(|r| {
+            r.pattern
+                .0
+                .iter()
+                .any(|s| matches!(s, Segment::Literal(l, f) if l != f))
+        });
+        Ok(Policy {
+            routes,
+            default,
+            cased_literals,
+        })
     }
 
-    /// The first route matching `method` and the decoded `segments`.
+    /// The first route matching `method` (uppercase) and the decoded
+    /// `segments`, comparing literals exactly.
     pub fn route<'r>(&'r self, method: &str, segments: &[String]) -> RouteMatch<'r> {
+        self.first(method, segments, None)
+    }
+
+    /// Every requirement that applies to a request: the first route by exact
+    /// literals, and, when it differs, the first by case-folded literals
+    /// (what a case-insensitive origin router would pick). The request must
+    /// satisfy all of them.
+    pub fn matches<'r>(&'r self, method: &str, segments: &[String]) -> Vec<RouteMatch<'r>> {
+        let exact = self.first(method, segments, None);
+        let folds: Vec<String> = segments.iter().map(|s| fold(s)).collect();
+        if folds == segments && !self.cased_literals {
+            return vec![exact];
+        }
+        let folded = self.first(method, segments, Some(&folds));
+        let same = match (exact.route, folded.route) {
+            (Some(a), Some(b)) => a.index == b.index,
+            (None, None) => true,
+            _ => false,
+        };
+        if same {
+            vec![exact]
+        } else {
+            vec![exact, folded]
+        }
+    }
+
+    fn first<'r>(
+        &'r self,
+        method: &str,
+        segments: &[String],
+        folded: Option<&[String]>,
+    ) -> RouteMatch<'r> {
         for r in &self.routes {
             // A route for GET also serves HEAD, as HTTP servers do.
             let listed = |m: &str| r.methods.iter().any(|x| x == m);
@@ -181,7 +258,7 @@ impl Policy {
             if !serves {
                 continue;
             }
-            if let Some(params) = r.pattern.matches(segments) {
+            if let Some(params) = r.pattern.matches(segments, folded) {
                 return RouteMatch {
                     route: Some(r),
                     access: r.config.access,
@@ -281,12 +358,8 @@ pub fn evaluate(m: &RouteMatch, who: &Subject) -> Result<(), Refusal> {
             .iter()
             .find(|(k, _)| k == param)
             .map(|(_, v)| v.as_str());
-        let owner = who.claims.and_then(|c| claim_at(c, claim));
-        let same = match (value, owner) {
-            (Some(v), Some(serde_json::Value::String(s))) => v == s,
-            (Some(v), Some(serde_json::Value::Number(n))) => v == n.to_string(),
-            _ => false,
-        };
+        let owner = claim_text(who.claims.and_then(|c| claim_at(c, claim)));
+        let same = matches!((value, owner), (Some(v), Some(o)) if v == o);
         if !same {
             return Err(Refusal {
                 reason: Reason::OwnerMismatch,
@@ -296,6 +369,16 @@ pub fn evaluate(m: &RouteMatch, who: &Subject) -> Result<(), Refusal> {
         }
     }
     Ok(())
+}
+
+/// A claim as the text that names one caller: a string, or an exact
+/// integer in decimal. Other numbers (`1e20`, `1.5`) and other types are not.
+pub fn claim_text(v: Option<&serde_json::Value>) -> Option<String> {
+    match v? {
+        serde_json::Value::String(s) => Some(s.clone()),
+        serde_json::Value::Number(n) if n.is_i64() || n.is_u64() => Some(n.to_string()),
+        _ => None,
+    }
 }
 
 /// Collects the strings at each claim path (deduplicated, in order).
@@ -320,23 +403,67 @@ mod tests {
         split_path(p).unwrap()
     }
 
+    impl Pattern {
+        fn matches_exact<'p>(&self, path: &'p [String]) -> Option<Vec<(&str, &'p str)>> {
+            self.matches(path, None)
+        }
+    }
+
+    #[test]
+    fn case_folded_routes_also_apply() {
+        let routes: Vec<RouteConfig> = serde_json::from_value(json!([
+            {"path": "/admin/**", "roles": {"all": ["admin"]}},
+            {"path": "/Reports/**", "scopes": {"all": ["reports"]}},
+            {"path": "/**", "access": "anonymous"},
+        ]))
+        .unwrap();
+        let p = Policy::new(&routes, Access::Deny).unwrap();
+        let idx = |path: &str| -> Vec<Option<usize>> {
+            p.matches("GET", &segs(path))
+                .iter()
+                .map(|m| m.route.map(|r| r.index))
+                .collect()
+        };
+        assert_eq!(idx("/admin/users"), [Some(0)]);
+        // A case-insensitive origin runs the /admin handler for /Admin.
+        assert_eq!(idx("/Admin/users"), [Some(2), Some(0)]);
+        assert_eq!(idx("/ADMIN"), [Some(2), Some(0)]);
+        assert_eq!(idx("/Reports/q1"), [Some(1)]);
+        assert_eq!(idx("/reports/q1"), [Some(2), Some(1)]);
+        assert_eq!(idx("/public/x"), [Some(2)]);
+        // Parameters are captured as sent, not folded.
+        let routes: Vec<RouteConfig> = serde_json::from_value(json!([
+            {"path": "/users/{user}", "owner": {"user": "sub"}},
+        ]))
+        .unwrap();
+        let p = Policy::new(&routes, Access::Anonymous).unwrap();
+        let m = p.matches("GET", &segs("/Users/Alice"));
+        assert_eq!(m.len(), 2);
+        assert_eq!(m[1].params, [("user", "Alice".to_string())]);
+        // Unicode letters fold too (ſ → s, K (Kelvin) → k).
+        assert_eq!(fold("ſECRET\u{212A}"), "secretk");
+    }
+
     #[test]
     fn patterns() {
         let p = Pattern::parse("/users/{id}/files/*").unwrap();
         assert_eq!(
-            p.matches(&segs("/users/42/files/a")).unwrap(),
+            p.matches_exact(&segs("/users/42/files/a")).unwrap(),
             [("id", "42")]
         );
-        assert!(p.matches(&segs("/users/42/files")).is_none());
-        assert!(p.matches(&segs("/users/42/files/a/b")).is_none());
+        assert!(p.matches_exact(&segs("/users/42/files")).is_none());
+        assert!(p.matches_exact(&segs("/users/42/files/a/b")).is_none());
         let rest = Pattern::parse("/api/**").unwrap();
-        assert!(rest.matches(&segs("/api")).is_some());
-        assert!(rest.matches(&segs("/api/a/b/c")).is_some());
-        assert!(rest.matches(&segs("/apix")).is_none());
+        assert!(rest.matches_exact(&segs("/api")).is_some());
+        assert!(rest.matches_exact(&segs("/api/a/b/c")).is_some());
+        assert!(rest.matches_exact(&segs("/apix")).is_none());
         let root = Pattern::parse("/").unwrap();
-        assert!(root.matches(&segs("/")).is_some());
-        assert!(root.matches(&segs("/a")).is_none());
-        assert!(Pattern::parse("/**").unwrap().matches(&segs("/")).is_some());
+        assert!(root.matches_exact(&segs("/")).is_some());
+        assert!(root.matches_exact(&segs("/a")).is_none());
+        assert!(Pattern::parse("/**")
+            .unwrap()
+            .matches_exact(&segs("/"))
+            .is_some());
     }
 
     #[test]

@@ -6,6 +6,8 @@
 
 mod support;
 
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
 use edgeward::{Algorithm, Config, Decision, Gate, Outcome, Request};
 use serde_json::{json, Value};
 use std::path::PathBuf;
@@ -67,6 +69,7 @@ fn run_case(case: &Value) -> Vec<String> {
     let d = decision.expect("no decision after 4 rounds");
     let exp = &case["expect"];
     let mut errors = Vec::new();
+    let mut seam_errors = Vec::new();
     let mut expect_eq = |what: &str, got: Value, want: &Value| {
         if want != &Value::Null && &got != want {
             errors.push(format!("{what}: got {got}, want {want}"));
@@ -78,7 +81,49 @@ fn run_case(case: &Value) -> Vec<String> {
         json!(d.reason().map(|r| r.code())),
         &exp.get("reason").cloned().unwrap_or(Value::Null),
     );
+    // What the origin handler observes: reached or not, with which headers.
+    let (reached, forwarded) = match &d {
+        Decision::Allow(a) => (true, a.forwarded_headers(&headers)),
+        _ => (false, Vec::new()),
+    };
+    if let Some(origin) = exp.get("origin") {
+        expect_eq("origin.reached", json!(reached), &origin["reached"]);
+        for (name, want) in origin["headers"].as_object().into_iter().flatten() {
+            let got: Vec<&str> = forwarded
+                .iter()
+                .filter(|(k, _)| k.eq_ignore_ascii_case(name))
+                .map(|(_, v)| *v)
+                .collect();
+            let got = match got.as_slice() {
+                [] => Value::Null,
+                [one] => json!(one),
+                many => json!(many),
+            };
+            if &got != want {
+                seam_errors.push(format!("origin header {name}: got {got}, want {want}"));
+            }
+        }
+    }
+    let response: Vec<(String, String)> = match &d {
+        Decision::Allow(a) => a.response_headers.clone(),
+        Decision::Deny(deny) => deny
+            .headers()
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v))
+            .collect(),
+        Decision::Answer(a) => a.headers.clone(),
+    };
+    for (name, want) in exp["response_headers"].as_object().into_iter().flatten() {
+        let got = response
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.clone());
+        if json!(got) != *want {
+            seam_errors.push(format!("response header {name}: got {got:?}, want {want}"));
+        }
+    }
     match &d {
+        Decision::Answer(_) => {}
         Decision::Deny(deny) => {
             expect_eq(
                 "www_authenticate",
@@ -106,6 +151,7 @@ fn run_case(case: &Value) -> Vec<String> {
             }
         }
     }
+    errors.extend(seam_errors);
     errors
 }
 
@@ -180,6 +226,215 @@ fn case(
         "request": {"method": method, "path": path, "headers": headers},
         "expect": expect,
     })
+}
+
+/// The seam: request targets and headers that hosts and origin routers may
+/// read differently from the gate. Judged by what the origin observes.
+fn seam_cases(g: &Gen, jwks: &Value, cases: &mut Vec<Value>) {
+    let mut cfg = base_config();
+    cfg["api_tokens"] = json!([]);
+    cfg["routes"] = json!([
+        {"path": "/health", "access": "anonymous"},
+        {"path": "/billing/export", "roles": {"all": ["billing-admin"]}},
+        {"path": "/billing/**"},
+        {"path": "/admin/**", "roles": {"all": ["admin"]}},
+        {"path": "/internal/purge", "access": "deny"},
+        {"path": "/orders/**", "methods": ["GET"], "scopes": {"any": ["orders:read"]}},
+        {"path": "/orders/**", "methods": ["PATCH"], "scopes": {"all": ["orders:write"]}},
+        {"path": "/cors-by-origin/**", "forward_preflight": true},
+        {"path": "/**", "access": "anonymous"},
+    ]);
+    let mut cors = cfg.clone();
+    cors["cors"] = json!({"allowed_origins": ["https://app.example.test"], "max_age": 600});
+    let claims_with = |roles: &[&str]| {
+        let mut c = claims("alice", "orders:read");
+        c["tid"] = json!("acme");
+        c["email"] = json!("alice@example.test");
+        c["roles"] = json!(roles);
+        c
+    };
+    let token = |roles: &[&str]| format!("Bearer {}", g.ec.mint(&claims_with(roles)));
+    let not_reached = |status: u16, reason: &str| json!({"status": status, "reason": reason, "origin": {"reached": false}});
+    let reached = |headers: Value| json!({"status": 200, "reason": null, "origin": {"reached": true, "headers": headers}});
+    let preflight = |origin: &str| {
+        json!([
+            ["origin", origin],
+            ["access-control-request-method", "DELETE"]
+        ])
+    };
+    let mut add = |name: &str,
+                   description: &str,
+                   config: &Value,
+                   method: &str,
+                   path: &str,
+                   headers: Value,
+                   expect: Value| {
+        cases.push(case(
+            &format!("seam-{name}"),
+            description,
+            config.clone(),
+            jwks.clone(),
+            method,
+            path,
+            headers,
+            expect,
+        ));
+    };
+    add("fragment", "A fragment in the request target is refused: Node passes `#x` on and routers cut it, so /billing/export#x would otherwise miss the stricter literal rule.", &cfg, "GET", "/billing/export#x", json!([["authorization", token(&[])]]), not_reached(400, "path_invalid"));
+    add("case-no-token", "/Admin/users also meets the /admin/** rule (a case-insensitive origin routes it there), not only the later anonymous one.", &cfg, "GET", "/Admin/users", json!([]), not_reached(401, "token_missing"));
+    add(
+        "case-without-role",
+        "Upper case does not walk around the role the lowercase rule needs.",
+        &cfg,
+        "GET",
+        "/ADMIN/users",
+        json!([["authorization", token(&[])]]),
+        not_reached(403, "role_missing"),
+    );
+    add(
+        "case-with-role",
+        "A token that meets both rules passes whatever the case.",
+        &cfg,
+        "GET",
+        "/Admin/users",
+        json!([["authorization", token(&["admin"])]]),
+        reached(json!({"x-auth-subject": "alice"})),
+    );
+    add(
+        "trailing-slash",
+        "One trailing slash is the same route.",
+        &cfg,
+        "GET",
+        "/admin/",
+        json!([]),
+        not_reached(401, "token_missing"),
+    );
+    add(
+        "encoded-unreserved",
+        "Percent-encoded letters are the letters.",
+        &cfg,
+        "GET",
+        "/%61dmin/users",
+        json!([]),
+        not_reached(401, "token_missing"),
+    );
+    add("underscore-look-alikes", "Client headers named like identity headers with _ for - are removed (CGI, Rack and PHP read them as the same variable).", &cfg, "GET", "/orders/1", json!([
+        ["authorization", token(&[])],
+        ["x_auth_subject", "root"],
+        ["X_Auth_Scopes", "admin"],
+        ["X-AUTH-TENANT", "evil"]
+    ]), reached(json!({"x-auth-subject": "alice", "x_auth_subject": null, "x_auth_scopes": null, "x-auth-tenant": "acme", "x-auth-scopes": "orders:read"})));
+    add(
+        "spoofed-on-anonymous",
+        "On an anonymous route, client-sent identity headers are removed too.",
+        &cfg,
+        "GET",
+        "/health",
+        json!([
+            ["x-auth-subject", "root"],
+            ["x_auth_tenant", "evil"],
+            ["x-auth-email", "root@evil.test"]
+        ]),
+        reached(
+            json!({"x-auth-subject": null, "x_auth_tenant": null, "x-auth-tenant": null, "x-auth-email": null}),
+        ),
+    );
+    add("preflight-deny-route", "A preflight on a deny route is refused (an OPTIONS that reached app.all would run the purge).", &cfg, "OPTIONS", "/internal/purge", preflight("https://app.example.test"), not_reached(403, "route_denied"));
+    add(
+        "preflight-bad-path",
+        "A preflight is path-checked like any request.",
+        &cfg,
+        "OPTIONS",
+        "/orders/x%2F..%2Finternal",
+        preflight("https://app.example.test"),
+        not_reached(400, "path_invalid"),
+    );
+    add("preflight-forwarded", "forward_preflight lets a preflight reach an origin that answers CORS itself, as anonymous, identity headers stripped.", &cfg, "OPTIONS", "/cors-by-origin/x", json!([
+        ["origin", "https://app.example.test"],
+        ["access-control-request-method", "DELETE"],
+        ["x-auth-subject", "root"]
+    ]), reached(json!({"x-auth-subject": null})));
+    add(
+        "preflight-answered",
+        "With [cors], the gate answers a preflight from an allowed origin itself.",
+        &cors,
+        "OPTIONS",
+        "/orders/1",
+        preflight("https://app.example.test"),
+        json!({
+            "status": 204, "reason": null, "origin": {"reached": false},
+            "response_headers": {"access-control-allow-origin": "https://app.example.test", "access-control-allow-methods": "GET, HEAD, POST, PUT, PATCH, DELETE", "access-control-max-age": "600"}
+        }),
+    );
+    add(
+        "preflight-refused",
+        "With [cors], a preflight from another origin is refused.",
+        &cors,
+        "OPTIONS",
+        "/orders/1",
+        preflight("https://evil.example.test"),
+        json!({
+            "status": 403, "reason": "preflight_refused", "origin": {"reached": false},
+            "response_headers": {"access-control-allow-origin": null}
+        }),
+    );
+    add("cors-on-refusal", "With [cors], a refusal carries CORS headers for an allowed origin, so the page can read the 401.", &cors, "GET", "/orders/1", json!([["origin", "https://app.example.test"]]), json!({
+        "status": 401, "reason": "token_missing", "origin": {"reached": false},
+        "response_headers": {"access-control-allow-origin": "https://app.example.test", "access-control-expose-headers": "www-authenticate"}
+    }));
+    add(
+        "cors-on-allow",
+        "With [cors], an allowed request's response gets the CORS headers.",
+        &cors,
+        "GET",
+        "/orders/1",
+        json!([
+            ["origin", "https://app.example.test"],
+            ["authorization", token(&[])]
+        ]),
+        json!({
+            "status": 200, "reason": null, "origin": {"reached": true, "headers": {"x-auth-subject": "alice"}},
+            "response_headers": {"access-control-allow-origin": "https://app.example.test", "vary": "Origin"}
+        }),
+    );
+    add("method-case", "A lowercase method meets the rules for its uppercase name (Express lowercases; HTTP parsers may refuse it first: the origin is not reached either way).", &cfg, "patch", "/orders/1", json!([["authorization", token(&[])]]), not_reached(403, "scope_missing"));
+    // Identity values that must arrive unchanged and unambiguous.
+    let mut odd = claims(" admin", "");
+    odd["scp"] = json!(["orders:read", "two words", "100%"]);
+    odd["tid"] = json!("acme");
+    add("identity-encoding", "Identity header values round-trip: spaces at either end and % are percent-encoded; a scope holding a space stays one scope.", &cfg, "GET", "/orders/1", json!([["authorization", format!("Bearer {}", g.ec.mint(&odd))]]), reached(json!({"x-auth-subject": "%20admin", "x-auth-scopes": "orders:read two%20words 100%25"})));
+    let mut big = claims("x", "orders:read");
+    big["sub"] = json!(1e20);
+    add("subject-not-integer", "A numeric subject must be an exact integer: 1e20 and 100000000000000000001 would name one caller.", &cfg, "GET", "/orders/1", json!([["authorization", format!("Bearer {}", g.ec.mint(&big))]]), not_reached(401, "claim_invalid"));
+    // An RSA key with e = 1 makes every "signature" equal to its padded
+    // message: the key must never reach a backend.
+    let n = URL_SAFE_NO_PAD
+        .decode(g.rsa.jwk()["n"].as_str().unwrap())
+        .unwrap();
+    let mut e1 = g.rsa.jwk();
+    e1["e"] = json!("AQ");
+    e1["kid"] = json!("rsa-e1");
+    let mut keys = jwks.clone();
+    keys["keys"].as_array_mut().unwrap().push(e1);
+    let header = r#"{"alg":"RS256","kid":"rsa-e1","typ":"at+jwt"}"#;
+    let payload = claims_with(&["admin"]).to_string();
+    let input = format!(
+        "{}.{}",
+        URL_SAFE_NO_PAD.encode(header),
+        URL_SAFE_NO_PAD.encode(&payload)
+    );
+    let digest = ring::digest::digest(&ring::digest::SHA256, input.as_bytes());
+    let mut em = vec![0x00u8, 0x01];
+    let info: [u8; 19] = [
+        0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01,
+        0x05, 0x00, 0x04, 0x20,
+    ];
+    em.resize(n.len() - info.len() - 32 - 1, 0xff);
+    em.push(0x00);
+    em.extend_from_slice(&info);
+    em.extend_from_slice(digest.as_ref());
+    let forged = format!("{input}.{}", URL_SAFE_NO_PAD.encode(&em));
+    cases.push(case("seam-rsa-exponent-1", "An RSA key with exponent 1 is skipped when the key set is read, so a forged token naming it finds no key, with every backend.", cfg.clone(), keys, "GET", "/admin/x", json!([["authorization", format!("Bearer {forged}")]]), not_reached(401, "key_not_found")));
 }
 
 #[test]
@@ -535,7 +790,7 @@ fn regenerate() {
         ),
         case(
             "preflight",
-            "CORS preflight passes without a token.",
+            "A CORS preflight is no exemption without [cors]: OPTIONS matches no rule here, so the default (deny) applies and the origin is not reached.",
             cfg.clone(),
             jwks.clone(),
             "OPTIONS",
@@ -544,9 +799,10 @@ fn regenerate() {
                 ["origin", "https://app.example.test"],
                 ["access-control-request-method", "POST"]
             ]),
-            json!({"status": 200, "reason": null}),
+            json!({"status": 403, "reason": "route_denied", "origin": {"reached": false}}),
         ),
     ];
+    seam_cases(&g, &jwks, &mut cases);
     let mut report_only = cfg.clone();
     report_only["mode"] = json!("report-only");
     cases.push(case("report-only", "report-only lets a denied request through, annotated.", report_only, jwks.clone(), "GET", "/orders/1", json!([]), json!({"status": 200, "reason": "token_missing", "set_headers": {"x-edgeward-decision": "deny; status=401; reason=token_missing"}})));

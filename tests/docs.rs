@@ -210,7 +210,7 @@ fn heading(top: &str) -> String {
         "issuers" => "`[[issuers]]`".into(),
         "routes" => "`[[routes]]`".into(),
         "api_tokens" => "`[[api_tokens]]`".into(),
-        "token" | "keys" | "cache" | "headers" | "policy" => format!("`[{top}]`"),
+        "token" | "keys" | "cache" | "headers" | "policy" | "cors" => format!("`[{top}]`"),
         _ => "Top level".into(),
     }
 }
@@ -290,7 +290,10 @@ fn full_config() -> Config {
         "cache": {"ttl": 60, "capacity": 100, "negative_ttl": 10, "negative_capacity": 10},
         "headers": {"subject": "x-s", "issuer": "x-i", "tenant": "x-t", "scopes": "x-sc",
                     "claims": {"email": "x-email"}, "decision": "x-d", "strip_authorization": true},
-        "policy": {"default": "authenticated", "preflight": false},
+        "policy": {"default": "authenticated"},
+        "cors": {"allowed_origins": ["https://app.example.com"], "allowed_methods": ["GET"],
+                 "allowed_headers": ["authorization"], "expose_headers": ["x-request-id"],
+                 "max_age": 60, "allow_credentials": true},
         "routes": [{
             "path": "/users/{user}/**",
             "methods": ["GET"],
@@ -300,7 +303,8 @@ fn full_config() -> Config {
             "permissions": {"any": ["a"], "all": ["b"]},
             "tenants": ["t1"],
             "owner": {"user": "sub"},
-            "api_tokens": false
+            "api_tokens": false,
+            "forward_preflight": true
         }],
         "api_tokens": [{
             "name": "ci",
@@ -357,6 +361,7 @@ fn every_accepted_field_is_documented() {
         ("cache", r#"{"cache": {"zz_unknown": 1}}"#),
         ("headers", r#"{"headers": {"zz_unknown": 1}}"#),
         ("policy", r#"{"policy": {"zz_unknown": 1}}"#),
+        ("cors", r#"{"cors": {"zz_unknown": 1}}"#),
         ("routes", r#"{"routes": [{"path": "/", "zz_unknown": 1}]}"#),
         (
             "routes",

@@ -490,10 +490,53 @@ fn single_flight_across_concurrent_requests() {
             o => panic!("{o:?}"),
         }
     }
-    // A flight that never lands is abandoned after fetch_timeout.
+    // At fetch_timeout the flight is still the host's to report: a waiter
+    // joins it rather than racing the host's own abort with a second fetch.
     match gate.check(&req, NOW + 10) {
+        Outcome::NeedKeys(f) => assert!(!f.start && f.flight == first.flight),
+        o => panic!("{o:?}"),
+    }
+    // A flight that is never reported is counted lost shortly after.
+    match gate.check(&req, NOW + 12) {
         Outcome::NeedKeys(f) => assert!(f.start && f.flight != first.flight),
         o => panic!("{o:?}"),
+    }
+}
+
+#[test]
+fn a_hung_idp_costs_one_fetch_and_every_waiter_is_answered_at_the_timeout() {
+    let s = Signer::new(Algorithm::RS256, "k1");
+    let mut gate = Gate::new(config(ROUTES)).unwrap();
+    let t = format!("Bearer {}", s.mint(&claims("a", "orders:read")));
+    let h = [("authorization", t.as_str())];
+    let req = Request {
+        method: "GET",
+        path: "/orders/1",
+        headers: &h,
+    };
+    let Outcome::NeedKeys(first) = gate.check(&req, NOW) else {
+        panic!()
+    };
+    assert!(first.start);
+    // Five requests wait, polling, while the IdP hangs.
+    let mut starts = 1;
+    for second in 0..=10 {
+        for _ in 0..5 {
+            match gate.check(&req, NOW + second) {
+                Outcome::NeedKeys(f) => starts += usize::from(f.start),
+                o => panic!("decided before the fetch ended: {o:?}"),
+            }
+        }
+    }
+    assert_eq!(starts, 1, "a waiter started a second fetch");
+    // The host aborts its fetch at fetch_timeout and says so: every waiter
+    // is answered at once, 503, with no new fetch.
+    gate.fetch_failed(&first, "no response within 10000 ms", NOW + 10);
+    for _ in 0..5 {
+        match gate.check(&req, NOW + 10) {
+            Outcome::Decided(d) => assert_eq!(d.status(), 503),
+            o => panic!("{o:?}"),
+        }
     }
 }
 
@@ -841,8 +884,9 @@ fn preflight_and_report_only() {
         ],
         NOW,
     );
-    assert!(d.is_allowed());
-    // A bare OPTIONS is not a preflight.
+    // Without [cors] or forward_preflight a preflight is no exemption: it
+    // gets what a bare OPTIONS gets.
+    assert_eq!(reason(&d), Some("route_denied"));
     assert_eq!(
         reason(&run(&mut gate, &mut idp, "OPTIONS", "/orders/1", &[], NOW)),
         Some("route_denied")
@@ -995,7 +1039,7 @@ fn verify_without_policy() {
             v => break v,
         }
     };
-    let edgeward::Verification::Verified(id) = v else {
+    let edgeward::Verification::Verified(id, _) = v else {
         panic!("{v:?}")
     };
     assert_eq!(id.scopes, ["x"]);
@@ -1196,7 +1240,7 @@ fn verify_applies_the_issuer_tenants() {
     };
     assert!(matches!(
         verify("acme"),
-        edgeward::Verification::Verified(_)
+        edgeward::Verification::Verified(..)
     ));
     assert!(
         matches!(verify("evil"), edgeward::Verification::Denied(d) if d.reason == Reason::TenantNotAllowed)
@@ -1347,5 +1391,153 @@ fn identities_can_keep_only_the_claims_the_config_reads() {
             let d = run(&mut gate, &mut idp, "GET", "/users/bob/x", &h, NOW);
             assert_eq!(reason(&d), Some("owner_mismatch"));
         }
+    }
+}
+
+#[test]
+fn a_key_reissued_under_the_same_kid_is_refetched_once_per_cooldown() {
+    let old = Signer::new(Algorithm::ES256, "k1");
+    let new = Signer::random(Algorithm::ES256, "k1");
+    let mut gate = Gate::new(config(ROUTES)).unwrap();
+    let mut idp = Idp::serving(jwks(&[&old]));
+    assert!(get(
+        &mut gate,
+        &mut idp,
+        &old.mint(&claims("a", "orders:read")),
+        NOW
+    )
+    .is_allowed());
+    // The IdP re-issues k1 with new material.
+    idp.set(
+        JWKS_URI,
+        200,
+        &[("cache-control", "max-age=600")],
+        jwks(&[&new]),
+    );
+    let t = new.mint(&claims("a", "orders:read"));
+    // Keys younger than the cooldown: no refetch, and the refusal is
+    // remembered only until a refetch is allowed.
+    assert_eq!(
+        reason(&get(&mut gate, &mut idp, &t, NOW + 5)),
+        Some("signature_invalid")
+    );
+    assert_eq!(idp.hits(JWKS_URI), 1);
+    // Past the cooldown the failure refetches, and the new key passes.
+    assert!(get(&mut gate, &mut idp, &t, NOW + 31).is_allowed());
+    assert_eq!(idp.hits(JWKS_URI), 2);
+    // A flood of forged signatures under a known kid costs no more fetches
+    // than an unknown-kid flood: none within the cooldown.
+    let forged = format!("{}AAAA", &t[..t.len() - 4]);
+    for i in 0..20 {
+        assert_eq!(
+            reason(&get(&mut gate, &mut idp, &forged, NOW + 32 + i)),
+            Some("signature_invalid")
+        );
+    }
+    assert_eq!(idp.hits(JWKS_URI), 2);
+    assert_eq!(
+        reason(&get(&mut gate, &mut idp, &forged, NOW + 62)),
+        Some("signature_invalid")
+    );
+    assert_eq!(idp.hits(JWKS_URI), 3);
+}
+
+#[test]
+fn verify_reports_the_cores_own_cache_expiry() {
+    let s = Signer::new(Algorithm::ES256, "k1");
+    let text = format!("[[issuers]]\nissuer = \"{ISSUER}\"\njwks_uri = \"{JWKS_URI}\"\naudiences = [\"{AUDIENCE}\"]\nmax_age = 100\n");
+    let mut gate = Gate::new(edgeward::Config::parse(&text).unwrap()).unwrap();
+    let mut idp = Idp::serving(jwks(&[&s]));
+    let t = s.mint(&claims("a", "orders:read")); // iat = NOW - 10, exp = NOW + 3600
+    let until = loop {
+        match gate.verify(&t, NOW) {
+            edgeward::Verification::Verified(_, until) => break until,
+            edgeward::Verification::NeedKeys(f) => idp.answer(&mut gate, &f, NOW),
+            other => panic!("{other:?}"),
+        }
+    };
+    // iat + max_age + leeway, not exp or cache.ttl: a host remembering the
+    // identity until then never outlives max_age.
+    assert_eq!(until, NOW - 10 + 100 + 60 + 1);
+    assert!(matches!(
+        gate.verify(&t, until),
+        edgeward::Verification::Denied(d) if d.reason == Reason::TokenTooOld
+    ));
+}
+
+#[test]
+fn discovered_key_urls_must_be_https_or_the_loopback_issuers_own_origin() {
+    let s = Signer::new(Algorithm::RS256, "k1");
+    for (issuer, jwks_uri, ok) in [
+        ("http://127.0.0.1:9000", "http://127.0.0.1:9000/keys", true),
+        ("http://127.0.0.1:9000", "http://127.0.0.1:9001/keys", false),
+        (
+            "http://127.0.0.1:9000",
+            "http://127.attacker.example:9000/keys",
+            false,
+        ),
+        (
+            "http://127.0.0.1:9000",
+            "http://127.0.0.1:9000@attacker.example/keys",
+            false,
+        ),
+        (
+            "http://localhost:9000",
+            "http://attacker.example/keys",
+            false,
+        ),
+        ("https://login.test/a", "http://127.0.0.1/keys", false),
+        ("https://login.test/a", "https://keys.login.test/k", true),
+    ] {
+        let text =
+            format!("[[issuers]]\nissuer = \"{issuer}\"\naudiences = [\"{AUDIENCE}\"]\n{ROUTES}");
+        let mut gate = Gate::new(edgeward::Config::parse(&text).unwrap()).unwrap();
+        let mut idp = Idp::default();
+        idp.set(
+            &format!("{issuer}/.well-known/openid-configuration"),
+            200,
+            &[],
+            json!({"issuer": issuer, "jwks_uri": jwks_uri}).to_string(),
+        );
+        idp.set(jwks_uri, 200, &[], jwks(&[&s]));
+        let mut c = claims("a", "orders:read");
+        c["iss"] = json!(issuer);
+        let d = get(&mut gate, &mut idp, &s.mint(&c), NOW);
+        assert_eq!(d.is_allowed(), ok, "{issuer} -> {jwks_uri}: {d:?}");
+        assert_eq!(idp.hits(jwks_uri), usize::from(ok), "{jwks_uri}");
+    }
+}
+
+#[test]
+fn redirects_of_key_fetches_follow_the_key_url_rule() {
+    let text = format!("[[issuers]]\nissuer = \"{ISSUER}\"\njwks_uri = \"{JWKS_URI}\"\naudiences = [\"{AUDIENCE}\"]\n");
+    let mut gate = Gate::new(edgeward::Config::parse(&text).unwrap()).unwrap();
+    let t = Signer::new(Algorithm::ES256, "k1").mint(&claims("a", "x"));
+    let edgeward::Verification::NeedKeys(f) = gate.verify(&t, NOW) else {
+        panic!()
+    };
+    assert_eq!(
+        gate.redirect(&f, "https://cdn.idp.test/k").unwrap(),
+        "https://cdn.idp.test/k"
+    );
+    assert_eq!(
+        gate.redirect(&f, "/v2/jwks").unwrap(),
+        "https://idp.test/v2/jwks"
+    );
+    assert_eq!(
+        gate.redirect(&f, "//other.test/k").unwrap(),
+        "https://other.test/k"
+    );
+    assert_eq!(
+        gate.redirect(&f, "keys2").unwrap(),
+        "https://idp.test/keys2"
+    );
+    for bad in [
+        "http://idp.test/jwks",
+        "http://127.0.0.1/jwks",
+        "https://u:p@idp.test/jwks",
+        "ftp://idp.test/x",
+    ] {
+        assert!(gate.redirect(&f, bad).is_err(), "{bad}");
     }
 }

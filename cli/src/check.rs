@@ -420,7 +420,7 @@ impl Report<'_> {
     fn deny(&self) -> Option<&edgeward::Deny> {
         match self.decision {
             Decision::Deny(d) => Some(d),
-            Decision::Allow(_) => None,
+            Decision::Allow(_) | Decision::Answer(_) => None,
         }
     }
 
@@ -544,7 +544,7 @@ impl Report<'_> {
                     "expires_at": i.expires_at,
                 })
             }
-            Decision::Deny(_) => Value::Null,
+            Decision::Deny(_) | Decision::Answer(_) => Value::Null,
         };
         let keys: Vec<Value> = self
             .key_views()
@@ -707,6 +707,12 @@ impl Report<'_> {
                 }
                 if let Some(e) = i.expires_at {
                     outln!("  expires      {} ({})", iso_time(e), relative(e, self.now));
+                }
+            }
+            Decision::Answer(a) => {
+                outln!("ANSWERED BY THE GATE ({}): a CORS preflight", a.status);
+                for (k, v) in &a.headers {
+                    outln!("  {k}: {v}");
                 }
             }
             Decision::Deny(d) => {
