@@ -555,10 +555,26 @@ fn reason_phrase(status: u16) -> &'static str {
 fn handle(mut stream: TcpStream, state: &Mutex<Idp>) {
     let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
     let _ = stream.set_write_timeout(Some(Duration::from_secs(10)));
+    let mut readable_anywhere = false;
     let (resp, line) = match read_request(&mut stream) {
         Ok(req) => {
             let line = format!("{} {}", req.method, req.path);
-            (route(&req, state), line)
+            readable_anywhere = is_public(&req.path);
+            // Minting, rotating and faults are for this machine's tools, not
+            // for web pages: a browser sends Origin with every cross-origin
+            // POST (even a plain form), so refuse those outright.
+            if !readable_anywhere && req.header("origin").is_some() {
+                (
+                    HttpResponse::error(
+                        403,
+                        "access_denied",
+                        "browser requests (with Origin) may only read discovery and keys",
+                    ),
+                    line,
+                )
+            } else {
+                (route(&req, state), line)
+            }
         }
         Err(None) => return, // the connection closed without a request (a wake-up)
         Err(Some(status)) => (
@@ -568,12 +584,16 @@ fn handle(mut stream: TcpStream, state: &Mutex<Idp>) {
     };
     errln!("dev-idp: {line} {}", resp.status);
     let mut head = format!(
-        "HTTP/1.1 {} {}\r\ncontent-type: {}\r\ncontent-length: {}\r\nconnection: close\r\naccess-control-allow-origin: *\r\n",
+        "HTTP/1.1 {} {}\r\ncontent-type: {}\r\ncontent-length: {}\r\nconnection: close\r\n",
         resp.status,
         reason_phrase(resp.status),
         resp.content_type,
         resp.body.len()
     );
+    if readable_anywhere {
+        // Public, read-only documents: a browser demo may read them.
+        head.push_str("access-control-allow-origin: *\r\n");
+    }
     for (k, v) in &resp.headers {
         head.push_str(&format!("{k}: {v}\r\n"));
     }
@@ -582,6 +602,17 @@ fn handle(mut stream: TcpStream, state: &Mutex<Idp>) {
     let _ = stream.write_all(&resp.body);
     let _ = stream.flush();
     let _ = stream.shutdown(std::net::Shutdown::Write);
+}
+
+/// Discovery and the key set: public, read-only, readable by any web page.
+fn is_public(path: &str) -> bool {
+    matches!(
+        path,
+        "/.well-known/openid-configuration"
+            | "/.well-known/oauth-authorization-server"
+            | "/jwks"
+            | "/jwks.json"
+    )
 }
 
 /// Reads one request. `Err(None)`: nothing was sent; `Err(Some(status))`: refuse.

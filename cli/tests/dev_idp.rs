@@ -443,3 +443,60 @@ fn expect_continue_and_raw_http() {
     assert!(out.starts_with("HTTP/1.1 413"), "{out}");
     assert_eq!(get(&idp.url("/jwks")).status, 200);
 }
+
+#[test]
+fn web_pages_may_read_keys_but_never_mint_rotate_or_set_faults() {
+    use std::io::{Read, Write};
+    let idp = DevIdp::start(&[]);
+    let raw = |req: String| {
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", idp.port)).unwrap();
+        s.write_all(req.as_bytes()).unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).unwrap();
+        out
+    };
+    // Read-only documents stay readable from a browser demo.
+    for path in ["/jwks", "/.well-known/openid-configuration"] {
+        let out = raw(format!(
+            "GET {path} HTTP/1.1\r\nHost: x\r\nOrigin: https://any.example\r\n\r\n"
+        ));
+        assert!(out.starts_with("HTTP/1.1 200"), "{out}");
+        assert!(out.contains("access-control-allow-origin: *\r\n"), "{out}");
+    }
+    // A page cannot mint (even with a form POST that needs no preflight),
+    // rotate keys or set faults; no CORS header lets it read an answer.
+    let form = "grant_type=client_credentials&scope=x";
+    for (method, path, body) in [
+        ("POST", "/token", form),
+        ("GET", "/mint", ""),
+        ("POST", "/mint", ""),
+        ("POST", "/rotate", ""),
+        ("POST", "/faults", "jwks=down"),
+    ] {
+        let out = raw(format!(
+            "{method} {path} HTTP/1.1\r\nHost: x\r\nOrigin: https://evil.example\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        ));
+        assert!(out.starts_with("HTTP/1.1 403"), "{method} {path}: {out}");
+        assert!(
+            !out.to_ascii_lowercase()
+                .contains("access-control-allow-origin"),
+            "{out}"
+        );
+    }
+    // Local tools (no Origin) still mint, and the answer carries no CORS header.
+    let out = raw(format!(
+        "POST /token HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{form}",
+        form.len()
+    ));
+    assert!(out.starts_with("HTTP/1.1 200"), "{out}");
+    assert!(!out.contains("access-control-allow-origin"), "{out}");
+    // The key set did not change.
+    assert_eq!(
+        get(&idp.url("/jwks")).json()["keys"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+}
