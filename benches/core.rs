@@ -340,6 +340,7 @@ fn fetch() -> KeyFetch {
         kind: FetchKind::Jwks,
         flight: 0,
         start: true,
+        shared_key: None,
     }
 }
 

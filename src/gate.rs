@@ -31,7 +31,9 @@ use crate::decision::{Allow, Answer, Decision, Deny, Identity, IdentityKind, Rea
 use crate::json::claim_at;
 use crate::jws;
 use crate::keys::{alg_name, parse_alg, KeyMaterial, PublicKey};
-use crate::keystore::{IngestReport, KeyFetch, KeyStore, Selection};
+use crate::keystore::{
+    IngestReport, KeyFetch, KeyStore, Selection, SharedNext, SharedRead, SharedTier, SharedWrite,
+};
 use crate::policy::{claim_text, evaluate, gather, split_path, Policy, RouteMatch, Subject};
 use crate::token::{extract, Request};
 use jsonwebtoken::Algorithm;
@@ -351,6 +353,65 @@ impl<B: SignatureBackend> Gate<B> {
     /// joins the outstanding one (an operator's "refresh").
     pub fn refresh(&mut self, issuer: &str, now: i64) -> Option<KeyFetch> {
         self.keys.refresh(issuer, now)
+    }
+
+    /// Declares the host's shared key tier (Workers KV, Redis, Deno KV,
+    /// Envoy shared data); see [`crate::keystore::SharedTier`] and the
+    /// protocol in `keystore/shared.rs`. Without it nothing changes.
+    pub fn use_shared_tier(&mut self, tier: SharedTier) {
+        self.keys.use_shared_tier(tier);
+    }
+
+    /// The tier keys a new instance reads before its first check; hand each
+    /// value to [`Gate::adopt_shared`].
+    pub fn shared_keys(&self) -> Vec<String> {
+        self.keys.shared_keys()
+    }
+
+    /// Takes a value read from the tier at start (see
+    /// [`KeyStore::adopt_shared`]); verdicts made with withdrawn keys go.
+    pub fn adopt_shared(
+        &mut self,
+        key: &str,
+        value: Option<&str>,
+        now: i64,
+    ) -> Result<bool, String> {
+        let adopted = self.keys.adopt_shared(key, value, now)?;
+        if adopted == Some(true) {
+            self.verdicts.clear();
+        }
+        Ok(adopted.is_some())
+    }
+
+    /// The starter's read of [`KeyFetch::shared_key`]; see
+    /// [`KeyStore::ingest_shared`].
+    pub fn ingest_shared(
+        &mut self,
+        fetch: &KeyFetch,
+        read: SharedRead<'_>,
+        now: i64,
+    ) -> SharedNext {
+        let (next, removed) = self.keys.ingest_shared(fetch, read, now);
+        if removed {
+            self.verdicts.clear();
+        }
+        next
+    }
+
+    /// The answer to [`SharedNext::Lock`]; see [`KeyStore::lock_result`].
+    pub fn lock_result(&mut self, fetch: &KeyFetch, acquired: bool, now: i64) -> SharedNext {
+        self.keys.lock_result(fetch, acquired, now)
+    }
+
+    /// Writes to perform after a flight's IdP fetch; see
+    /// [`KeyStore::shared_writes`].
+    pub fn shared_writes(&mut self, fetch: &KeyFetch, now: i64) -> Vec<SharedWrite> {
+        self.keys.shared_writes(fetch, now)
+    }
+
+    /// A shared write failed; see [`KeyStore::shared_write_failed`].
+    pub fn shared_write_failed(&mut self, write: &SharedWrite) {
+        self.keys.shared_write_failed(write);
     }
 
     /// Where a key fetch may follow a redirect; see [`KeyStore::redirect`].

@@ -18,6 +18,9 @@ use crate::keys::{parse_jwk, parse_jwks, KeyMismatch, PublicKey, SkippedKey};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+mod shared;
+pub use shared::{SharedNext, SharedRead, SharedTier, SharedWrite};
+
 /// What a fetch is for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -42,6 +45,12 @@ pub struct KeyFetch {
     pub flight: u64,
     /// True for exactly one caller per flight: that caller fetches.
     pub start: bool,
+    /// With a shared tier ([`KeyStore::use_shared_tier`]), for the caller
+    /// that starts: read this key from the tier first and hand the value to
+    /// [`KeyStore::ingest_shared`], which says whether to call the IdP.
+    /// `None`: fetch `url` at once.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shared_key: Option<String>,
 }
 
 /// How usable an issuer's keys are at a given time.
@@ -97,6 +106,22 @@ struct Flight {
     kind: FetchKind,
     url: String,
     started: i64,
+    why: Why,
+}
+
+/// Why a flight was started: what a shared-tier copy must hold to end it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Why {
+    /// No usable keys.
+    Missing,
+    /// Keys held, but not this `kid`.
+    UnknownKid(String),
+    /// A signature failed under a known `kid` (a re-issued key).
+    Rotation,
+    /// Stale keys, a background refresh.
+    Refresh,
+    /// An operator's refresh: from the IdP, whatever the tier holds.
+    Operator,
 }
 
 #[derive(Clone, Debug)]
@@ -111,6 +136,7 @@ struct Entry {
     last_error: Option<String>,
     kid_refetch_at: Option<i64>,
     flight: Option<Flight>,
+    shared: shared::Seen,
 }
 
 /// The key cache for every configured issuer.
@@ -119,6 +145,7 @@ pub struct KeyStore {
     cfg: KeyCacheConfig,
     entries: Vec<Entry>,
     next_flight: u64,
+    tier: Option<SharedTier>,
 }
 
 /// Seconds past `keys.fetch_timeout` before an unreported flight counts as
@@ -140,6 +167,10 @@ struct Snapshot {
     usable_until: i64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     kid_refetch_at: Option<i64>,
+    /// The last failed fetch, when newer than the keys: shared so that the
+    /// fleet does not retry an IdP that is down more than once per cooldown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    failed_at: Option<i64>,
     keys: Vec<Value>,
 }
 
@@ -161,9 +192,11 @@ impl KeyStore {
                     last_error: None,
                     kid_refetch_at: None,
                     flight: None,
+                    shared: shared::Seen::default(),
                 })
                 .collect(),
             next_flight: 1,
+            tier: None,
         }
     }
 
@@ -217,9 +250,10 @@ impl KeyStore {
         at.is_some_and(|t| t <= now && now.saturating_sub(t) < self.cfg.refetch_cooldown as i64)
     }
 
-    /// Joins the live flight for entry `i`, or starts one.
-    fn fetch(&mut self, i: usize, now: i64) -> KeyFetch {
+    /// Joins the live flight for entry `i`, or starts one for `why`.
+    fn fetch(&mut self, i: usize, now: i64, why: Why) -> KeyFetch {
         let live = self.flight_live(&self.entries[i], now);
+        let shared_key = self.shared_read_first(i, &why, now);
         let e = &mut self.entries[i];
         if live {
             if let Some(f) = &e.flight {
@@ -229,6 +263,7 @@ impl KeyStore {
                     kind: f.kind,
                     flight: f.id,
                     start: false,
+                    shared_key: None,
                 };
             }
         }
@@ -249,6 +284,7 @@ impl KeyStore {
             kind,
             url: url.clone(),
             started: now,
+            why,
         });
         KeyFetch {
             issuer: e.issuer.clone(),
@@ -256,6 +292,7 @@ impl KeyStore {
             kind,
             flight: id,
             start: true,
+            shared_key,
         }
     }
 
@@ -269,7 +306,7 @@ impl KeyStore {
         match e.freshness(now) {
             Freshness::Missing | Freshness::Expired => {
                 if live || !self.cooling(e.failed_at, now) {
-                    return Selection::Fetch(self.fetch(i, now));
+                    return Selection::Fetch(self.fetch(i, now, Why::Missing));
                 }
                 let why = e
                     .last_error
@@ -292,7 +329,8 @@ impl KeyStore {
             if !live {
                 self.entries[i].kid_refetch_at = Some(now);
             }
-            return Selection::Fetch(self.fetch(i, now));
+            let why = Why::UnknownKid(kid.unwrap_or_default().to_owned());
+            return Selection::Fetch(self.fetch(i, now, why));
         }
         let mut mismatch = None;
         let usable: Vec<&PublicKey> = self.entries[i]
@@ -324,7 +362,7 @@ impl KeyStore {
         };
         let e = &self.entries[i];
         if self.flight_live(e, now) {
-            return Ok(self.fetch(i, now));
+            return Ok(self.fetch(i, now, Why::Rotation));
         }
         let cooldown = self.cfg.refetch_cooldown as i64;
         let until = [e.kid_refetch_at, e.fetched_at, e.failed_at]
@@ -337,7 +375,7 @@ impl KeyStore {
             Some(t) => Err(t),
             None => {
                 self.entries[i].kid_refetch_at = Some(now);
-                Ok(self.fetch(i, now))
+                Ok(self.fetch(i, now, Why::Rotation))
             }
         }
     }
@@ -366,7 +404,9 @@ impl KeyStore {
                     && !self.cooling(e.failed_at, now)
             })
             .collect();
-        due.into_iter().map(|i| self.fetch(i, now)).collect()
+        due.into_iter()
+            .map(|i| self.fetch(i, now, Why::Refresh))
+            .collect()
     }
 
     /// Records a fetch that got no response (network error, timeout).
@@ -527,27 +567,35 @@ impl KeyStore {
 
     /// A compact snapshot of `issuer`'s keys and timers for a shared store
     /// (Workers KV, proxy-wasm shared data). `None` before the first fetch.
+    /// It also carries the last failure when that is newer than the keys
+    /// (a failure alone, with no keys yet, still makes a snapshot).
     pub fn snapshot(&self, issuer: &str) -> Option<String> {
         let e = &self.entries[self.index(issuer)?];
+        let failed_at = e.failed_at.filter(|&f| e.fetched_at.is_none_or(|t| f > t));
+        if e.fetched_at.is_none() && failed_at.is_none() {
+            return None;
+        }
         let snap = Snapshot {
             v: SNAPSHOT_VERSION,
             iss: e.issuer.clone(),
             jwks_uri: e.jwks_uri.clone(),
-            fetched_at: e.fetched_at?,
+            fetched_at: e.fetched_at.unwrap_or(0),
             fresh_until: e.fresh_until,
             usable_until: e.usable_until,
             kid_refetch_at: e.kid_refetch_at,
+            failed_at,
             keys: e.keys.iter().map(PublicKey::to_jwk).collect(),
         };
         serde_json::to_string(&snap).ok()
     }
 
     /// Adopts a snapshot when it is newer than what is held. Returns whether
-    /// it was adopted. The unknown-kid cooldown is shared either way, so a
-    /// `kid` flood costs one IdP fetch per cooldown across every instance
-    /// sharing the store. An adopted snapshot ends the issuer's outstanding
-    /// fetch: its keys are what that fetch was for. (Use [`crate::Gate::restore`]
-    /// on a gate, which also drops verdicts made with withdrawn keys.)
+    /// it was adopted. The unknown-kid cooldown and a newer failure are
+    /// shared either way, so a `kid` flood or an IdP outage costs one IdP
+    /// fetch per cooldown across every instance sharing the store. An
+    /// adopted snapshot ends the issuer's outstanding fetch: its keys are
+    /// what that fetch was for. (Use [`crate::Gate::restore`] on a gate,
+    /// which also drops verdicts made with withdrawn keys.)
     pub fn restore(&mut self, snapshot: &str) -> Result<bool, String> {
         self.restore_report(snapshot).map(|r| r.is_some())
     }
@@ -555,20 +603,30 @@ impl KeyStore {
     /// Like [`KeyStore::restore`]; `Some(removed)` when adopted, where
     /// `removed` says a previously held key is gone.
     pub(crate) fn restore_report(&mut self, snapshot: &str) -> Result<Option<bool>, String> {
-        let snap: Snapshot =
-            serde_json::from_str(snapshot).map_err(|e| format!("snapshot is not readable: {e}"))?;
-        let times_ok = snap.fetched_at >= 0
-            && snap.fresh_until >= snap.fetched_at
-            && snap.usable_until >= snap.fresh_until
-            && snap.kid_refetch_at.is_none_or(|t| t >= 0);
-        if snap.v == SNAPSHOT_VERSION && !times_ok {
-            return Err("snapshot times are out of order or negative".into());
+        let (i, snap, keys) = self.parse_snapshot(snapshot)?;
+        let adopted = self.merge(i, snap, keys);
+        if adopted.is_some() {
+            self.entries[i].flight = None;
         }
+        Ok(adopted)
+    }
+
+    fn parse_snapshot(&self, text: &str) -> Result<(usize, Snapshot, Vec<PublicKey>), String> {
+        let snap: Snapshot =
+            serde_json::from_str(text).map_err(|e| format!("snapshot is not readable: {e}"))?;
         if snap.v != SNAPSHOT_VERSION {
             return Err(format!(
                 "snapshot version {} is not {SNAPSHOT_VERSION}",
                 snap.v
             ));
+        }
+        let times_ok = snap.fetched_at >= 0
+            && snap.fresh_until >= snap.fetched_at
+            && snap.usable_until >= snap.fresh_until
+            && snap.kid_refetch_at.is_none_or(|t| t >= 0)
+            && snap.failed_at.is_none_or(|t| t >= 0);
+        if !times_ok {
+            return Err("snapshot times are out of order or negative".into());
         }
         let i = self.index(&snap.iss).ok_or_else(|| {
             format!(
@@ -582,26 +640,43 @@ impl KeyStore {
             .map(parse_jwk)
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| format!("snapshot key: {e}"))?;
+        Ok((i, snap, keys))
+    }
+
+    /// Merges a parsed snapshot into entry `i` (the flight is the caller's
+    /// business): the cooldown and a newer failure always, the keys when
+    /// newer. `Some(removed)` when the keys were adopted.
+    fn merge(&mut self, i: usize, snap: Snapshot, keys: Vec<PublicKey>) -> Option<bool> {
         let e = &mut self.entries[i];
         e.kid_refetch_at = e.kid_refetch_at.max(snap.kid_refetch_at);
-        if e.fetched_at.is_some_and(|t| t >= snap.fetched_at) || keys.is_empty() {
-            return Ok(None);
+        let adopt = !keys.is_empty() && e.fetched_at.is_none_or(|t| t < snap.fetched_at);
+        let mut removed = None;
+        if adopt {
+            if e.jwks_uri.is_none() {
+                e.jwks_uri = snap.jwks_uri;
+            }
+            removed = Some(
+                e.keys
+                    .iter()
+                    .any(|old| !keys.iter().any(|new| same_key(old, new))),
+            );
+            e.keys = keys;
+            e.fetched_at = Some(snap.fetched_at);
+            e.fresh_until = snap.fresh_until;
+            e.usable_until = snap.usable_until;
+            e.failed_at = None;
+            e.last_error = None;
         }
-        if e.jwks_uri.is_none() {
-            e.jwks_uri = snap.jwks_uri;
+        if let Some(f) = snap.failed_at {
+            let newer_than_keys = e.fetched_at.is_none_or(|t| f > t);
+            if newer_than_keys && e.failed_at.is_none_or(|mine| f > mine) {
+                e.failed_at = Some(f);
+                if e.last_error.is_none() {
+                    e.last_error = Some("another instance's key fetch failed".into());
+                }
+            }
         }
-        let removed = e
-            .keys
-            .iter()
-            .any(|old| !keys.iter().any(|new| same_key(old, new)));
-        e.keys = keys;
-        e.fetched_at = Some(snap.fetched_at);
-        e.fresh_until = snap.fresh_until;
-        e.usable_until = snap.usable_until;
-        e.flight = None;
-        e.failed_at = None;
-        e.last_error = None;
-        Ok(Some(removed))
+        removed
     }
 
     /// Starts a fetch of `issuer`'s keys now, whatever their freshness (an
@@ -609,7 +684,7 @@ impl KeyStore {
     /// issuer that is not configured.
     pub fn refresh(&mut self, issuer: &str, now: i64) -> Option<KeyFetch> {
         let i = self.index(issuer)?;
-        Some(self.fetch(i, now))
+        Some(self.fetch(i, now, Why::Operator))
     }
 
     /// Gives up on an outstanding fetch without a verdict on the IdP (the

@@ -46,5 +46,8 @@ pub use decision::{header_key, Allow, Answer, Decision, Deny, Identity, Identity
 pub use gate::{Gate, Outcome, Step, Verification};
 pub use jsonwebtoken::Algorithm;
 pub use keys::PublicKey;
-pub use keystore::{FetchKind, Freshness, IngestReport, KeyFetch, KeyStore};
+pub use keystore::{
+    FetchKind, Freshness, IngestReport, KeyFetch, KeyStore, SharedNext, SharedRead, SharedTier,
+    SharedWrite,
+};
 pub use token::Request;

@@ -181,6 +181,7 @@ pub fn jwks_fetch() -> KeyFetch {
         kind: FetchKind::Jwks,
         flight: 1,
         start: true,
+        shared_key: None,
     }
 }
 

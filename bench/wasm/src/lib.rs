@@ -70,6 +70,7 @@ impl BenchGate {
             kind: FetchKind::Jwks,
             flight: 0,
             start: true,
+            shared_key: None,
         };
         let report = self
             .gate
