@@ -368,6 +368,12 @@ impl<B: SignatureBackend> Gate<B> {
         self.keys.shared_keys()
     }
 
+    /// The lock keys a compare-and-swap tier creates at start; see
+    /// [`KeyStore::shared_lock_keys`].
+    pub fn shared_lock_keys(&self) -> Vec<String> {
+        self.keys.shared_lock_keys()
+    }
+
     /// Takes a value read from the tier at start (see
     /// [`KeyStore::adopt_shared`]); verdicts made with withdrawn keys go.
     pub fn adopt_shared(

@@ -171,6 +171,16 @@ impl KeyStore {
             .collect()
     }
 
+    /// Every lock key the protocol may ask for, for tiers that lock by
+    /// compare-and-swap and cannot insert-if-absent (proxy-wasm shared
+    /// data): create them (holding `0`, a lapsed deadline) at start.
+    pub fn shared_lock_keys(&self) -> Vec<String> {
+        self.entries
+            .iter()
+            .flat_map(|e| [FetchKind::Discovery, FetchKind::Jwks].map(|k| lock_key(&e.issuer, k)))
+            .collect()
+    }
+
     /// Takes a value read from the tier outside a flight (at start): adopts
     /// it when newer and remembers what the tier holds. `Some(removed)` when
     /// adopted. Unknown keys and unreadable values are ignored (`Err` says

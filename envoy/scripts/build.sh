@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Builds the Envoy filter: cargo (wasm32-wasip1, opt-level z; ring's C at s,
+# see worker/scripts/build.sh) → wasm-opt -Oz → envoy/build/edgeward.wasm.
+#
+#   envoy/scripts/build.sh            the shipped filter
+#   envoy/scripts/build.sh --test     the test build (feature test-hooks) → envoy/build/test/edgeward.wasm
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+export PATH="$HOME/.cargo/bin:$PATH"
+rustup target list --installed | grep -qx wasm32-wasip1 || rustup target add wasm32-wasip1
+features=()
+out="$here/build"
+if [ "${1:-}" = "--test" ]; then
+  features=(--features test-hooks)
+  out="$here/build/test"
+fi
+if [ ! -x "$here/node_modules/.bin/wasm-opt" ]; then
+  (cd "$here" && npm ci --no-audit --no-fund --loglevel=error </dev/null)
+fi
+# Its own target dir: the other hosts' builds never wait on it.
+export CARGO_TARGET_DIR="$here/target"
+CARGO_PROFILE_RELEASE_OPT_LEVEL=z cargo build --quiet --release --target wasm32-wasip1 \
+  -p edgeward-envoy "${features[@]}" --config 'profile.release.package.ring.opt-level="s"'
+wasm="$CARGO_TARGET_DIR/wasm32-wasip1/release/edgeward_envoy.wasm"
+mkdir -p "$out"
+if [ -f "$out/edgeward.wasm" ] && [ "$out/edgeward.wasm" -nt "$wasm" ]; then
+  echo "[envoy] $out/edgeward.wasm is up to date" >&2
+  exit 0
+fi
+"$here/node_modules/.bin/wasm-opt" -Oz --enable-bulk-memory --enable-nontrapping-float-to-int \
+  --enable-sign-ext --enable-mutable-globals "$wasm" -o "$out/edgeward.wasm"
+bytes=$(wc -c <"$out/edgeward.wasm")
+gz=$(gzip -9 <"$out/edgeward.wasm" | wc -c)
+echo "[envoy] built $out/edgeward.wasm: $bytes bytes, gzip -9 $gz bytes" >&2

@@ -1,0 +1,242 @@
+// The filter in a real Envoy, loaded from the shipped envoy.yaml, in front
+// of an echo origin, with a real OpenID provider (oidc-provider) on loopback
+// issuing the tokens: the Worker suite's scenarios, through Envoy.
+import { describe, it, before, after } from "node:test";
+import assert from "node:assert/strict";
+import http from "node:http";
+import { startEnvoy, validate, sleep } from "./support.mjs";
+import { startIdp, startOrigin, RESOURCES, forgedToken } from "../../worker/test/support.mjs";
+
+function plugin(idp, extra = {}) {
+  return {
+    edgeward: {
+      realm: "orders",
+      issuers: [{ issuer: idp.issuer, audiences: [RESOURCES.rs256, RESOURCES.es256, RESOURCES.short], leeway: 0 }],
+      headers: { claims: { client_id: "x-auth-client" } },
+      keys: extra.keys ?? {},
+      routes: [
+        { path: "/health", access: "anonymous" },
+        { path: "/orders/**", methods: ["GET"], scopes: { any: ["orders:read"] } },
+        { path: "/orders/**", methods: ["POST"], scopes: { all: ["orders:write"] } },
+        { path: "/**" },
+      ],
+      ...(extra.edgeward ?? {}),
+    },
+    clusters: { [idp.issuer]: "idp" },
+    crypto: extra.crypto ?? "auto",
+  };
+}
+
+const bearer = (t) => ({ authorization: `Bearer ${t}` });
+
+describe("Envoy filter with oidc-provider", () => {
+  let idp, origin, envoy;
+  before(async () => {
+    idp = await startIdp();
+    origin = await startOrigin();
+    envoy = await startEnvoy({
+      plugin: plugin(idp, { keys: { refetch_cooldown: 1 } }),
+      originPort: origin.port,
+      idpPort: idp.port,
+      concurrency: 2,
+    });
+  });
+  after(async () => {
+    await envoy?.stop();
+    await origin?.stop();
+    await idp?.stop();
+  });
+
+  it("no token: 401 with a Bearer challenge; the origin is not reached", async () => {
+    const before = origin.seen.length;
+    const res = await envoy.fetch("/orders/1");
+    assert.equal(res.status, 401);
+    assert.equal(res.headers.get("www-authenticate"), 'Bearer realm="orders"');
+    assert.equal((await res.json()).reason, "token_missing");
+    assert.equal(origin.seen.length, before);
+  });
+
+  it("RS256 from the IdP: 200; the origin gets identity headers, spoofed ones removed", async () => {
+    const t = await idp.token(RESOURCES.rs256);
+    const res = await envoy.fetch("/orders/7?x=1", {
+      headers: { ...bearer(t), "x-auth-subject": "root", "x-auth-client": "evil" },
+    });
+    assert.equal(res.status, 200, await res.clone().text());
+    const seen = await res.json();
+    assert.equal(seen.url, "/orders/7?x=1");
+    assert.equal(seen.headers["x-auth-subject"], "svc");
+    assert.equal(seen.headers["x-auth-client"], "svc");
+    assert.equal(seen.headers["x-auth-issuer"], idp.issuer);
+    assert.equal(idp.hits.discovery, 1);
+    assert.equal(idp.hits.jwks, 1);
+  });
+
+  it("ES256: 200; a missing scope: 403 naming it", async () => {
+    const t = await idp.token(RESOURCES.es256);
+    assert.equal((await envoy.fetch("/orders/1", { headers: bearer(t) })).status, 200);
+    const res = await envoy.fetch("/orders/1", { method: "POST", headers: bearer(t) });
+    assert.equal(res.status, 403);
+    assert.match(res.headers.get("www-authenticate"), /insufficient_scope.*scope="orders:write"/);
+  });
+
+  it("a tampered token: 401 signature_invalid (Envoy's verify_signature says no, and that is final)", async () => {
+    const t = await idp.token(RESOURCES.rs256);
+    const [h, p, s] = t.split(".");
+    const body = JSON.parse(Buffer.from(p, "base64url"));
+    body.scope = "orders:read orders:write";
+    const forged = [h, Buffer.from(JSON.stringify(body)).toString("base64url"), s].join(".");
+    const res = await envoy.fetch("/orders/1", { method: "POST", headers: bearer(forged) });
+    assert.equal(res.status, 401);
+    assert.equal((await res.json()).reason, "signature_invalid");
+  });
+
+  it("the IdP rotates its keys: a token with the new kid verifies without a restart", async () => {
+    await sleep(1100); // refetch_cooldown is 1 s in this suite
+    await idp.rotate("k2");
+    const t = await idp.token(RESOURCES.rs256);
+    assert.equal(JSON.parse(Buffer.from(t.split(".")[0], "base64url")).kid, "k2-rs256");
+    const res = await envoy.fetch("/orders/1", { headers: bearer(t) });
+    assert.equal(res.status, 200, await res.text());
+  });
+
+  it("the IdP is down: cached keys keep serving", async () => {
+    const t = await idp.token(RESOURCES.rs256);
+    await idp.stop();
+    try {
+      const res = await envoy.fetch("/orders/1", { headers: bearer(t) });
+      assert.equal(res.status, 200);
+    } finally {
+      await idp.start();
+    }
+  });
+
+  it("counters: allowed, denied with reasons, key fetches", async () => {
+    const s = await envoy.stats();
+    assert.ok(s.allowed >= 3, JSON.stringify(s));
+    assert.ok(s.denied >= 3, JSON.stringify(s));
+    assert.ok(s["denied.token_missing"] >= 1, JSON.stringify(s));
+    assert.ok(s.jwks_fetch_success >= 1, JSON.stringify(s));
+  });
+});
+
+describe("cold starts and outages", () => {
+  it("a cold Envoy with 2 workers and 40 concurrent requests fetches the key set once", async () => {
+    const idp = await startIdp();
+    const origin = await startOrigin();
+    const envoy = await startEnvoy({ plugin: plugin(idp), originPort: origin.port, idpPort: idp.port, concurrency: 2 });
+    try {
+      const t = await idp.token(RESOURCES.es256);
+      const statuses = await Promise.all(
+        Array.from({ length: 40 }, () => envoy.fetch("/orders/1", { headers: bearer(t) }).then((r) => r.status)),
+      );
+      assert.ok(statuses.every((s) => s === 200), JSON.stringify(statuses));
+      assert.equal(idp.hits.jwks, 1);
+      assert.equal(idp.hits.discovery, 1);
+    } finally {
+      await envoy.stop();
+      await origin.stop();
+      await idp.stop();
+    }
+  });
+
+  it("200 requests with unknown kids on 2 workers: at most one key-set fetch (the workers share the cooldown)", async () => {
+    const idp = await startIdp();
+    const origin = await startOrigin();
+    const envoy = await startEnvoy({
+      plugin: plugin(idp, { keys: { refetch_cooldown: 2 } }),
+      originPort: origin.port,
+      idpPort: idp.port,
+      concurrency: 2,
+    });
+    try {
+      assert.equal((await envoy.fetch("/orders/1", { headers: bearer(await idp.token()) })).status, 200);
+      await sleep(2100); // the keys are now older than the cooldown: a refetch is allowed
+      const before = idp.hits.jwks;
+      const flood = await Promise.all(
+        Array.from({ length: 200 }, (_, i) =>
+          envoy.fetch("/orders/1", { headers: bearer(forgedToken(idp.issuer, `flood-${i}`)) }).then((r) => r.status),
+        ),
+      );
+      assert.ok(flood.every((s) => s === 401), JSON.stringify([...new Set(flood)]));
+      assert.ok(idp.hits.jwks - before <= 1, `${idp.hits.jwks - before} fetches`);
+    } finally {
+      await envoy.stop();
+      await origin.stop();
+      await idp.stop();
+    }
+  });
+
+  it("no keys yet and the IdP down: 503 with Retry-After, never a pass", async () => {
+    const idp = await startIdp();
+    const t = await idp.token(RESOURCES.rs256);
+    const origin = await startOrigin();
+    const envoy = await startEnvoy({ plugin: plugin(idp), originPort: origin.port, idpPort: idp.port });
+    await idp.stop();
+    try {
+      const res = await envoy.fetch("/orders/1", { headers: bearer(t) });
+      assert.equal(res.status, 503);
+      assert.equal(res.headers.get("retry-after"), "30");
+      assert.equal((await res.json()).reason, "keys_unavailable");
+      assert.equal(origin.seen.length, 0);
+    } finally {
+      await envoy.stop();
+      await origin.stop();
+    }
+  });
+
+  it("a slow IdP and a client that gives up: the fetch still lands, the next request needs none", async () => {
+    const idp = await startIdp();
+    const t = await idp.token(RESOURCES.rs256);
+    const inner = idp.callback;
+    let delay = 1500;
+    idp.callback = (req, res) => setTimeout(() => inner(req, res), req.url.startsWith("/jwks") ? delay : 0);
+    const origin = await startOrigin();
+    const envoy = await startEnvoy({ plugin: plugin(idp), originPort: origin.port, idpPort: idp.port });
+    try {
+      // The first client hangs up while the key set is on its way.
+      await new Promise((resolve) => {
+        const req = http.get(`${envoy.base}/orders/1`, { headers: bearer(t) });
+        req.on("error", () => resolve());
+        setTimeout(() => {
+          req.destroy();
+          resolve();
+        }, 300);
+      });
+      await sleep(2000);
+      delay = 0;
+      const before = idp.hits.jwks;
+      const res = await envoy.fetch("/orders/1", { headers: bearer(t) });
+      assert.equal(res.status, 200, await res.text());
+      assert.equal(idp.hits.jwks, before, "the abandoned request's fetch was used");
+      assert.equal(idp.hits.jwks, 1);
+    } finally {
+      await envoy.stop();
+      await origin.stop();
+      await idp.stop();
+    }
+  });
+});
+
+describe("configuration", () => {
+  it("a bad configuration fails Envoy's own check, naming the field", async () => {
+    const r = await validate({
+      plugin: { edgeward: { issuers: [{ issuer: "https://idp.test/" }] }, clusters: { "https://idp.test": "idp" } },
+    });
+    assert.notEqual(r.code, 0);
+    assert.match(r.out, /edgeward\.issuers\[0\]\.audiences: at least one audience/);
+    const r2 = await validate({ plugin: { edgeward: { issuers: [{ issuer: "https://idp.test/", audiences: ["a"] }] } } });
+    assert.notEqual(r2.code, 0);
+    assert.match(r2.out, /clusters: no cluster for https:\/\/idp\.test/);
+  });
+
+  it("the shipped configuration passes Envoy's check", async () => {
+    const r = await validate({
+      plugin: {
+        edgeward: { issuers: [{ issuer: "http://127.0.0.1:9411", audiences: ["api"] }] },
+        clusters: { "http://127.0.0.1:9411": "idp" },
+      },
+    });
+    assert.equal(r.code, 0, r.out);
+    assert.match(r.out, /"crypto":"envoy"/);
+  });
+});
