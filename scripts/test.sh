@@ -16,6 +16,8 @@ step "format and lint"
 cargo fmt --all -- --check
 cargo clippy --all-targets --quiet -- -D warnings
 cargo clippy --quiet -p edgeward-js -p edgeward-worker --target wasm32-unknown-unknown -- -D warnings
+cargo clippy --quiet -p edgeward-envoy --target wasm32-wasip1 -- -D warnings
+cargo clippy --quiet -p edgeward-envoy --target wasm32-wasip1 --features test-hooks -- -D warnings
 
 step "core, CLI, Wycheproof, conformance and doc tests"
 cargo test
@@ -35,6 +37,9 @@ bash js/scripts/test.sh
 
 step "Cloudflare Worker in workerd: end-to-end with oidc-provider, conformance cases"
 bash worker/scripts/test.sh
+
+step "Envoy filter in a real Envoy: end-to-end with oidc-provider, conformance cases, Wycheproof through verify_signature"
+bash envoy/scripts/test.sh
 
 step "the README's demo (scripts/demo.sh --once): 401, 200 with identity headers, 403"
 bash scripts/demo.sh --once 2>&1 | tee target/demo.log

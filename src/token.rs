@@ -100,8 +100,17 @@ pub fn extract<'a>(
         found = Some(Presented { token, source });
         Ok(())
     };
-    for value in req.header_values("authorization") {
+    // Proxies (Envoy, the Fetch API) join repeated headers with ","; a
+    // credential never holds a comma, so each part is one credential and
+    // two tokens stay two.
+    for value in req
+        .header_values("authorization")
+        .flat_map(|v| v.split(','))
+    {
         let value = value.trim_matches([' ', '\t']);
+        if value.is_empty() {
+            continue;
+        }
         let (scheme, rest) = value.split_once([' ', '\t']).unwrap_or((value, ""));
         if scheme.eq_ignore_ascii_case("bearer") {
             add(
@@ -235,9 +244,18 @@ mod tests {
             run("/", &[("authorization", "Bearer a b")]),
             Err(Reason::TokenMalformed)
         );
+    }
+
+    #[test]
+    fn authorization_headers_joined_by_a_proxy_stay_separate() {
+        // Envoy and the Fetch API join repeated headers with ",".
         assert_eq!(
             run("/", &[("authorization", "Bearer a,Bearer b")]),
-            Err(Reason::TokenMalformed)
+            Err(Reason::MultipleTokens)
+        );
+        assert_eq!(
+            run("/", &[("authorization", "Basic dXNlcjpwYXNz, Bearer b")]),
+            Ok(Some(("b".into(), Source::Authorization)))
         );
     }
 

@@ -115,7 +115,7 @@ impl<F: Foreign> EnvoyBackend<F> {
     }
 
     /// Envoy's answer for `alg`, or `None` where it cannot (or failed).
-    fn native_verify(
+    pub fn native_verify(
         &self,
         alg: Algorithm,
         key: &PublicKey,

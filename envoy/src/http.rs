@@ -11,12 +11,19 @@ use proxy_wasm::types::{Action, MapType};
 pub struct Http {
     id: u32,
     root: u32,
+    #[cfg(feature = "test-hooks")]
+    vectors: bool,
 }
 
 impl Http {
     /// The context `id` of root context `root`.
     pub fn new(id: u32, root: u32) -> Http {
-        Http { id, root }
+        Http {
+            id,
+            root,
+            #[cfg(feature = "test-hooks")]
+            vectors: false,
+        }
     }
 }
 
@@ -24,9 +31,16 @@ impl Context for Http {}
 
 impl HttpContext for Http {
     fn on_http_request_headers(&mut self, _headers: usize, _end_of_stream: bool) -> Action {
-        let now = now();
         let parts = Parts::read();
+        let now = now();
         let id = self.id;
+        #[cfg(feature = "test-hooks")]
+        if parts.method == "POST" && parts.path == "/__edgeward/vectors" {
+            // Headers go on (the upstream waits for a body it never gets);
+            // the body is held and answered here at its end.
+            self.vectors = true;
+            return Action::Continue;
+        }
         let action = with_state(self.root, |st| {
             let outcome = match parts.check(&mut st.gate, now) {
                 Outcome::NeedKeys(f) => {
@@ -62,6 +76,31 @@ impl HttpContext for Http {
             );
             Action::Pause
         })
+    }
+
+    #[cfg(feature = "test-hooks")]
+    fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+        if !self.vectors {
+            return Action::Continue;
+        }
+        if !end_of_stream {
+            return Action::Pause;
+        }
+        let body =
+            hostcalls::get_buffer(proxy_wasm::types::BufferType::HttpRequestBody, 0, body_size)
+                .ok()
+                .flatten()
+                .unwrap_or_default();
+        let out = with_state(self.root, |st| {
+            crate::vectors::run(st.gate.backend(), &body)
+        })
+        .unwrap_or_else(|| "{\"error\":\"not configured\"}".into());
+        let _ = hostcalls::send_http_response(
+            200,
+            vec![("content-type", "application/json")],
+            Some(out.as_bytes()),
+        );
+        Action::Pause
     }
 
     fn on_http_response_headers(&mut self, _headers: usize, _end_of_stream: bool) -> Action {

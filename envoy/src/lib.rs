@@ -27,6 +27,8 @@ pub mod http;
 pub mod root;
 #[cfg(target_arch = "wasm32")]
 pub mod tier;
+#[cfg(feature = "test-hooks")]
+pub mod vectors;
 
 #[cfg(target_arch = "wasm32")]
 proxy_wasm::main! {{

@@ -61,6 +61,8 @@ impl Parts {
         {
             let value = String::from_utf8_lossy(&value).into_owned();
             match name.as_str() {
+                #[cfg(feature = "test-hooks")]
+                "x-edgeward-test-now" => TEST_NOW.with(|t| t.set(value.parse().ok())),
                 ":method" => parts.method = value,
                 ":path" => parts.path = value,
                 n if n.starts_with(':') => {}
@@ -168,8 +170,20 @@ pub fn with_state<R>(root: u32, f: impl FnOnce(&mut State) -> R) -> Option<R> {
     STATES.with(|s| s.borrow_mut().get_mut(&root).map(f))
 }
 
-/// Unix seconds from the host's clock.
+#[cfg(feature = "test-hooks")]
+thread_local! {
+    /// Test builds only: the time the last request asked for with
+    /// `x-edgeward-test-now` (the conformance cases run at a fixed time).
+    pub static TEST_NOW: std::cell::Cell<Option<i64>> = const { std::cell::Cell::new(None) };
+}
+
+/// Unix seconds from the host's clock (test builds: as set by the last
+/// request's `x-edgeward-test-now`, if any).
 pub fn now() -> i64 {
+    #[cfg(feature = "test-hooks")]
+    if let Some(t) = TEST_NOW.with(|t| t.get()) {
+        return t;
+    }
     hostcalls::get_current_time()
         .ok()
         .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
