@@ -35,6 +35,10 @@ impl HttpContext for Http {
         let now = now();
         let id = self.id;
         #[cfg(feature = "test-hooks")]
+        if parts.path == "/__edgeward/panic" {
+            panic!("a test of the failure policy");
+        }
+        #[cfg(feature = "test-hooks")]
         if parts.method == "POST" && parts.path == "/__edgeward/vectors" {
             // Headers go on (the upstream waits for a body it never gets);
             // the body is held and answered here at its end.

@@ -11,7 +11,7 @@ function plugin(idp, extra = {}) {
   return {
     edgeward: {
       realm: "orders",
-      issuers: [{ issuer: idp.issuer, audiences: [RESOURCES.rs256, RESOURCES.es256, RESOURCES.short], leeway: 0 }],
+      issuers: [{ issuer: idp.issuer, audiences: [RESOURCES.rs256, RESOURCES.es256, RESOURCES.eddsa, RESOURCES.short], leeway: 0 }],
       headers: { claims: { client_id: "x-auth-client" } },
       keys: extra.keys ?? {},
       routes: [
@@ -69,6 +69,13 @@ describe("Envoy filter with oidc-provider", () => {
     assert.equal(seen.headers["x-auth-issuer"], idp.issuer);
     assert.equal(idp.hits.discovery, 1);
     assert.equal(idp.hits.jwks, 1);
+  });
+
+  it("EdDSA (Ed25519, verified by ring in the filter): 200", async () => {
+    const t = await idp.token(RESOURCES.eddsa);
+    assert.equal(JSON.parse(Buffer.from(t.split(".")[0], "base64url")).alg, "EdDSA");
+    const res = await envoy.fetch("/orders/1", { headers: bearer(t) });
+    assert.equal(res.status, 200, await res.text());
   });
 
   it("ES256: 200; a missing scope: 403 naming it", async () => {
@@ -209,6 +216,37 @@ describe("cold starts and outages", () => {
       assert.equal(res.status, 200, await res.text());
       assert.equal(idp.hits.jwks, before, "the abandoned request's fetch was used");
       assert.equal(idp.hits.jwks, 1);
+    } finally {
+      await envoy.stop();
+      await origin.stop();
+      await idp.stop();
+    }
+  });
+});
+
+describe("failures of the filter itself", () => {
+  it("a VM panic refuses that request, never passes it, and the next request gets a fresh VM", async () => {
+    const idp = await startIdp();
+    const origin = await startOrigin();
+    const envoy = await startEnvoy({ plugin: plugin(idp), originPort: origin.port, idpPort: idp.port, test: true });
+    try {
+      const res = await envoy.fetch("/__edgeward/panic");
+      assert.ok(res.status >= 500, `status ${res.status}`);
+      assert.equal(origin.seen.length, 0, "the request that met the panic did not pass");
+      // While the VM is reloaded (with backoff) requests are refused, then
+      // the filter is back: refusing a request without a token, passing a
+      // valid one.
+      let status;
+      for (let i = 0; i < 60; i++) {
+        status = (await envoy.fetch("/orders/1")).status;
+        if (status !== 503) break;
+        await sleep(100);
+      }
+      assert.equal(status, 401, "the filter is back, and still refusing");
+      assert.equal(origin.seen.length, 0);
+      const ok = await envoy.fetch("/orders/1", { headers: bearer(await idp.token()) });
+      assert.equal(ok.status, 200);
+      assert.ok((await envoy.stats()).vm_reload_success >= 1, JSON.stringify(await envoy.stats()));
     } finally {
       await envoy.stop();
       await origin.stop();

@@ -45,7 +45,7 @@ export function envoyYaml({ port, adminPort, originPort, idpPort, plugin, wasm, 
   swap("port_value: 9411 } } }", `port_value: ${idpPort} } } }`);
   swap("port_value: 9901", `port_value: ${adminPort}`);
   swap("filename: build/edgeward.wasm", `filename: ${wasm}`);
-  if (failurePolicy) swap("failure_policy: FAIL_CLOSED", `failure_policy: ${failurePolicy}`);
+  if (failurePolicy) swap("failure_policy: FAIL_RELOAD", `failure_policy: ${failurePolicy}`);
   const start = y.indexOf("value: |\n");
   const end = y.indexOf("                  - name: envoy.filters.http.router");
   if (start < 0 || end < 0) throw new Error("envoy.yaml: the plugin configuration block moved");

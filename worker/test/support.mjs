@@ -19,15 +19,17 @@ export const testBuildDir = path.join(workerDir, "build", "test");
 export const RESOURCES = {
   rs256: "https://api.test/rs256",
   es256: "https://api.test/es256",
+  eddsa: "https://api.test/eddsa",
   short: "https://api.test/short",
   other: "https://api.test/other",
 };
-const ALG = { [RESOURCES.rs256]: "RS256", [RESOURCES.es256]: "ES256", [RESOURCES.short]: "ES256", [RESOURCES.other]: "ES256" };
+const ALG = { [RESOURCES.rs256]: "RS256", [RESOURCES.es256]: "ES256", [RESOURCES.eddsa]: "EdDSA", [RESOURCES.short]: "ES256", [RESOURCES.other]: "ES256" };
 
 export async function signingKeys(tag) {
   const keys = [];
-  for (const alg of ["RS256", "ES256"]) {
-    const { privateKey } = await jose.generateKeyPair(alg, { extractable: true, modulusLength: 2048 });
+  for (const alg of ["RS256", "ES256", "EdDSA"]) {
+    const options = alg === "RS256" ? { modulusLength: 2048 } : alg === "EdDSA" ? { crv: "Ed25519" } : {};
+    const { privateKey } = await jose.generateKeyPair(alg, { extractable: true, ...options });
     const jwk = await jose.exportJWK(privateKey);
     keys.push({ ...jwk, kid: `${tag}-${alg.toLowerCase()}`, alg, use: "sig" });
   }
