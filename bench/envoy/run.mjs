@@ -1,0 +1,259 @@
+// Envoy CPU per request, filter by filter, in one run: no filter (the
+// floor), Envoy's own jwt_authn (local JWKS, cache off and on), edgeward
+// (verdict cache off and on; Envoy's verify_signature, and ring only), each in
+// a fresh Envoy with one worker in front of the same minimal origin, driven
+// by the same keep-alive load from this process. Envoy's CPU time (utime +
+// stime from /proc) over the measured requests, divided by their number,
+// minus the floor's, is the filter's cost; wall-clock rate and p99 latency
+// are reported too but are noisier on 2 shared cores.
+//
+//   node bench/envoy/run.mjs [--requests N] [--alg RS256|ES256] [--json out.json]
+//
+// Needs envoy/.venv (envoy/scripts/test.sh installs it) and
+// envoy/build/edgeward.wasm (envoy/scripts/build.sh); the tokens are signed
+// here with node:crypto.
+import http from "node:http";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import crypto from "node:crypto";
+import { spawn } from "node:child_process";
+import { fileURLToPath } from "node:url";
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const root = path.resolve(here, "..", "..");
+const envoyBin = path.join(root, "envoy", ".venv", "bin", "envoy");
+const wasm = path.join(root, "envoy", "build", "edgeward.wasm");
+const arg = (name, dflt) => {
+  const i = process.argv.indexOf(name);
+  return i < 0 ? dflt : process.argv[i + 1];
+};
+const REQUESTS = Number(arg("--requests", 20000));
+const ALG = arg("--alg", "RS256");
+const CONCURRENCY = 8;
+const ISSUER = "https://idp.test/";
+
+const b64 = (x) => Buffer.from(typeof x === "string" ? x : JSON.stringify(x)).toString("base64url");
+const { privateKey, publicKey } =
+  ALG === "RS256"
+    ? crypto.generateKeyPairSync("rsa", { modulusLength: 2048 })
+    : crypto.generateKeyPairSync("ec", { namedCurve: "P-256" });
+const jwk = { ...publicKey.export({ format: "jwk" }), kid: "k1", alg: ALG, use: "sig" };
+const jwks = JSON.stringify({ keys: [jwk] });
+function mint(sub) {
+  const now = Math.floor(Date.now() / 1000);
+  const input = `${b64({ alg: ALG, kid: "k1", typ: "JWT" })}.${b64({ iss: ISSUER, aud: "api", sub, scope: "read", iat: now, exp: now + 3600 })}`;
+  const sig = crypto.sign(ALG === "RS256" ? "sha256" : "sha256", Buffer.from(input), ALG === "RS256" ? privateKey : { key: privateKey, dsaEncoding: "ieee-p1363" });
+  return `${input}.${sig.toString("base64url")}`;
+}
+
+function listen(server) {
+  return new Promise((r) => server.listen(0, "127.0.0.1", () => r(server.address().port)));
+}
+async function freePort() {
+  const s = http.createServer();
+  const p = await listen(s);
+  await new Promise((r) => s.close(r));
+  return p;
+}
+
+function cluster(name, port) {
+  return {
+    name,
+    type: "STATIC",
+    connect_timeout: "2s",
+    load_assignment: { cluster_name: name, endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: "127.0.0.1", port_value: port } } } }] }] },
+  };
+}
+
+function edgewardFilter({ cache, crypto: backend, idpPort }) {
+  const config = {
+    edgeward: {
+      issuers: [{ issuer: ISSUER, jwks_uri: `http://127.0.0.1:${idpPort}/jwks`, audiences: ["api"], algorithms: [ALG] }],
+      routes: [{ path: "/**", scopes: { all: ["read"] } }],
+      cache: cache ? {} : { capacity: 0 },
+    },
+    clusters: { [`http://127.0.0.1:${idpPort}`]: "idp" },
+    crypto: backend,
+  };
+  return {
+    name: "edgeward",
+    typed_config: {
+      "@type": "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm",
+      config: {
+        name: "edgeward",
+        root_id: "edgeward",
+        failure_policy: "FAIL_CLOSED",
+        vm_config: { vm_id: "edgeward", runtime: "envoy.wasm.runtime.v8", code: { local: { filename: wasm } } },
+        configuration: { "@type": "type.googleapis.com/google.protobuf.StringValue", value: JSON.stringify(config) },
+      },
+    },
+  };
+}
+
+function jwtAuthnFilter({ cache }) {
+  return {
+    name: "envoy.filters.http.jwt_authn",
+    typed_config: {
+      "@type": "type.googleapis.com/envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication",
+      providers: {
+        p: {
+          issuer: ISSUER,
+          audiences: ["api"],
+          local_jwks: { inline_string: jwks },
+          forward: true,
+          ...(cache ? { jwt_cache_config: { jwt_cache_size: 1000 } } : {}),
+        },
+      },
+      rules: [{ match: { prefix: "/" }, requires: { provider_name: "p" } }],
+    },
+  };
+}
+
+function envoyConfig({ port, adminPort, originPort, idpPort, filter }) {
+  return {
+    admin: { address: { socket_address: { address: "127.0.0.1", port_value: adminPort } } },
+    static_resources: {
+      listeners: [
+        {
+          name: "main",
+          address: { socket_address: { address: "127.0.0.1", port_value: port } },
+          filter_chains: [
+            {
+              filters: [
+                {
+                  name: "envoy.filters.network.http_connection_manager",
+                  typed_config: {
+                    "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+                    stat_prefix: "ingress",
+                    route_config: { virtual_hosts: [{ name: "o", domains: ["*"], routes: [{ match: { prefix: "/" }, route: { cluster: "origin" } }] }] },
+                    http_filters: [
+                      ...(filter ? [filter] : []),
+                      { name: "envoy.filters.http.router", typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router" } },
+                    ],
+                  },
+                },
+              ],
+            },
+          ],
+        },
+      ],
+      clusters: [cluster("origin", originPort), cluster("idp", idpPort)],
+    },
+  };
+}
+
+function cpuTicks(pid) {
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return Number(fields[11]) + Number(fields[12]); // utime + stime, in clock ticks
+}
+const TICK_US = 1e6 / 100; // CLK_TCK is 100 on Linux
+
+async function startEnvoy(cfg) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "edgeward-bench-"));
+  const file = path.join(dir, "envoy.json");
+  fs.writeFileSync(file, JSON.stringify(cfg));
+  const child = spawn(envoyBin, ["-c", file, "--concurrency", "1", "--disable-hot-restart", "--base-id", String(Math.floor(Math.random() * 1e6)), "--log-level", "error"], { stdio: ["ignore", "ignore", "pipe"] });
+  let err = "";
+  child.stderr.on("data", (c) => (err += c));
+  const admin = `http://127.0.0.1:${cfg.admin.address.socket_address.port_value}`;
+  for (let i = 0; i < 200; i++) {
+    try {
+      if ((await fetch(`${admin}/ready`)).status === 200) break;
+    } catch {}
+    if (child.exitCode !== null) throw new Error(`envoy exited: ${err}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return {
+    child,
+    stop: async () => {
+      child.kill("SIGTERM");
+      await new Promise((r) => child.once("exit", r));
+      fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+async function load(port, n, tokens) {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: CONCURRENCY });
+  const latencies = [];
+  let next = 0;
+  let failures = 0;
+  const one = () =>
+    new Promise((resolve) => {
+      const i = next++;
+      const t0 = process.hrtime.bigint();
+      const req = http.get({ host: "127.0.0.1", port, path: "/x", agent, headers: { authorization: `Bearer ${tokens[i % tokens.length]}` } }, (res) => {
+        if (res.statusCode !== 200) failures++;
+        res.resume();
+        res.on("end", () => {
+          latencies.push(Number(process.hrtime.bigint() - t0) / 1e3);
+          resolve();
+        });
+      });
+      req.on("error", () => {
+        failures++;
+        resolve();
+      });
+    });
+  const worker = async () => {
+    while (next < n) await one();
+  };
+  const t0 = Date.now();
+  await Promise.all(Array.from({ length: CONCURRENCY }, worker));
+  const ms = Date.now() - t0;
+  agent.destroy();
+  latencies.sort((a, b) => a - b);
+  return { ms, failures, p50: latencies[Math.floor(latencies.length / 2)], p99: latencies[Math.floor(latencies.length * 0.99)] };
+}
+
+const origin = http.createServer((req, res) => {
+  req.resume();
+  res.end("ok");
+});
+const idp = http.createServer((req, res) => {
+  res.writeHead(200, { "content-type": "application/json", "cache-control": "max-age=3600" });
+  res.end(jwks);
+});
+const originPort = await listen(origin);
+const idpPort = await listen(idp);
+
+// Distinct tokens defeat every verdict cache; one token hits it every time.
+const distinct = Array.from({ length: REQUESTS + 1000 }, (_, i) => mint(`user-${i}`));
+const same = [distinct[0]];
+const runs = [
+  ["no filter", null, same],
+  ["jwt_authn, cache off", jwtAuthnFilter({ cache: false }), same],
+  ["jwt_authn, cache on (repeated token)", jwtAuthnFilter({ cache: true }), same],
+  ["edgeward, distinct tokens (no cache hit)", edgewardFilter({ cache: true, crypto: "envoy", idpPort }), distinct],
+  ["edgeward, cache off (same token, verified every time)", edgewardFilter({ cache: false, crypto: "envoy", idpPort }), same],
+  ["edgeward, cache on (repeated token)", edgewardFilter({ cache: true, crypto: "envoy", idpPort }), same],
+  ["edgeward, ring only, cache off", edgewardFilter({ cache: false, crypto: "ring", idpPort }), same],
+];
+const results = [];
+for (const [name, filter, tokens] of runs) {
+  const [port, adminPort] = [await freePort(), await freePort()];
+  const envoy = await startEnvoy(envoyConfig({ port, adminPort, originPort, idpPort, filter }));
+  try {
+    await load(port, 500, tokens.slice(-500)); // warm-up: keys fetched, JIT warm
+    const before = cpuTicks(envoy.child.pid);
+    const r = await load(port, REQUESTS, tokens);
+    const cpuUs = ((cpuTicks(envoy.child.pid) - before) * TICK_US) / REQUESTS;
+    results.push({ name, cpu_us: cpuUs, rps: (REQUESTS / r.ms) * 1000, p50_us: r.p50, p99_us: r.p99, failures: r.failures });
+  } finally {
+    await envoy.stop();
+  }
+}
+origin.close();
+idp.close();
+
+const floor = results[0].cpu_us;
+console.log(`\n### Envoy ${ALG}: CPU per request (${REQUESTS} requests, 1 worker, ${CONCURRENCY} keep-alive connections; load ${os.loadavg()[0].toFixed(2)})\n`);
+console.log("| configuration | Envoy CPU µs/req | above no filter | req/s | p50 µs | p99 µs | non-200 |");
+console.log("|---|---|---|---|---|---|---|");
+for (const r of results) {
+  console.log(`| ${r.name} | ${r.cpu_us.toFixed(1)} | ${r === results[0] ? "—" : "+" + (r.cpu_us - floor).toFixed(1)} | ${r.rps.toFixed(0)} | ${r.p50_us.toFixed(0)} | ${r.p99_us.toFixed(0)} | ${r.failures} |`);
+}
+const out = arg("--json");
+if (out) fs.writeFileSync(out, JSON.stringify({ alg: ALG, requests: REQUESTS, results }, null, 2));
