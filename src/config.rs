@@ -64,6 +64,9 @@ pub enum Access {
     /// A valid token (JWT or static API token), plus the route's requirements.
     #[default]
     Authenticated,
+    /// No token needed, but a token that is sent must be valid (401
+    /// otherwise); identity headers only from a valid token.
+    Optional,
     /// Refused whatever the token.
     Deny,
 }
@@ -764,7 +767,7 @@ impl Config {
             v.check(
                 r.access == Access::Authenticated || !needs,
                 &at("access"),
-                "scopes, roles, permissions, tenants and owner need access = \"authenticated\"",
+                "scopes, roles, permissions, tenants and owner need access = \"authenticated\" (on an \"optional\" route they would be skipped whenever no token is sent)",
             );
         }
         for (i, t) in self.api_tokens.iter().enumerate() {

@@ -592,11 +592,18 @@ impl<B: SignatureBackend> Gate<B> {
         if routes.iter().all(|r| r.access == Access::Anonymous) {
             return Ok(None);
         }
+        let required = routes.iter().any(|r| r.access == Access::Authenticated);
         let presented = extract(req, &self.config.token).map_err(|(r, d)| {
             trace.note("token", false, || d.into());
             Fail::Deny(r, d.into(), None)
         })?;
         let Some(presented) = presented else {
+            if !required {
+                trace.note("token", true, || {
+                    "no access token: the route's access is optional".into()
+                });
+                return Ok(None);
+            }
             trace.note("token", false, || "no access token in the request".into());
             return Err(Fail::Deny(
                 Reason::TokenMissing,

@@ -437,6 +437,35 @@ fn seam_cases(g: &Gen, jwks: &Value, cases: &mut Vec<Value>) {
     cases.push(case("seam-rsa-exponent-1", "An RSA key with exponent 1 is skipped when the key set is read, so a forged token naming it finds no key, with every backend.", cfg.clone(), keys, "GET", "/admin/x", json!([["authorization", format!("Bearer {forged}")]]), not_reached(401, "key_not_found")));
 }
 
+/// `access = "optional"`: no token passes as anonymous; a token must be valid.
+fn optional_cases(g: &Gen, jwks: &Value, cases: &mut Vec<Value>) {
+    let mut cfg = base_config();
+    cfg["api_tokens"] = json!([]);
+    cfg["routes"] = json!([{"path": "/catalog/**", "access": "optional"}]);
+    let mut c = claims("alice", "orders:read");
+    c["tid"] = json!("acme");
+    c["email"] = json!("alice@example.test");
+    let good = g.ec.mint(&c);
+    let mut expired = c.clone();
+    expired["exp"] = json!(NOW - 3600);
+    let expired = g.ec.mint(&expired);
+    let spoof = ["x-auth-subject", "root"];
+    cases.push(case("optional-no-token", "An optional route without a token: the origin is reached as anonymous, spoofed identity headers removed.", cfg.clone(), jwks.clone(), "GET", "/catalog/1", json!([spoof]),
+        json!({"status": 200, "reason": null, "origin": {"reached": true, "headers": {"x-auth-subject": null}}})));
+    cases.push(case("optional-valid-token", "An optional route with a valid token: the identity reaches the origin.", cfg.clone(), jwks.clone(), "GET", "/catalog/1", json!([["authorization", format!("Bearer {good}")], spoof]),
+        json!({"status": 200, "reason": null, "origin": {"reached": true, "headers": {"x-auth-subject": "alice", "x-auth-tenant": "acme"}}})));
+    cases.push(case(
+        "optional-bad-token",
+        "An optional route with an invalid token: 401, never anonymous.",
+        cfg,
+        jwks.clone(),
+        "GET",
+        "/catalog/1",
+        json!([["authorization", format!("Bearer {expired}")]]),
+        json!({"status": 401, "reason": "token_expired", "origin": {"reached": false}}),
+    ));
+}
+
 #[test]
 #[ignore = "rewrites tests/cases; run on purpose"]
 fn regenerate() {
@@ -803,6 +832,7 @@ fn regenerate() {
         ),
     ];
     seam_cases(&g, &jwks, &mut cases);
+    optional_cases(&g, &jwks, &mut cases);
     let mut report_only = cfg.clone();
     report_only["mode"] = json!("report-only");
     cases.push(case("report-only", "report-only lets a denied request through, annotated.", report_only, jwks.clone(), "GET", "/orders/1", json!([]), json!({"status": 200, "reason": "token_missing", "set_headers": {"x-edgeward-decision": "deny; status=401; reason=token_missing"}})));
