@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # The edgeward demo, from a fresh clone: builds everything, then runs on loopback
-#   - a dev OpenID issuer:            edgeward dev-idp  http://127.0.0.1:9411
-#   - a sample origin (echoes the headers it receives): http://127.0.0.1:9412
+#   - a dev OpenID issuer (edgeward dev-idp),
+#   - a sample origin (echoes the headers it receives),
 #   - the gate as a Cloudflare Worker in workerd (wrangler dev, local mode,
-#     local KV), configured by the repo's wrangler.toml: http://127.0.0.1:8787
-# and prints copy-paste curl lines (running each once to show the answer).
-# Ctrl-C stops all of it.
+#     local KV), configured by the repo's wrangler.toml,
+# each on a free port (chosen after the build, printed), and prints
+# copy-paste curl lines (running each once to show the answer). Ctrl-C stops
+# all of it.
 #
 #   scripts/demo.sh           run until Ctrl-C
 #   scripts/demo.sh --once    print the walkthrough, then stop (for CI)
+#   IDP_PORT=9411 ORIGIN_PORT=9412 GATE_PORT=8787 scripts/demo.sh   fixed ports
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -17,9 +19,12 @@ export WRANGLER_SEND_METRICS=false CLOUDFLARE_CF_FETCH_ENABLED=false
 once=0
 [ "${1:-}" = "--once" ] && once=1
 
-IDP_PORT=9411 ORIGIN_PORT=9412 GATE_PORT=8787   # as in wrangler.toml
-GATE="http://127.0.0.1:$GATE_PORT" IDP="http://127.0.0.1:$IDP_PORT"
-say() { printf '\033[1m%s\033[0m\n' "$*"; }
+# Colour only on a terminal, and never with NO_COLOR.
+if [ -t 1 ] && [ -z "${NO_COLOR:-}" ]; then
+  say() { printf '\033[1m%s\033[0m\n' "$*"; }
+else
+  say() { printf '%s\n' "$*"; }
+fi
 logs="$(mktemp -d "${TMPDIR:-/tmp}/edgeward-demo.XXXXXX")"
 
 pids=()
@@ -33,17 +38,11 @@ stop() {
     for _ in 1 2 3 4 5 6 7 8 9 10; do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
     kill -KILL -- "-$pid" 2>/dev/null || true
   done
+  rm -f "${demo_config:-}"
   echo
   say "stopped (logs were in $logs)"
 }
 trap stop INT TERM EXIT
-
-for port in $IDP_PORT $ORIGIN_PORT $GATE_PORT; do
-  if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-    echo "port $port is in use; the demo needs 9411, 9412 and 8787 free" >&2
-    exit 1
-  fi
-done
 
 say "== building (the CLI, the Worker) =="
 rustup target list --installed | grep -qx wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
@@ -52,12 +51,28 @@ cargo build --quiet -p edgeward-cli --release
 ( cd worker && { [ -d node_modules ] || npm ci --no-audit --no-fund --loglevel=error </dev/null; } )
 bash worker/scripts/build.sh
 
+# Ports: as given, else free ones, chosen now that the build is done.
+free_port() { node -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'; }
+IDP_PORT="${IDP_PORT:-$(free_port)}" ORIGIN_PORT="${ORIGIN_PORT:-$(free_port)}" GATE_PORT="${GATE_PORT:-$(free_port)}"
+for port in $IDP_PORT $ORIGIN_PORT $GATE_PORT; do
+  if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+    echo "port $port is in use; set IDP_PORT, ORIGIN_PORT and GATE_PORT to free ports (or leave them unset)" >&2
+    exit 1
+  fi
+done
+GATE="http://127.0.0.1:$GATE_PORT" IDP="http://127.0.0.1:$IDP_PORT"
+# wrangler.toml names the demo's issuer and origin on 9411 and 9412; the
+# demo runs a copy that names the ports in use (beside it, so its relative
+# paths hold).
+demo_config="$root/.demo-wrangler.toml"
+sed -e "s|127.0.0.1:9411|127.0.0.1:$IDP_PORT|g" -e "s|127.0.0.1:9412|127.0.0.1:$ORIGIN_PORT|g" wrangler.toml >"$demo_config"
+
 say "== starting the dev issuer, the sample origin and the Worker =="
 setsid target/release/edgeward dev-idp --port "$IDP_PORT" --state-dir worker/.wrangler/dev-idp --json >"$logs/idp.log" 2>&1 </dev/null &
 pids+=($!)
 setsid node worker/demo/origin.mjs "$ORIGIN_PORT" >"$logs/origin.log" 2>&1 </dev/null &
 pids+=($!)
-( exec setsid worker/node_modules/.bin/wrangler dev -c wrangler.toml \
+( exec setsid worker/node_modules/.bin/wrangler dev -c "$demo_config" \
     --ip 127.0.0.1 --port "$GATE_PORT" --persist-to worker/.wrangler/state \
     --show-interactive-dev-session=false ) >"$logs/worker.log" 2>&1 </dev/null &
 pids+=($!)
