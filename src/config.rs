@@ -109,6 +109,53 @@ pub struct Config {
     /// headers to responses for allowed origins.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cors: Option<CorsConfig>,
+    /// RFC 9728 protected-resource metadata: when set, the gate serves it
+    /// and points its challenges at it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource: Option<ResourceConfig>,
+}
+
+/// RFC 9728 OAuth 2.0 protected-resource metadata, served by the gate.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResourceConfig {
+    /// The resource identifier (`https://api.example.com`), as clients use it.
+    pub identifier: String,
+    /// Authorization servers (issuer URLs); default: every issuer's `issuer`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub authorization_servers: Vec<String>,
+    /// Scopes to advertise; default: every scope a route names.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scopes_supported: Option<Vec<String>>,
+    /// A human-readable name (`resource_name`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// A documentation URL (`resource_documentation`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub documentation: Option<String>,
+}
+
+impl ResourceConfig {
+    /// The path the metadata is served at: `/.well-known/oauth-protected-resource`
+    /// followed by the identifier's path, if any (RFC 9728 section 3.1).
+    pub fn metadata_path(&self) -> String {
+        let path = parse_origin(&self.identifier).map_or("", |u| u.path);
+        let path = path
+            .split(['?', '#'])
+            .next()
+            .unwrap_or("")
+            .trim_end_matches('/');
+        format!("/.well-known/oauth-protected-resource{path}")
+    }
+
+    /// The metadata's absolute URL, for `resource_metadata` in challenges.
+    pub fn metadata_url(&self) -> String {
+        let origin = parse_origin(&self.identifier).map_or(String::new(), |u| {
+            let port = u.port.map(|p| format!(":{p}")).unwrap_or_default();
+            format!("{}://{}{port}", u.scheme, u.host)
+        });
+        format!("{origin}{}", self.metadata_path())
+    }
 }
 
 /// Cross-origin resource sharing, answered by the gate.
@@ -638,6 +685,29 @@ impl Config {
             v.push(
                 "policy.preflight",
                 "was removed: it let every CORS preflight through without a token, on every route. Set [cors] to have the gate answer preflights, or forward_preflight = true on the routes whose origin answers them",
+            );
+        }
+        if let Some(r) = &self.resource {
+            let ok = parse_origin(&r.identifier).is_some_and(|u| {
+                !u.userinfo
+                    && !u.path.contains(['?', '#'])
+                    && (u.scheme == "https" || u.is_loopback())
+            });
+            v.check(
+                ok,
+                "resource.identifier",
+                "must be an https:// URL without query or fragment (http:// only for loopback), the resource clients ask tokens for",
+            );
+            for (j, a) in r.authorization_servers.iter().enumerate() {
+                v.url(&format!("resource.authorization_servers[{j}]"), a);
+            }
+            if let Some(d) = &r.documentation {
+                v.url("resource.documentation", d);
+            }
+            v.check(
+                !r.authorization_servers.is_empty() || !self.issuers.is_empty(),
+                "resource.authorization_servers",
+                "list at least one (or configure [[issuers]], which are the default)",
             );
         }
         if let Some(c) = &self.cors {

@@ -222,14 +222,16 @@ impl Deny {
     }
 }
 
-/// A response the gate sends itself (a CORS preflight answer): the origin is
-/// not reached.
+/// A response the gate sends itself (a CORS preflight answer, the RFC 9728
+/// protected-resource metadata): the origin is not reached.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Answer {
-    /// HTTP status (204).
+    /// HTTP status (204, 200).
     pub status: u16,
     /// Response headers.
     pub headers: Vec<(String, String)>,
+    /// Response body (empty for 204; none is sent for HEAD).
+    pub body: String,
 }
 
 /// The form a request header name is compared in when identity headers are

@@ -127,6 +127,8 @@ pub struct Gate<B: SignatureBackend = RingBackend> {
     /// `Some`: identities keep only these top-level claims (see
     /// [`Gate::keep_only_needed_claims`]); `None`: all of them.
     kept_claims: Option<Vec<ClaimKey>>,
+    /// RFC 9728 metadata: (path served at, JSON document, absolute URL).
+    resource: Option<(String, String, String)>,
 }
 
 /// A top-level claim some configured path reads: exactly `name`, or (for a
@@ -230,6 +232,13 @@ impl<B: SignatureBackend> Gate<B> {
             api_tokens,
             strip: strip.into(),
             kept_claims: None,
+            resource: config.resource.as_ref().map(|r| {
+                (
+                    r.metadata_path(),
+                    resource_metadata(&config, r),
+                    r.metadata_url(),
+                )
+            }),
             config,
         })
     }
@@ -451,7 +460,12 @@ impl<B: SignatureBackend> Gate<B> {
     }
 
     fn deny(&self, reason: Reason, detail: String, scope: Option<&str>) -> Deny {
-        Deny::new(&self.config.realm, reason, detail, scope)
+        let mut d = Deny::new(&self.config.realm, reason, detail, scope);
+        if let (Some(w), Some((_, _, url))) = (d.www_authenticate.as_mut(), &self.resource) {
+            // RFC 9728 section 5.1: where to learn which servers issue tokens here.
+            w.push_str(&format!(", resource_metadata=\"{url}\""));
+        }
+        d
     }
 
     fn check_traced(&mut self, req: &Request, now: i64, trace: &mut Trace) -> Outcome {
@@ -521,6 +535,30 @@ impl<B: SignatureBackend> Gate<B> {
         trace: &mut Trace,
         who: &mut Option<Arc<Identity>>,
     ) -> Result<Option<Answer>, Fail> {
+        if let Some((path, json, _)) = &self.resource {
+            if req.path_only() == path && matches!(req.method, "GET" | "HEAD" | "OPTIONS") {
+                trace.note("route", true, || {
+                    "the protected-resource metadata (RFC 9728), served by the gate".into()
+                });
+                let mut headers =
+                    vec![("access-control-allow-origin".to_string(), "*".to_string())];
+                if req.method == "OPTIONS" {
+                    headers.push(("access-control-allow-methods".into(), "GET, HEAD".into()));
+                    return Ok(Some(Answer {
+                        status: 204,
+                        headers,
+                        body: String::new(),
+                    }));
+                }
+                headers.push(("content-type".into(), "application/json".into()));
+                headers.push(("cache-control".into(), "public, max-age=3600".into()));
+                return Ok(Some(Answer {
+                    status: 200,
+                    headers,
+                    body: json.clone(),
+                }));
+            }
+        }
         // A request target has no fragment (RFC 9112 3.2), but Node passes
         // `#x` on in `req.url` and routers then cut it: refuse rather than
         // match a path the origin will not see.
@@ -712,6 +750,7 @@ impl<B: SignatureBackend> Gate<B> {
         Ok(Answer {
             status: 204,
             headers,
+            body: String::new(),
         })
     }
 
@@ -1098,6 +1137,48 @@ impl<B: SignatureBackend> Gate<B> {
             response_headers: self.cors_headers(req),
         }))
     }
+}
+
+/// The RFC 9728 document: the identifier, the authorization servers (the
+/// issuers by default), the scopes routes name (by default), the bearer
+/// methods the token configuration reads.
+fn resource_metadata(config: &Config, r: &crate::config::ResourceConfig) -> String {
+    let servers: Vec<&str> = if r.authorization_servers.is_empty() {
+        config.issuers.iter().map(|i| i.issuer.as_str()).collect()
+    } else {
+        r.authorization_servers.iter().map(String::as_str).collect()
+    };
+    let scopes: Vec<String> = match &r.scopes_supported {
+        Some(s) => s.clone(),
+        None => {
+            let mut all: Vec<String> = config
+                .routes
+                .iter()
+                .flat_map(|route| route.scopes.all.iter().chain(route.scopes.any.iter()))
+                .cloned()
+                .collect();
+            all.sort();
+            all.dedup();
+            all
+        }
+    };
+    let mut methods = vec!["header"];
+    if config.token.query.is_some() {
+        methods.push("query");
+    }
+    let mut doc = serde_json::json!({
+        "resource": r.identifier,
+        "authorization_servers": servers,
+        "scopes_supported": scopes,
+        "bearer_methods_supported": methods,
+    });
+    if let Some(n) = &r.name {
+        doc["resource_name"] = n.clone().into();
+    }
+    if let Some(d) = &r.documentation {
+        doc["resource_documentation"] = d.clone().into();
+    }
+    doc.to_string()
 }
 
 fn bad_signature<B: SignatureBackend>(gate: &Gate<B>) -> Deny {

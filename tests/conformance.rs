@@ -122,6 +122,12 @@ fn run_case(case: &Value) -> Vec<String> {
             seam_errors.push(format!("response header {name}: got {got:?}, want {want}"));
         }
     }
+    if let (Some(want), Decision::Answer(a)) = (exp.get("answer_body"), &d) {
+        let got: Value = serde_json::from_str(&a.body).unwrap_or(Value::Null);
+        if &got != want {
+            seam_errors.push(format!("answer body: got {got}, want {want}"));
+        }
+    }
     match &d {
         Decision::Answer(_) => {}
         Decision::Deny(deny) => {
@@ -435,6 +441,25 @@ fn seam_cases(g: &Gen, jwks: &Value, cases: &mut Vec<Value>) {
     em.extend_from_slice(digest.as_ref());
     let forged = format!("{input}.{}", URL_SAFE_NO_PAD.encode(&em));
     cases.push(case("seam-rsa-exponent-1", "An RSA key with exponent 1 is skipped when the key set is read, so a forged token naming it finds no key, with every backend.", cfg.clone(), keys, "GET", "/admin/x", json!([["authorization", format!("Bearer {forged}")]]), not_reached(401, "key_not_found")));
+}
+
+/// RFC 9728: the gate serves the protected-resource metadata and points its
+/// challenges at it.
+fn resource_cases(jwks: &Value, cases: &mut Vec<Value>) {
+    let mut cfg = base_config();
+    cfg["api_tokens"] = json!([]);
+    cfg["resource"] =
+        json!({"identifier": "https://api.example.test/orders", "name": "Orders API"});
+    let metadata = "https://api.example.test/.well-known/oauth-protected-resource/orders";
+    cases.push(case("resource-metadata", "With [resource], the gate serves the RFC 9728 metadata itself (the origin is not reached).", cfg.clone(), jwks.clone(), "GET", "/.well-known/oauth-protected-resource/orders", json!([]),
+        json!({"status": 200, "reason": null, "origin": {"reached": false},
+               "response_headers": {"content-type": "application/json", "access-control-allow-origin": "*"},
+               "answer_body": {"resource": "https://api.example.test/orders", "authorization_servers": [ISSUER],
+                               "scopes_supported": ["orders:read", "orders:write"], "bearer_methods_supported": ["header"],
+                               "resource_name": "Orders API"}})));
+    cases.push(case("resource-challenge", "With [resource], a 401 names the metadata (resource_metadata, RFC 9728 section 5.1).", cfg, jwks.clone(), "GET", "/orders/1", json!([]),
+        json!({"status": 401, "reason": "token_missing", "origin": {"reached": false},
+               "www_authenticate": format!("Bearer realm=\"orders\", resource_metadata=\"{metadata}\"")})));
 }
 
 /// `access = "optional"`: no token passes as anonymous; a token must be valid.
@@ -833,6 +858,7 @@ fn regenerate() {
     ];
     seam_cases(&g, &jwks, &mut cases);
     optional_cases(&g, &jwks, &mut cases);
+    resource_cases(&jwks, &mut cases);
     let mut report_only = cfg.clone();
     report_only["mode"] = json!("report-only");
     cases.push(case("report-only", "report-only lets a denied request through, annotated.", report_only, jwks.clone(), "GET", "/orders/1", json!([]), json!({"status": 200, "reason": "token_missing", "set_headers": {"x-edgeward-decision": "deny; status=401; reason=token_missing"}})));

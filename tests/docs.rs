@@ -210,7 +210,9 @@ fn heading(top: &str) -> String {
         "issuers" => "`[[issuers]]`".into(),
         "routes" => "`[[routes]]`".into(),
         "api_tokens" => "`[[api_tokens]]`".into(),
-        "token" | "keys" | "cache" | "headers" | "policy" | "cors" => format!("`[{top}]`"),
+        "token" | "keys" | "cache" | "headers" | "policy" | "cors" | "resource" => {
+            format!("`[{top}]`")
+        }
         _ => "Top level".into(),
     }
 }
@@ -291,6 +293,8 @@ fn full_config() -> Config {
         "headers": {"subject": "x-s", "issuer": "x-i", "tenant": "x-t", "scopes": "x-sc",
                     "claims": {"email": "x-email"}, "decision": "x-d", "strip_authorization": true},
         "policy": {"default": "authenticated"},
+        "resource": {"identifier": "https://api.example.com/orders", "authorization_servers": ["https://idp.example.com/"],
+                     "scopes_supported": ["a"], "name": "Orders", "documentation": "https://docs.example.com/"},
         "cors": {"allowed_origins": ["https://app.example.com"], "allowed_methods": ["GET"],
                  "allowed_headers": ["authorization"], "expose_headers": ["x-request-id"],
                  "max_age": 60, "allow_credentials": true},
@@ -362,6 +366,10 @@ fn every_accepted_field_is_documented() {
         ("headers", r#"{"headers": {"zz_unknown": 1}}"#),
         ("policy", r#"{"policy": {"zz_unknown": 1}}"#),
         ("cors", r#"{"cors": {"zz_unknown": 1}}"#),
+        (
+            "resource",
+            r#"{"resource": {"identifier": "https://a/", "zz_unknown": 1}}"#,
+        ),
         ("routes", r#"{"routes": [{"path": "/", "zz_unknown": 1}]}"#),
         (
             "routes",

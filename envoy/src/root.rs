@@ -418,13 +418,17 @@ impl State {
                 false
             }
             Decision::Answer(a) => {
-                bump(self.metrics.answered);
+                if a.status == 204 {
+                    bump(self.metrics.answered);
+                }
                 let headers: Vec<(&str, &str)> = a
                     .headers
                     .iter()
                     .map(|(k, v)| (k.as_str(), v.as_str()))
                     .collect();
-                let _ = hostcalls::send_http_response(u32::from(a.status), headers, None);
+                let body =
+                    (!a.body.is_empty() && parts.method != "HEAD").then_some(a.body.as_bytes());
+                let _ = hostcalls::send_http_response(u32::from(a.status), headers, body);
                 false
             }
             Decision::Allow(a) => {

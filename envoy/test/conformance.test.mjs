@@ -99,7 +99,10 @@ describe(`conformance cases (${cases.length}) in a real Envoy (${groups.size} co
           }
           if (e.origin) assert.equal(reached, e.origin.reached, `origin reached: ${res.status} ${res.body}`);
           assert.equal(res.status, e.status, res.body);
-          if (e.status === 200) {
+          if (e.answer_body) {
+            assert.ok(!reached, "answered by the gate");
+            assert.deepEqual(JSON.parse(res.body), e.answer_body);
+          } else if (e.status === 200) {
             assert.ok(reached, "forwarded to the origin");
             for (const [k, v] of Object.entries(e.set_headers ?? {})) assert.equal(seen.headers[k.toLowerCase()], v, `origin header ${k}`);
             for (const [k, v] of Object.entries(e.origin?.headers ?? {})) {

@@ -4,7 +4,7 @@
 import { describe, it, before, after } from "node:test";
 import assert from "node:assert/strict";
 import http from "node:http";
-import { startEnvoy, validate, sleep } from "./support.mjs";
+import { startEnvoy, validate, sleep, freePort } from "./support.mjs";
 import { startIdp, startOrigin, RESOURCES, forgedToken } from "../../worker/test/support.mjs";
 
 function plugin(idp, extra = {}) {
@@ -216,6 +216,50 @@ describe("cold starts and outages", () => {
       assert.equal(res.status, 200, await res.text());
       assert.equal(idp.hits.jwks, before, "the abandoned request's fetch was used");
       assert.equal(idp.hits.jwks, 1);
+    } finally {
+      await envoy.stop();
+      await origin.stop();
+      await idp.stop();
+    }
+  });
+});
+
+describe("RFC 9728: a client finds the authorization server from a 401", () => {
+  it("401 → resource_metadata → authorization server → discovery → token → 200", async () => {
+    const idp = await startIdp();
+    const origin = await startOrigin();
+    const port = await freePort();
+    const identifier = `http://127.0.0.1:${port}`;
+    const p = plugin(idp);
+    p.edgeward.issuers[0].audiences.push(identifier);
+    p.edgeward.resource = { identifier, name: "Orders API" };
+    const envoy = await startEnvoy({ plugin: p, originPort: origin.port, idpPort: idp.port, port });
+    try {
+      // A client that knows only the API's URL.
+      const first = await fetch(`${identifier}/orders/1`);
+      assert.equal(first.status, 401);
+      const challenge = first.headers.get("www-authenticate");
+      const metadataUrl = challenge.match(/resource_metadata="([^"]+)"/)?.[1];
+      assert.equal(metadataUrl, `${identifier}/.well-known/oauth-protected-resource`);
+      const metadata = await (await fetch(metadataUrl)).json();
+      assert.equal(metadata.resource, identifier);
+      assert.deepEqual(metadata.scopes_supported, ["orders:read", "orders:write"]);
+      const [server] = metadata.authorization_servers;
+      assert.equal(server, idp.issuer);
+      const discovery = await (await fetch(`${server}/.well-known/openid-configuration`)).json();
+      const tokenRes = await fetch(discovery.token_endpoint, {
+        method: "POST",
+        headers: {
+          authorization: "Basic " + Buffer.from("svc:svc-secret").toString("base64"),
+          "content-type": "application/x-www-form-urlencoded",
+        },
+        body: new URLSearchParams({ grant_type: "client_credentials", resource: metadata.resource, scope: "orders:read" }),
+      });
+      const { access_token } = await tokenRes.json();
+      assert.ok(access_token, "a token for the advertised resource");
+      const again = await fetch(`${identifier}/orders/1`, { headers: bearer(access_token) });
+      assert.equal(again.status, 200, await again.text());
+      assert.equal(origin.seen.length, 1, "only the authorized request reached the origin");
     } finally {
       await envoy.stop();
       await origin.stop();

@@ -62,9 +62,10 @@ export function envoyYaml({ port, adminPort, originPort, idpPort, plugin, wasm, 
  * Starts Envoy; resolves when its admin says ready (or rejects with its
  * log when it exits first). `logs` collects the filter's JSON lines.
  */
-export async function startEnvoy({ plugin, originPort, idpPort, concurrency = 1, test = false, failurePolicy }) {
+export async function startEnvoy({ plugin, originPort, idpPort, concurrency = 1, test = false, failurePolicy, port }) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "edgeward-envoy-"));
-  const [port, adminPort] = [await freePort(), await freePort()];
+  port ??= await freePort();
+  const adminPort = await freePort();
   const wasm = path.join(envoyDir, "build", ...(test ? ["test"] : []), "edgeward.wasm");
   const file = path.join(dir, "envoy.yaml");
   fs.writeFileSync(file, envoyYaml({ port, adminPort, originPort, idpPort, plugin, wasm, failurePolicy }));
