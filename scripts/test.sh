@@ -38,6 +38,13 @@ bash js/scripts/test.sh
 step "Cloudflare Worker in workerd: end-to-end with oidc-provider, conformance cases"
 bash worker/scripts/test.sh
 
+step "the documented deploy command builds and bundles the Worker (wrangler deploy --dry-run, from worker/ and from the root)"
+dry="$(mktemp -d)"
+(cd worker && WRANGLER_SEND_METRICS=false node_modules/.bin/wrangler deploy -c ../wrangler.toml --dry-run --outdir "$dry/a" </dev/null)
+WRANGLER_SEND_METRICS=false worker/node_modules/.bin/wrangler deploy -c wrangler.toml --dry-run --outdir "$dry/b" </dev/null
+ls "$dry/a"/*.wasm "$dry/b"/*.wasm >/dev/null
+rm -rf "$dry"
+
 step "Envoy filter in a real Envoy: end-to-end with oidc-provider, conformance cases, Wycheproof through verify_signature"
 bash envoy/scripts/test.sh
 
