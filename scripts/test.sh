@@ -48,6 +48,9 @@ rm -rf "$dry"
 step "Envoy filter in a real Envoy: end-to-end with oidc-provider, conformance cases, Wycheproof through verify_signature"
 bash envoy/scripts/test.sh
 
+step "the READMEs' shell blocks marked <!-- ci: run -->, as pasted"
+bash scripts/readme-blocks.sh
+
 step "the README's demo (scripts/demo.sh --once): 401, 200 with identity headers, 403"
 bash scripts/demo.sh --once 2>&1 | tee target/demo.log
 grep -q 'HTTP/1.1 401' target/demo.log

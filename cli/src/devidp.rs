@@ -23,7 +23,7 @@ pub const EXAMPLES: &str = "\
 Examples:
   edgeward dev-idp                       # a free port, printed at start
   edgeward dev-idp --port 8080 --alg RS256 --state-dir .dev-idp
-  edgeward dev-idp --json | head -1      # {\"issuer\":...,\"port\":...} for scripts
+  edgeward dev-idp --json > idp.json &   # in the background; line 1: {\"issuer\":...,\"port\":...}
 
 Endpoints (ISSUER = http://127.0.0.1:PORT unless --issuer-url):
   GET  /.well-known/openid-configuration   discovery (also /.well-known/oauth-authorization-server)
