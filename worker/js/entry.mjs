@@ -3,9 +3,11 @@
 // worker/scripts/build.sh copies this next to the wasm-bindgen output.
 //
 // `fetchFast` decides synchronously when it can (isolate ready, no key fetch
-// needed): a deny Response, or what to fetch from the origin ({url, init}),
-// fetched here and passed back as it is. Otherwise (first request of an
-// isolate, keys to fetch) the async `fetch` export does the whole request.
+// needed): a Response (a refusal, or the gate's answer to a CORS preflight),
+// or what to fetch from the origin ({url, init, respond?}), fetched here and
+// passed back as it is, or through `respond` when the gate adds headers to
+// the origin's response (CORS). Otherwise (first request of an isolate, keys
+// to fetch) the async `fetch` export does the whole request.
 import wasmModule from "./edgeward_worker_bg.wasm";
 import { initSync, fetch as edgewardFetch, fetchFast } from "./edgeward_worker.js";
 
@@ -24,6 +26,6 @@ export default {
     const fast = fetchFast(request, ctx);
     if (fast === undefined) return edgewardFetch(request, env, ctx);
     if (fast instanceof Response) return fast;
-    return fetch(fast.url, fast.init).catch((e) => originUnreachable(request, e));
+    return fetch(fast.url, fast.init).then(fast.respond, (e) => originUnreachable(request, e));
   },
 };

@@ -1,4 +1,5 @@
-// The request-path glue of the edgeward Worker (see src/lib.rs, src/proxy.rs).
+// The request-path glue of the edgeward Worker (see src/lib.rs, src/proxy.rs,
+// src/keycache.rs).
 //
 // Each call from wasm into the runtime costs a crossing and, for every
 // string, an encode or decode. So the two steps that touch the runtime's
@@ -18,16 +19,30 @@ export function readParts(req, wanted) {
   return s;
 }
 
+// The gate's strip list (lowercase dash names) as a Set, made once per
+// isolate (src/proxy.rs caches it with the list it came from).
+export function stripSet(names) {
+  return new Set(names);
+}
+
 // What to fetch from the origin, as fetch's two arguments ({url, init}; a
 // Request object would cost workerd a construction and a copy for nothing):
-// the client's headers minus `remove` (an array of names), plus `set`
-// ("name\nvalue\n..."; values are visible ASCII, the core percent-encodes
-// the rest), to `url` (the request's own URL when null, else the origin's,
-// and fetch sets Host for it). Method and body stream pass as they are;
-// redirects are the client's to follow.
-export function forwardRequest(req, url, remove, set) {
+// the client's headers minus every one whose name, read as the core's
+// `header_key` (ASCII lowercase, `_` as `-`), is in `remove` (a Set), plus
+// `set` ("name\nvalue\n..."; values are visible ASCII, the core
+// percent-encodes the rest), to `url` (the request's own URL when null,
+// else the origin's, and fetch sets Host for it). Method and body stream
+// pass as they are; redirects are the client's to follow. `add`
+// ("name\nvalue\n...", usually empty): headers for the origin's response
+// (CORS), applied by `respond` (js/entry.mjs and sendForward call it).
+export function forwardRequest(req, url, remove, set, add) {
   const headers = new Headers(req.headers);
-  for (let i = 0; i < remove.length; i++) headers.delete(remove[i]);
+  // Names first, deletes after: Headers iterates a live, sorted list.
+  let drop = null;
+  for (const name of headers.keys()) {
+    if (remove.has(name.toLowerCase().replaceAll("_", "-"))) (drop ??= []).push(name);
+  }
+  if (drop !== null) for (let i = 0; i < drop.length; i++) headers.delete(drop[i]);
   if (set.length > 0) {
     const kv = set.split("\n");
     for (let i = 0; i + 1 < kv.length; i += 2) headers.set(kv[i], kv[i + 1]);
@@ -37,10 +52,70 @@ export function forwardRequest(req, url, remove, set) {
   } else {
     headers.delete("host");
   }
-  return { url, init: { method: req.method, headers, body: req.body, redirect: "manual" } };
+  const f = { url, init: { method: req.method, headers, body: req.body, redirect: "manual" } };
+  if (add.length > 0) f.respond = (res) => addResponseHeaders(res, add);
+  return f;
 }
 
-// Sends what forwardRequest built; the origin's response comes back as it is.
+// The origin's response with the gate's headers added ("name\nvalue\n...").
+// A fetched Response's headers are immutable, so it is re-wrapped: same
+// status, status text, headers and body stream (never read here). `vary` is
+// appended to the origin's own; the others replace any the origin sent (two
+// `access-control-allow-origin` values would make the browser refuse both).
+// A 101 passes untouched: `new Response` cannot carry status 101 without
+// re-attaching the WebSocket, and CORS does not apply to WebSocket upgrades
+// (browsers never check these headers on a 101).
+export function addResponseHeaders(res, add) {
+  if (res.status === 101) return res;
+  const out = new Response(res.body, res);
+  const kv = add.split("\n");
+  for (let i = 0; i + 1 < kv.length; i += 2) {
+    if (kv[i] === "vary") out.headers.append(kv[i], kv[i + 1]);
+    else out.headers.set(kv[i], kv[i + 1]);
+  }
+  return out;
+}
+
+// Sends what forwardRequest built; the origin's response comes back as it
+// is, with the gate's response headers when there are any.
 export function sendForward(f) {
-  return fetch(f.url, f.init);
+  const p = fetch(f.url, f.init);
+  return f.respond === undefined ? p : p.then(f.respond);
+}
+
+// A key fetch's body, read chunk by chunk and never past `max` bytes: the
+// whole body when it has at most `max`; otherwise the stream is cancelled
+// (the IdP sees the client stop reading) and `max + 1` bytes come back (what
+// was read, or zeros when Content-Length already said too much), which the
+// core refuses as too large. An unreadable body rejects.
+export async function readCapped(res, max) {
+  const body = res.body;
+  if (body === null) return new Uint8Array(0);
+  const declared = res.headers.get("content-length");
+  if (declared !== null && /^[0-9]+$/.test(declared) && Number(declared) > max) {
+    body.cancel().catch(() => {});
+    return new Uint8Array(max + 1);
+  }
+  const reader = body.getReader();
+  const chunks = [];
+  let total = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    chunks.push(value);
+    total += value.byteLength;
+    if (total > max) {
+      reader.cancel().catch(() => {});
+      break;
+    }
+  }
+  const out = new Uint8Array(Math.min(total, max + 1));
+  let at = 0;
+  for (const c of chunks) {
+    const n = Math.min(c.byteLength, out.length - at);
+    out.set(n === c.byteLength ? c : c.subarray(0, n), at);
+    at += n;
+    if (at === out.length) break;
+  }
+  return out;
 }

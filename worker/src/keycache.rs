@@ -21,6 +21,17 @@
 //!   TTLs are at least a minute: far under KV's one write per second per key).
 //! - KV failures (no binding, errors, timeouts) are logged and skipped: the
 //!   gate then runs on memory and the IdP, never failing because of KV.
+//! - A flight, KV read and IdP fetch together, ends within
+//!   `keys.fetch_timeout` of its start: the KV read gets at most half of it
+//!   (and never more than 1.5 s), the IdP what is left. At the deadline the
+//!   fetch is aborted and reported (`Gate::fetch_failed`), which answers
+//!   every waiter at once; the core counts an unreported flight as lost only
+//!   `FLIGHT_GRACE` seconds later, so no waiter starts a second fetch first.
+//! - IdP fetches follow no redirect on their own (`redirect: "manual"`): each
+//!   hop, at most [`MAX_REDIRECTS`], is asked of the core (`Gate::redirect`:
+//!   https, or http on a loopback issuer's own origin). Bodies are read in
+//!   chunks and never past `keys.max_response_bytes` (js/glue.js
+//!   `readCapped`), with or without a `Content-Length`.
 
 use crate::{log, now_ms, with_app, App, Clock, Parts};
 use edgeward::{Decision, FetchKind, Freshness, KeyFetch, Outcome};
@@ -38,8 +49,12 @@ pub fn kv_key(issuer: &str) -> String {
     format!("edgeward:jwks:{issuer}")
 }
 
-/// How long a KV read may take before it is given up for this request.
+/// How long a KV read may take before it is given up for this request (in a
+/// flight, also at most half of `keys.fetch_timeout`).
 const KV_TIMEOUT_MS: u64 = 1_500;
+
+/// Redirects a key fetch may follow.
+pub const MAX_REDIRECTS: usize = 5;
 
 /// The parts of a snapshot the host reads (the core owns the format).
 #[derive(Clone, Debug, Deserialize, PartialEq)]
@@ -81,11 +96,11 @@ async fn with_timeout<T>(fut: impl std::future::Future<Output = T>, ms: u64) -> 
 }
 
 /// Reads an issuer's snapshot from KV: `Ok(None)` when there is none.
-async fn kv_read(kv: &KvStore, issuer: &str) -> Result<Option<String>, String> {
-    match with_timeout(kv.get(&kv_key(issuer)).text(), KV_TIMEOUT_MS).await {
+async fn kv_read(kv: &KvStore, issuer: &str, timeout_ms: u64) -> Result<Option<String>, String> {
+    match with_timeout(kv.get(&kv_key(issuer)).text(), timeout_ms).await {
         Some(Ok(v)) => Ok(v),
         Some(Err(e)) => Err(e.to_string()),
-        None => Err(format!("no answer within {KV_TIMEOUT_MS} ms")),
+        None => Err(format!("no answer within {timeout_ms} ms")),
     }
 }
 
@@ -106,7 +121,8 @@ fn adopt(app: &mut App, issuer: &str, text: Option<&str>) -> Result<bool, String
 /// Before the first check of a new isolate: every issuer's keys from KV.
 pub async fn warm_from_kv(app: &mut App, kv: &KvStore, issuers: &[String]) {
     let started = now_ms();
-    let reads = futures_util::future::join_all(issuers.iter().map(|i| kv_read(kv, i))).await;
+    let reads =
+        futures_util::future::join_all(issuers.iter().map(|i| kv_read(kv, i, KV_TIMEOUT_MS))).await;
     for (issuer, read) in issuers.iter().zip(reads) {
         let (adopted, error) = match read {
             Ok(text) => match adopt(app, issuer, text.as_deref()) {
@@ -138,7 +154,14 @@ pub async fn decide(
     ctx: &Context,
     mut first: Option<Outcome>,
 ) -> Decision {
-    let deadline = now_ms() + 20_000.0;
+    // A backstop only: every flight ends within fetch_timeout (reported) or
+    // FLIGHT_GRACE later (counted lost by the core), and a request may wait
+    // on two (discovery, then the key set).
+    let flight = with_app(|a| a.gate.config().keys.fetch_timeout).unwrap_or(10) as i64
+        + edgeward::keystore::FLIGHT_GRACE;
+    let deadline = now_ms() + (2 * flight * 1000 + 1000).max(20_000) as f64;
+    // Waiters poll every 1, 2, 4, 8, then 16 ms: a flight that ends is
+    // noticed within 16 ms.
     let mut pause = 1;
     loop {
         let now = clock.now();
@@ -184,13 +207,15 @@ enum Why {
     Refresh,
 }
 
-/// Performs a flight this isolate started: KV first, then the IdP.
+/// Performs a flight this isolate started: KV first, then the IdP, both
+/// within `keys.fetch_timeout` of now (see the module docs).
 /// `ctx` is the request's context for background KV writes; `None` when
 /// already running in the background.
 pub async fn obtain(f: KeyFetch, clock: Clock, kv: &Option<KvStore>, ctx: Option<&Context>) {
+    let started = now_ms();
     let now = clock.now();
     let issuer = f.issuer.clone();
-    let Some((freshness, fetched_before, cooldown)) = with_app(|app| {
+    let Some((freshness, fetched_before, cooldown, budget)) = with_app(|app| {
         let snap = app
             .gate
             .keys()
@@ -200,6 +225,7 @@ pub async fn obtain(f: KeyFetch, clock: Clock, kv: &Option<KvStore>, ctx: Option
             app.gate.keys().freshness(&issuer, now),
             snap.map(|s| s.fetched_at),
             app.gate.config().keys.refetch_cooldown as i64,
+            app.gate.config().keys.fetch_timeout.max(1) * 1000,
         )
     }) else {
         return;
@@ -217,28 +243,35 @@ pub async fn obtain(f: KeyFetch, clock: Clock, kv: &Option<KvStore>, ctx: Option
                     .is_some_and(|t| now_ms() - t < 5_000.0)
             })
             .unwrap_or(false);
+            let kv_ms = KV_TIMEOUT_MS.min(budget / 2);
             if (why != Why::Missing || !read_recently)
-                && kv_first(&f, &issuer, kv, why, now, fetched_before, cooldown).await
+                && kv_first(&f, &issuer, kv, kv_ms, why, now, fetched_before, cooldown).await
             {
                 return;
             }
         }
     }
-    fetch_from_idp(&f, clock, kv, ctx).await;
+    // What is left of the flight's fetch_timeout (workerd's clock moved
+    // across the KV read: it advances on I/O).
+    let left = (budget as f64 - (now_ms() - started)).max(0.0) as u64;
+    fetch_from_idp(&f, clock, kv, ctx, left).await;
 }
 
-/// Reads KV for a flight; true when the flight was closed without the IdP.
+/// Reads KV for a flight (within `timeout_ms`); true when the flight was
+/// closed without the IdP.
+#[allow(clippy::too_many_arguments)] // one flight's state, passed once
 async fn kv_first(
     f: &KeyFetch,
     issuer: &str,
     kv: &KvStore,
+    timeout_ms: u64,
     why: Why,
     now: i64,
     fetched_before: Option<i64>,
     cooldown: i64,
 ) -> bool {
     let started = now_ms();
-    let read = kv_read(kv, issuer).await;
+    let read = kv_read(kv, issuer, timeout_ms).await;
     let text = match read {
         Ok(t) => t,
         Err(e) => {
@@ -281,50 +314,70 @@ struct Fetched {
     status: u16,
     headers: Vec<(String, String)>,
     body: Vec<u8>,
+    /// Where the body came from (after redirects) and how many were followed.
+    url: String,
+    hops: usize,
 }
 
-async fn http_get(url: &str, timeout_ms: u64, max_bytes: usize) -> Result<Fetched, String> {
+/// GETs `f.url` within `timeout_ms`: redirects only as the core allows
+/// (each hop asked of `Gate::redirect`, at most [`MAX_REDIRECTS`]), the
+/// body never read past `max_bytes` (past it, `max_bytes + 1` bytes come
+/// back for the core to refuse as too large).
+async fn http_get(f: &KeyFetch, timeout_ms: u64, max_bytes: usize) -> Result<Fetched, String> {
     let controller = web_sys::AbortController::new().map_err(|e| format!("{e:?}"))?;
-    let init = web_sys::RequestInit::new();
-    init.set_method("GET");
-    init.set_signal(Some(&controller.signal()));
-    let headers = web_sys::Headers::new().map_err(|e| format!("{e:?}"))?;
-    let _ = headers.set("accept", "application/json");
-    init.set_headers(&headers);
-    let req = web_sys::Request::new_with_str_and_init(url, &init).map_err(js_error)?;
+    let signal = controller.signal();
     let work = async {
-        let res: web_sys::Response = JsFuture::from(fetch_js(&req))
-            .await
-            .map_err(js_error)?
-            .unchecked_into();
-        let mut headers = Vec::new();
-        for name in ["cache-control", "content-type", "content-length"] {
-            if let Ok(Some(v)) = res.headers().get(name) {
-                headers.push((name.to_owned(), v));
+        let mut hop = f.clone();
+        let mut hops = 0;
+        loop {
+            let init = web_sys::RequestInit::new();
+            init.set_method("GET");
+            init.set_signal(Some(&signal));
+            init.set_redirect(web_sys::RequestRedirect::Manual);
+            let headers = web_sys::Headers::new().map_err(|e| format!("{e:?}"))?;
+            let _ = headers.set("accept", "application/json");
+            init.set_headers(&headers);
+            let req = web_sys::Request::new_with_str_and_init(&hop.url, &init).map_err(js_error)?;
+            let res: web_sys::Response = JsFuture::from(fetch_js(&req))
+                .await
+                .map_err(js_error)?
+                .unchecked_into();
+            let status = res.status();
+            if matches!(status, 301 | 302 | 303 | 307 | 308) {
+                let location = res.headers().get("location").ok().flatten();
+                if let Some(b) = res.body() {
+                    let _ = b.cancel();
+                }
+                let Some(location) = location else {
+                    return Err(format!("HTTP {status} from {} without a Location", hop.url));
+                };
+                if hops == MAX_REDIRECTS {
+                    return Err(format!("more than {MAX_REDIRECTS} redirects"));
+                }
+                // The core resolves `location` against the fetch's URL: the
+                // URL of this hop, not the first one.
+                hop.url = with_app(|app| app.gate.redirect(&hop, &location))
+                    .unwrap_or_else(|| Err("the gate is not ready".into()))?;
+                hops += 1;
+                continue;
             }
-        }
-        let declared = headers
-            .iter()
-            .find(|(k, _)| k == "content-length")
-            .and_then(|(_, v)| v.parse::<usize>().ok());
-        if declared.is_some_and(|n| n > max_bytes) {
-            if let Some(b) = res.body() {
-                let _ = b.cancel();
+            let mut headers = Vec::new();
+            for name in ["cache-control", "content-type", "content-length"] {
+                if let Ok(Some(v)) = res.headers().get(name) {
+                    headers.push((name.to_owned(), v));
+                }
             }
+            let body = JsFuture::from(read_capped(&res, max_bytes))
+                .await
+                .map_err(js_error)?;
             return Ok(Fetched {
-                status: res.status(),
+                status,
                 headers,
-                body: vec![0; max_bytes + 1],
+                body: js_sys::Uint8Array::new(&body).to_vec(),
+                url: hop.url,
+                hops,
             });
         }
-        let buf = JsFuture::from(res.array_buffer().map_err(js_error)?)
-            .await
-            .map_err(js_error)?;
-        Ok(Fetched {
-            status: res.status(),
-            headers,
-            body: js_sys::Uint8Array::new(&buf).to_vec(),
-        })
     };
     match with_timeout(work, timeout_ms).await {
         Some(r) => r,
@@ -333,6 +386,13 @@ async fn http_get(url: &str, timeout_ms: u64, max_bytes: usize) -> Result<Fetche
             Err(format!("no response within {timeout_ms} ms"))
         }
     }
+}
+
+#[wasm_bindgen::prelude::wasm_bindgen(module = "/js/glue.js")]
+extern "C" {
+    /// A body read in chunks, never past `max` bytes (js/glue.js).
+    #[wasm_bindgen(js_name = readCapped)]
+    fn read_capped(res: &web_sys::Response, max: usize) -> js_sys::Promise;
 }
 
 #[wasm_bindgen::prelude::wasm_bindgen]
@@ -348,15 +408,24 @@ fn js_error(e: JsValue) -> String {
         .unwrap_or_else(|| format!("{e:?}"))
 }
 
-async fn fetch_from_idp(f: &KeyFetch, clock: Clock, kv: &Option<KvStore>, ctx: Option<&Context>) {
-    let Some((timeout, max)) = with_app(|app| {
-        let k = &app.gate.config().keys;
-        (k.fetch_timeout.max(1) * 1000, k.max_response_bytes)
-    }) else {
+/// Fetches from the IdP within `timeout` ms (what is left of the flight's
+/// `keys.fetch_timeout`) and hands the result to the core.
+async fn fetch_from_idp(
+    f: &KeyFetch,
+    clock: Clock,
+    kv: &Option<KvStore>,
+    ctx: Option<&Context>,
+    timeout: u64,
+) {
+    let Some(max) = with_app(|app| app.gate.config().keys.max_response_bytes) else {
         return;
     };
     let started = now_ms();
-    let got = http_get(&f.url, timeout, max).await;
+    let got = if timeout == 0 {
+        Err("no time left within keys.fetch_timeout".to_owned())
+    } else {
+        http_get(f, timeout, max).await
+    };
     let ms = now_ms() - started;
     let now = clock.now();
     let kind = match f.kind {
@@ -382,6 +451,14 @@ async fn fetch_from_idp(f: &KeyFetch, clock: Clock, kv: &Option<KvStore>, ctx: O
                 "event": "key_fetch", "issuer": f.issuer, "url": f.url, "kind": kind,
                 "status": r.status, "duration_ms": ms, "bytes": r.body.len(),
             });
+            if r.hops > 0 {
+                line["redirects"] = json!(r.hops);
+                line["final_url"] = json!(r.url);
+            }
+            if r.body.len() > max {
+                // Reading stopped there (the rest was never read).
+                line["cut"] = json!(true);
+            }
             match result {
                 Some(Ok(report)) => {
                     line["keys"] = json!(report.keys);
@@ -408,26 +485,29 @@ async fn fetch_from_idp(f: &KeyFetch, clock: Clock, kv: &Option<KvStore>, ctx: O
 async fn publish(issuer: &str, clock: Clock, kv: &Option<KvStore>, ctx: Option<&Context>) {
     let Some(kv) = kv.clone() else { return };
     let now = clock.now();
-    let Some(Some((text, ttl))) = with_app(|app| {
+    let Some(Some((text, ttl, why))) = with_app(|app| {
         let text = app.gate.keys().snapshot(issuer)?;
         let ours = SnapMeta::parse(&text)?;
-        let write = match app.kv_known.get(issuer) {
-            None | Some(KvKnown::Empty) => true,
-            Some(KvKnown::Snapshot(k)) => {
-                k.keys != ours.keys
-                    || ours.kid_refetch_at > k.kid_refetch_at
-                    || (k.fresh_until <= now && ours.fetched_at > k.fetched_at)
+        // Why KV is written (logged): what other isolates would do differently.
+        let why = match app.kv_known.get(issuer) {
+            None | Some(KvKnown::Empty) => "kv_empty",
+            Some(KvKnown::Snapshot(k)) if k.keys != ours.keys => "keys_changed",
+            // A refetch for an unknown kid or a failed signature: the
+            // cooldown it starts is shared.
+            Some(KvKnown::Snapshot(k)) if ours.kid_refetch_at > k.kid_refetch_at => "cooldown",
+            Some(KvKnown::Snapshot(k))
+                if k.fresh_until <= now && ours.fetched_at > k.fetched_at =>
+            {
+                "kv_stale"
             }
+            Some(KvKnown::Snapshot(_)) => return None,
         };
-        if !write {
-            return None;
-        }
         app.kv_known
             .insert(issuer.to_owned(), KvKnown::Snapshot(ours));
         let k = &app.gate.config().keys;
         // Let KV drop a snapshot once nobody may use it (KV's minimum is 60 s).
         let usable = (k.max_ttl + k.stale_if_error).max(60);
-        Some((text, usable))
+        Some((text, usable, why))
     }) else {
         return;
     };
@@ -444,7 +524,7 @@ async fn publish(issuer: &str, clock: Clock, kv: &Option<KvStore>, ctx: Option<&
         };
         match res {
             Ok(()) => log::line(json!({
-                "event": "kv_write", "issuer": issuer, "bytes": text.len(),
+                "event": "kv_write", "issuer": issuer, "why": why, "bytes": text.len(),
                 "duration_ms": now_ms() - started,
             })),
             Err(e) => {

@@ -24,7 +24,7 @@ pub mod settings;
 
 use edgeward::config::Mode;
 use edgeward::policy::{split_path, Policy};
-use edgeward::{Decision, Deny, Gate, Reason, Request, SignatureBackend};
+use edgeward::{Answer, Decision, Deny, Gate, Reason, Request, SignatureBackend};
 use native::NativeBackend;
 use serde_json::json;
 use std::cell::RefCell;
@@ -51,10 +51,10 @@ pub struct App {
     /// Request headers the core reads (lowercase); nothing else is copied
     /// out of the runtime's `Headers`.
     pub wanted_headers: std::rc::Rc<Wanted>,
-    /// The headers removed from every forwarded request, as a JS array made
+    /// The headers removed from every forwarded request, as a JS `Set` made
     /// once (the core's `headers_to_remove` is the same shared list on every
     /// decision, so it is recognised by pointer).
-    pub strip: Option<(std::sync::Arc<[String]>, js_sys::Array)>,
+    pub strip: Option<(std::sync::Arc<[String]>, JsValue)>,
 }
 
 /// Header names to copy out of requests, in Rust and as JS strings.
@@ -167,10 +167,16 @@ async fn load(env: &Env) -> Result<App, String> {
     // cached verdicts keep only what those read.
     gate.keep_only_needed_claims();
     let kv = settings::kv(env);
-    let mut wanted_headers: Vec<String> =
-        ["authorization", "origin", "access-control-request-method"]
-            .map(String::from)
-            .to_vec();
+    // The token sources and what the core reads for CORS: `origin`, and a
+    // preflight's `access-control-request-method` and `-headers`.
+    let mut wanted_headers: Vec<String> = [
+        "authorization",
+        "origin",
+        "access-control-request-method",
+        "access-control-request-headers",
+    ]
+    .map(String::from)
+    .to_vec();
     let t = &gate.config().token;
     if t.cookie.is_some() {
         wanted_headers.push("cookie".into());
@@ -280,12 +286,26 @@ pub fn path_and_query(url: &str) -> &str {
 fn deny_response(d: &Deny, head: bool) -> Result<web_sys::Response, JsValue> {
     let headers = web_sys::Headers::new()?;
     for (k, v) in d.headers() {
-        headers.set(k, &v)?;
+        headers.append(k, &v)?;
     }
     let init = web_sys::ResponseInit::new();
     init.set_status(d.status);
     init.set_headers(&headers);
     let body = (!head).then_some(d.body.as_str());
+    web_sys::Response::new_with_opt_str_and_init(body, &init)
+}
+
+/// The gate's own answer (a CORS preflight): status and headers, no body.
+fn answer_response(a: &Answer, head: bool) -> Result<web_sys::Response, JsValue> {
+    let headers = web_sys::Headers::new()?;
+    for (k, v) in &a.headers {
+        headers.append(k, v)?;
+    }
+    let init = web_sys::ResponseInit::new();
+    init.set_status(a.status);
+    init.set_headers(&headers);
+    // A 204 has no body; the protected-resource metadata (200) has one.
+    let body = (!a.body.is_empty() && !head).then_some(a.body.as_str());
     web_sys::Response::new_with_opt_str_and_init(body, &init)
 }
 
@@ -369,8 +389,9 @@ fn clock_for(parts: &Parts) -> Clock {
 }
 
 /// The synchronous path, taken by most requests: when the isolate is ready
-/// and the decision needs no I/O, answers a deny `Response` or `{url, init}`
-/// for the origin (js/entry.mjs fetches it); otherwise `undefined`, and the async
+/// and the decision needs no I/O, answers a deny or answer `Response`, or
+/// `{url, init, respond?}` for the origin (js/entry.mjs fetches it and passes
+/// the response through `respond` when set); otherwise `undefined`, and the async
 /// [`fetch`] takes over. It spares the common case the async export's
 /// promise and closure machinery (~30 µs per request in workerd).
 #[wasm_bindgen(js_name = fetchFast)]
@@ -398,22 +419,27 @@ pub fn fetch_fast(req: web_sys::Request, ctx: worker::worker_sys::Context) -> Js
     }
 }
 
-/// A decision made: the deny `Response`, or `{url, init}` for the origin.
+/// A decision made: the deny or answer `Response`, or `{url, init,
+/// respond?}` for the origin (see [`proxy::origin_request`]).
 fn finish(req: &web_sys::Request, d: Decision, parts: &Parts) -> Result<JsValue, JsValue> {
+    let built = |r: Result<web_sys::Response, JsValue>| {
+        r.unwrap_or_else(|_| {
+            plain_error(
+                500,
+                "server_error",
+                "internal",
+                "could not build the response",
+            )
+        })
+        .into()
+    };
     match d {
         Decision::Deny(d) => {
             log_decision("deny", &d, parts);
-            Ok(deny_response(&d, parts.method == "HEAD")
-                .unwrap_or_else(|_| {
-                    plain_error(
-                        500,
-                        "server_error",
-                        "internal",
-                        "could not build the response",
-                    )
-                })
-                .into())
+            Ok(built(deny_response(&d, parts.method == "HEAD")))
         }
+        // Answered here; the origin is never reached. Not a refusal: no log.
+        Decision::Answer(a) => Ok(built(answer_response(&a, parts.method == "HEAD"))),
         Decision::Allow(allow) => {
             if let Some(d) = &allow.report_only {
                 log_decision("report_only", d, parts);

@@ -2,9 +2,12 @@
 //!
 //! Method, URL path and query, headers and the body stream go through as
 //! they are (the body is never read or buffered here); the gate's identity
-//! headers replace any the client sent; redirects and every other origin
-//! response, a `101 Switching Protocols` with its WebSocket included, are
-//! handed back untouched.
+//! headers replace any the client sent, and client headers whose name reads
+//! as one of them with `_` for `-` (`X_Auth_Subject`, see
+//! `edgeward::header_key`) are removed too; redirects and every other
+//! origin response, a `101 Switching Protocols` with its WebSocket included,
+//! are handed back as they are, plus the gate's response headers (CORS, see
+//! `Allow::response_headers`) when there are any (never on a 101).
 
 use crate::App;
 use edgeward::Allow;
@@ -16,20 +19,24 @@ extern "C" {
     /// Method, URL and the `wanted` headers' values, in one call.
     #[wasm_bindgen(js_name = readParts)]
     pub fn read_parts(req: &web_sys::Request, wanted: &js_sys::Array) -> String;
+    #[wasm_bindgen(js_name = stripSet)]
+    fn strip_set(names: &js_sys::Array) -> JsValue;
     #[wasm_bindgen(js_name = forwardRequest, catch)]
     fn forward_request(
         req: &web_sys::Request,
         url: Option<String>,
-        remove: &js_sys::Array,
+        remove: &JsValue,
         set: &str,
+        add: &str,
     ) -> Result<JsValue, JsValue>;
     #[wasm_bindgen(js_name = sendForward)]
     fn send_forward(forward: &JsValue) -> js_sys::Promise;
 }
 
-/// The request for the origin, as `{url, init}` (fetch's arguments):
-/// `origin` + path and query, or the request's own URL when no origin is set
-/// (a Worker on a route in front of it).
+/// The request for the origin, as `{url, init, respond?}` (fetch's
+/// arguments, and what to do to the origin's response when the gate adds
+/// headers to it): `origin` + path and query, or the request's own URL when
+/// no origin is set (a Worker on a route in front of it).
 pub fn origin_request(
     req: &web_sys::Request,
     allow: &Allow,
@@ -40,31 +47,45 @@ pub fn origin_request(
         Some((names, js)) if std::sync::Arc::ptr_eq(names, &allow.headers_to_remove) => js.clone(),
         _ => {
             #[allow(unused_mut)]
-            let mut js: js_sys::Array = allow
+            let mut names: js_sys::Array = allow
                 .headers_to_remove
                 .iter()
                 .map(|n| JsValue::from_str(n))
                 .collect();
             #[cfg(feature = "test-clock")]
-            js.push(&JsValue::from_str(crate::TEST_NOW_HEADER));
+            names.push(&JsValue::from_str(crate::TEST_NOW_HEADER));
+            let js = strip_set(&names);
             app.strip = Some((allow.headers_to_remove.clone(), js.clone()));
             js
         }
     };
-    let mut set = String::new();
-    for (name, value) in &allow.headers_to_set {
-        if !set.is_empty() {
-            set.push('\n');
-        }
-        set.push_str(name);
-        set.push('\n');
-        set.push_str(value);
-    }
     let url = app.origin.as_ref().map(|o| format!("{o}{path_and_query}"));
-    forward_request(req, url, &remove, &set)
+    forward_request(
+        req,
+        url,
+        &remove,
+        &lines(&allow.headers_to_set),
+        &lines(&allow.response_headers),
+    )
 }
 
-/// Sends an [`origin_request`] and returns the origin's response as it is.
+/// Header pairs as "name\nvalue\n..." (names are tokens and values visible
+/// ASCII, so neither holds a line feed): one string across to JS.
+fn lines(headers: &[(String, String)]) -> String {
+    let mut out = String::new();
+    for (name, value) in headers {
+        if !out.is_empty() {
+            out.push('\n');
+        }
+        out.push_str(name);
+        out.push('\n');
+        out.push_str(value);
+    }
+    out
+}
+
+/// Sends an [`origin_request`] and returns the origin's response (with the
+/// gate's response headers, when it has any).
 pub async fn send(forward: &JsValue) -> Result<web_sys::Response, JsValue> {
     let res = JsFuture::from(send_forward(forward)).await?;
     res.dyn_into::<web_sys::Response>()

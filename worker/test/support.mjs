@@ -131,12 +131,52 @@ export async function startOrigin() {
   return o;
 }
 
+// A loopback HTTP server for key-fetch scenarios: `handler(req, res, srv)`
+// answers (or never does); `srv.hits` lists the URLs requested. `stop`
+// destroys open sockets, so a server that never answers closes at once.
+export async function startServer(handler) {
+  const srv = { hits: [], sockets: new Set() };
+  srv.server = http.createServer((req, res) => {
+    srv.hits.push(req.url);
+    handler(req, res, srv);
+  });
+  srv.server.on("connection", (s) => {
+    srv.sockets.add(s);
+    s.on("close", () => srv.sockets.delete(s));
+  });
+  srv.port = await listen(srv.server, 0);
+  srv.url = `http://127.0.0.1:${srv.port}`;
+  srv.stop = () =>
+    new Promise((resolve) => {
+      for (const s of srv.sockets) s.destroy();
+      srv.server.close(() => resolve());
+    });
+  return srv;
+}
+
+// An ES256 signing key and its public key set, for issuers the tests play.
+export async function es256Key(kid) {
+  const { privateKey, publicKey } = await jose.generateKeyPair("ES256", { extractable: true });
+  const jwk = { ...(await jose.exportJWK(publicKey)), kid, alg: "ES256", use: "sig" };
+  const sign = (iss, claims = {}) =>
+    new jose.SignJWT({ sub: "svc", scope: "orders:read", ...claims })
+      .setProtectedHeader({ alg: "ES256", kid, typ: "at+jwt" })
+      .setIssuer(iss)
+      .setAudience(RESOURCES.rs256)
+      .setIssuedAt()
+      .setExpirationTime("10m")
+      .sign(privateKey);
+  return { jwks: { keys: [jwk] }, sign };
+}
+
 export function tmpDir(name) {
   return fs.mkdtempSync(path.join(os.tmpdir(), `edgeward-${name}-`));
 }
 
 // The built Worker in workerd. `logs` collects its JSON log lines.
-export async function startWorker({ config, origin, kvPersist, dir = buildDir, bindings = {}, kv = true, outboundService, workers }) {
+// `wrappedBindings` and `others` (more workers, e.g. the module a wrapped
+// binding names) are for the gate's own tests; the gate is the first worker.
+export async function startWorker({ config, origin, kvPersist, dir = buildDir, bindings = {}, kv = true, outboundService, workers, wrappedBindings, others }) {
   const logs = [];
   const collect = (stream) => {
     let buf = "";
@@ -170,8 +210,16 @@ export async function startWorker({ config, origin, kvPersist, dir = buildDir, b
     ...(kv ? { kvNamespaces: ["EDGEWARD_KV"] } : {}),
     bindings: b,
     ...(outboundService ? { outboundService } : {}),
+    ...(wrappedBindings ? { wrappedBindings } : {}),
   });
-  const opts = workers
+  const gateBindings = {
+    ...(config === undefined ? {} : { EDGEWARD_CONFIG: typeof config === "string" ? config : JSON.stringify(config) }),
+    ...(origin ? { ORIGIN: origin } : {}),
+    ...bindings,
+  };
+  const opts = others
+    ? { workers: [{ name: "gate", ...base(gateBindings) }, ...others] }
+    : workers
     ? {
         workers: workers.map((w) => ({
           name: w.name,
@@ -180,11 +228,7 @@ export async function startWorker({ config, origin, kvPersist, dir = buildDir, b
           ...(kv ? { kvNamespaces: { EDGEWARD_KV: `kv-${w.name}` } } : {}),
         })),
       }
-    : base({
-        ...(config === undefined ? {} : { EDGEWARD_CONFIG: typeof config === "string" ? config : JSON.stringify(config) }),
-        ...(origin ? { ORIGIN: origin } : {}),
-        ...bindings,
-      });
+    : base(gateBindings);
   const mf = new Miniflare({
     ...opts,
     ...(kvPersist ? { kvPersist } : {}),
@@ -210,7 +254,7 @@ export function gateConfig(idp, extra = {}) {
     issuers: [
       {
         issuer: idp.issuer,
-        audiences: [RESOURCES.rs256, RESOURCES.es256, RESOURCES.short],
+        audiences: [RESOURCES.rs256, RESOURCES.es256, RESOURCES.eddsa, RESOURCES.short],
         leeway: 0,
         ...(extra.issuer ?? {}),
       },
