@@ -383,7 +383,9 @@ impl KeyStore {
     /// Where to go after a redirect from `fetch.url` to `location`: the
     /// absolute URL when it is one a key fetch may use (https, or http on
     /// the issuer's own loopback origin), else why not. Hosts follow
-    /// redirects themselves (`redirect: "manual"`) and ask here at each hop.
+    /// redirects themselves (`redirect: "manual"`) and ask here at each hop;
+    /// a relative `location` is resolved against `fetch.url`, so for a
+    /// later hop pass a copy of the fetch whose `url` is the current hop.
     pub fn redirect(&self, fetch: &KeyFetch, location: &str) -> Result<String, String> {
         let url = resolve(&fetch.url, location)
             .ok_or_else(|| format!("cannot follow the redirect to {location:?}"))?;
@@ -741,10 +743,23 @@ fn resolve(base: &str, location: &str) -> Option<String> {
     if let Some(rest) = location.strip_prefix("//") {
         return Some(format!("{}://{rest}", b.scheme));
     }
+    // Dot segments are not resolved here: a key server has no need of them.
+    if location
+        .split(['?', '#'])
+        .next()
+        .unwrap_or("")
+        .split('/')
+        .any(|s| s == "." || s == "..")
+    {
+        return None;
+    }
     if location.starts_with('/') {
         return Some(format!("{}://{authority}{location}", b.scheme));
     }
     let path = b.path.split(['?', '#']).next().unwrap_or("");
+    if location.starts_with('?') {
+        return Some(format!("{}://{authority}{path}{location}", b.scheme));
+    }
     let dir = path.rsplit_once('/').map_or("", |(d, _)| d);
     Some(format!("{}://{authority}{dir}/{location}", b.scheme))
 }
