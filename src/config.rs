@@ -244,13 +244,37 @@ pub struct IssuerConfig {
     /// Claim holding the tenant (a name, dotted path or JSON pointer).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tenant_claim: Option<String>,
-    /// Tenants accepted from this issuer (empty: any).
+    /// Tenants accepted from this issuer (empty: any). For a templated
+    /// issuer, the values its `{claim}` may take.
     #[serde(default)]
     pub tenants: Vec<String>,
+    /// A templated issuer (`https://login.microsoftonline.com/{tid}/v2.0`)
+    /// accepts every tenant: set explicitly, never by omission.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub any_tenant: bool,
     /// Shared secret for HS256/384/512. Never taken from a key set; put it in
     /// a host secret, not in a committed file.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hmac_secret: Option<String>,
+}
+
+impl IssuerConfig {
+    /// A templated issuer's parts: the text before `{claim}`, the claim
+    /// name, the text after. `None` for a plain issuer.
+    pub fn template(&self) -> Option<(&str, &str, &str)> {
+        let open = self.issuer.find('{')?;
+        let close = open + self.issuer[open..].find('}')?;
+        Some((
+            &self.issuer[..open],
+            &self.issuer[open + 1..close],
+            &self.issuer[close + 1..],
+        ))
+    }
+
+    /// The claim a templated issuer binds (`tid`), when templated.
+    pub fn template_claim(&self) -> Option<&str> {
+        self.template().map(|(_, name, _)| name)
+    }
 }
 
 fn default_algorithms() -> Vec<String> {
@@ -570,7 +594,37 @@ impl Config {
         );
         for (i, iss) in self.issuers.iter().enumerate() {
             let at = |f: &str| format!("issuers[{i}].{f}");
-            v.url(&at("issuer"), &iss.issuer);
+            match iss.template() {
+                None => {
+                    v.url(&at("issuer"), &iss.issuer);
+                    v.check(
+                        !iss.issuer.contains('}'),
+                        &at("issuer"),
+                        "a } without {: a templated issuer is https://host/{claim}/...",
+                    );
+                    v.check(!iss.any_tenant, &at("any_tenant"), "only for a templated issuer (https://login.microsoftonline.com/{tid}/v2.0)");
+                }
+                Some((before, name, after)) => {
+                    v.url(&at("issuer"), &format!("{before}tenant{after}"));
+                    v.check(
+                        !name.is_empty()
+                            && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+                            && !after.contains(['{', '}']),
+                        &at("issuer"),
+                        "a template takes one {claim} (letters, digits, _), e.g. https://login.microsoftonline.com/{tid}/v2.0",
+                    );
+                    v.check(
+                        iss.jwks_uri.is_some(),
+                        &at("jwks_uri"),
+                        "a templated issuer needs the key set its tenants share (Entra ID: https://login.microsoftonline.com/common/discovery/v2.0/keys); no per-tenant discovery",
+                    );
+                    v.check(
+                        !iss.tenants.is_empty() != iss.any_tenant,
+                        &at("tenants"),
+                        "list the tenants a templated issuer accepts, or set any_tenant = true to accept every one (not both)",
+                    );
+                }
+            }
             if self.issuers[..i].iter().any(|o| o.issuer == iss.issuer) {
                 v.push(at("issuer"), "duplicate issuer; merge the two entries");
             }
@@ -617,7 +671,7 @@ impl Config {
                 );
             }
             v.check(
-                !iss.tenants.is_empty() <= iss.tenant_claim.is_some(),
+                !iss.tenants.is_empty() <= (iss.tenant_claim.is_some() || iss.template().is_some()),
                 &at("tenants"),
                 "needs tenant_claim to say where the tenant is",
             );

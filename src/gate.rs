@@ -439,6 +439,44 @@ impl<B: SignatureBackend> Gate<B> {
         self.keys.abandon(fetch);
     }
 
+    /// Which configured issuer `iss` is: an exact one, or a template whose
+    /// `{claim}` the token's own claim fills, for an accepted tenant. A
+    /// made-up tenant costs nothing: templated issuers share one key set.
+    fn issuer_index(&self, iss: &str, claims: &Value) -> Result<usize, (Reason, String)> {
+        if let Some(i) = self.config.issuers.iter().position(|i| i.issuer == iss) {
+            return Ok(i);
+        }
+        for (i, cfg) in self.config.issuers.iter().enumerate() {
+            let Some((before, name, after)) = cfg.template() else {
+                continue;
+            };
+            let Some(value) = iss
+                .strip_prefix(before)
+                .and_then(|rest| rest.strip_suffix(after))
+                .filter(|v| !v.is_empty() && !v.contains(['/', '?', '#']))
+            else {
+                continue;
+            };
+            if claims.get(name).and_then(Value::as_str) != Some(value) {
+                return Err((
+                    Reason::ClaimValueMismatch,
+                    format!("iss names tenant {value:?} but the token's {name} claim differs"),
+                ));
+            }
+            if !cfg.any_tenant && !cfg.tenants.iter().any(|t| t == value) {
+                return Err((
+                    Reason::IssuerUnknown,
+                    format!("tenant {value:?} of issuers[{i}] is not in its tenants"),
+                ));
+            }
+            return Ok(i);
+        }
+        Err((
+            Reason::IssuerUnknown,
+            format!("iss \"{iss}\" is not a configured issuer"),
+        ))
+    }
+
     /// The issuer's `tenants` list, applied to a verified token.
     fn tenant_allowed(&self, v: &Verdict, trace: &mut Trace) -> Result<(), Fail> {
         let issuer = &self.config.issuers[v.issuer];
@@ -922,15 +960,12 @@ impl<B: SignatureBackend> Gate<B> {
         trace.note("claims", true, || jws.claims.to_string());
         let iss = claims::issuer(&jws.claims)
             .inspect_err(|f| trace.note("issuer", false, || f.1.clone()))?;
-        let Some(idx) = self.config.issuers.iter().position(|i| i.issuer == iss) else {
-            trace.note("issuer", false, || {
-                format!("iss \"{iss}\" is not a configured issuer")
-            });
-            return Err(Fail::Deny(
-                Reason::IssuerUnknown,
-                "the token's issuer is not trusted here".into(),
-                None,
-            ));
+        let idx = match self.issuer_index(iss, &jws.claims) {
+            Ok(idx) => idx,
+            Err((reason, detail)) => {
+                trace.note("issuer", false, || detail.clone());
+                return Err(Fail::Deny(reason, detail, None));
+            }
         };
         trace.note("issuer", true, || {
             format!("iss \"{iss}\" is issuers[{idx}]")
@@ -989,7 +1024,7 @@ impl<B: SignatureBackend> Gate<B> {
                 hmac = true;
                 self.backend.verify(alg, secret, message, &jws.signature)
             }
-            _ => match self.keys.select(iss, &jws.header, now) {
+            _ => match self.keys.select(&icfg.issuer, &jws.header, now) {
                 Selection::Candidates(keys) => {
                     trace.note("key", true, || {
                         let kids: Vec<_> = keys
@@ -1061,7 +1096,8 @@ impl<B: SignatureBackend> Gate<B> {
             // The IdP may have re-issued a key under the same kid (or
             // changed the set under kid-less tokens): like an unknown kid,
             // one refetch per cooldown.
-            return match self.keys.refetch_after_bad_signature(iss, now) {
+            let configured = self.config.issuers[idx].issuer.clone();
+            return match self.keys.refetch_after_bad_signature(&configured, now) {
                 Ok(f) => {
                     trace.note("keys", false, || {
                         "the signature fails with keys older than the refetch cooldown: refetch"
@@ -1072,7 +1108,8 @@ impl<B: SignatureBackend> Gate<B> {
                 Err(until) => Err(Fail::BadSignature(until)),
             };
         }
-        let mut identity = identity_from(icfg, jws.claims, times.exp);
+        let iss = iss.to_owned();
+        let mut identity = identity_from(icfg, &iss, jws.claims, times.exp);
         if let (Some(keep), Value::Object(map)) = (&self.kept_claims, &mut identity.claims) {
             map.retain(|k, _| keep.iter().any(|c| c.reads(k)));
         }
@@ -1190,13 +1227,17 @@ fn bad_signature<B: SignatureBackend>(gate: &Gate<B>) -> Deny {
 }
 
 /// Builds the identity the origin will see from verified claims.
-fn identity_from(cfg: &IssuerConfig, claims: Value, exp: i64) -> Identity {
+fn identity_from(cfg: &IssuerConfig, iss: &str, claims: Value, exp: i64) -> Identity {
     let text = |path: &str| claim_text(claim_at(&claims, path));
     Identity {
         kind: IdentityKind::Jwt,
         subject: text(&cfg.subject_claim),
-        issuer: Some(cfg.issuer.clone()),
-        tenant: cfg.tenant_claim.as_deref().and_then(text),
+        issuer: Some(iss.to_owned()),
+        tenant: cfg
+            .tenant_claim
+            .as_deref()
+            .or(cfg.template_claim())
+            .and_then(text),
         scopes: gather(&claims, &cfg.scope_claims),
         roles: gather(&claims, &cfg.role_claims),
         permissions: gather(&claims, &cfg.permission_claims),

@@ -1541,3 +1541,92 @@ fn redirects_of_key_fetches_follow_the_key_url_rule() {
         assert!(gate.redirect(&f, bad).is_err(), "{bad}");
     }
 }
+
+#[test]
+fn templated_issuers_bind_the_tenant_claim_and_share_one_key_set() {
+    let s = Signer::new(Algorithm::ES256, "k1");
+    let text = format!(
+        "[[issuers]]\nissuer = \"https://login.test/{{tid}}/v2.0\"\njwks_uri = \"{JWKS_URI}\"\naudiences = [\"{AUDIENCE}\"]\ntenants = [\"t1\", \"t2\"]\n{ROUTES}"
+    );
+    let mut gate = Gate::new(edgeward::Config::parse(&text).unwrap()).unwrap();
+    let mut idp = Idp::serving(jwks(&[&s]));
+    let token = |iss: &str, tid: &str| {
+        let mut c = claims("a", "orders:read");
+        c["iss"] = json!(iss);
+        c["tid"] = json!(tid);
+        s.mint(&c)
+    };
+    let d = get(
+        &mut gate,
+        &mut idp,
+        &token("https://login.test/t1/v2.0", "t1"),
+        NOW,
+    );
+    let Decision::Allow(a) = &d else {
+        panic!("{d:?}")
+    };
+    assert_eq!(
+        a.identity.issuer.as_deref(),
+        Some("https://login.test/t1/v2.0")
+    );
+    assert_eq!(a.identity.tenant.as_deref(), Some("t1"));
+    assert!(get(
+        &mut gate,
+        &mut idp,
+        &token("https://login.test/t2/v2.0", "t2"),
+        NOW
+    )
+    .is_allowed());
+    // A tenant not listed, and iss and tid that disagree.
+    assert_eq!(
+        reason(&get(
+            &mut gate,
+            &mut idp,
+            &token("https://login.test/t3/v2.0", "t3"),
+            NOW
+        )),
+        Some("issuer_unknown")
+    );
+    assert_eq!(
+        reason(&get(
+            &mut gate,
+            &mut idp,
+            &token("https://login.test/t1/v2.0", "t2"),
+            NOW
+        )),
+        Some("claim_value_mismatch")
+    );
+    // A flood of made-up tenants: refused, no fetch, no per-tenant state.
+    for i in 0..500 {
+        let t = format!("made-up-{i}");
+        let d = get(
+            &mut gate,
+            &mut idp,
+            &token(&format!("https://login.test/{t}/v2.0"), &t),
+            NOW + 100,
+        );
+        assert_eq!(reason(&d), Some("issuer_unknown"));
+    }
+    assert_eq!(idp.hits(JWKS_URI), 1, "one key set for every tenant");
+    assert_eq!(gate.keys().issuers().count(), 1);
+}
+
+#[test]
+fn templated_issuers_must_say_which_tenants() {
+    let base =
+        format!("[[issuers]]\nissuer = \"https://login.test/{{tid}}/v2.0\"\naudiences = [\"a\"]\n");
+    let err = edgeward::Config::parse(&base).unwrap_err().to_string();
+    assert!(err.contains("issuers[0].jwks_uri"), "{err}");
+    assert!(
+        err.contains("issuers[0].tenants: list the tenants"),
+        "{err}"
+    );
+    let ok = format!("{base}jwks_uri = \"https://login.test/common/keys\"\nany_tenant = true\n");
+    assert!(edgeward::Config::parse(&ok).is_ok());
+    let plain =
+        "[[issuers]]\nissuer = \"https://login.test/\"\naudiences = [\"a\"]\nany_tenant = true\n";
+    assert!(edgeward::Config::parse(plain)
+        .unwrap_err()
+        .to_string()
+        .contains("issuers[0].any_tenant"));
+}
