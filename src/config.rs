@@ -619,7 +619,7 @@ impl Config {
                         "a templated issuer needs the key set its tenants share (Entra ID: https://login.microsoftonline.com/common/discovery/v2.0/keys); no per-tenant discovery",
                     );
                     v.check(
-                        !iss.tenants.is_empty() != iss.any_tenant,
+                        iss.tenants.is_empty() == iss.any_tenant,
                         &at("tenants"),
                         "list the tenants a templated issuer accepts, or set any_tenant = true to accept every one (not both)",
                     );
