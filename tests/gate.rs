@@ -1613,8 +1613,8 @@ fn templated_issuers_bind_the_tenant_claim_and_share_one_key_set() {
 
 #[test]
 fn templated_issuers_must_say_which_tenants() {
-    let base =
-        format!("[[issuers]]\nissuer = \"https://login.test/{{tid}}/v2.0\"\naudiences = [\"a\"]\n");
+    let base = "[[issuers]]\nissuer = \"https://login.test/{tid}/v2.0\"\naudiences = [\"a\"]\n"
+        .to_string();
     let err = edgeward::Config::parse(&base).unwrap_err().to_string();
     assert!(err.contains("issuers[0].jwks_uri"), "{err}");
     assert!(
