@@ -173,6 +173,27 @@ describe("cold starts and outages", () => {
     }
   });
 
+  it("a request with a body that waits for keys reaches the origin whole once resumed", async () => {
+    const idp = await startIdp();
+    const origin = await startOrigin();
+    const p = plugin(idp);
+    p.edgeward.routes.splice(1, 0, { path: "/upload", methods: ["POST"], scopes: { any: ["orders:read"] } });
+    const envoy = await startEnvoy({ plugin: p, originPort: origin.port, idpPort: idp.port });
+    try {
+      const body = Buffer.alloc(300_000, 7);
+      const res = await envoy.fetch("/upload", { method: "POST", headers: bearer(await idp.token()), body });
+      assert.equal(res.status, 200, await res.clone().text());
+      const seen = await res.json();
+      assert.equal(seen.body_bytes, body.length);
+      const { createHash } = await import("node:crypto");
+      assert.equal(seen.body_sha256, createHash("sha256").update(body).digest("hex"));
+    } finally {
+      await envoy.stop();
+      await origin.stop();
+      await idp.stop();
+    }
+  });
+
   it("no keys yet and the IdP down: 503 with Retry-After, never a pass", async () => {
     const idp = await startIdp();
     const t = await idp.token(RESOURCES.rs256);
