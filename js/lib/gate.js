@@ -12,6 +12,10 @@ const MAX_ROUNDS = 8;
 /** Most identities kept parsed on the JS side for `check` (and tokens for `verify`). */
 const IDENTITY_CAP = 1024;
 const FRONT_CAP = 4096;
+/** Redirect statuses a key fetch follows (through the core's `redirect`). */
+const REDIRECTS = [301, 302, 303, 307, 308];
+/** Most redirects one key fetch follows. */
+const MAX_REDIRECTS = 5;
 
 /**
  * An access token was refused, or keys could not be had. `code` is the
@@ -107,7 +111,9 @@ function requestParts(req) {
   if (req == null || typeof req !== "object") {
     throw new TypeError("check(request): expected a Request, an IncomingMessage or { method, path, headers }");
   }
-  const method = typeof req.method === "string" ? req.method.toUpperCase() : "GET";
+  // Sent as is: the core reads methods in uppercase (Express lowercases
+  // nothing, but `patch` must meet the rules for PATCH wherever it comes from).
+  const method = typeof req.method === "string" ? req.method : "GET";
   if (Array.isArray(req.rawHeaders)) {
     // Node's IncomingMessage: rawHeaders keeps repeated headers (two
     // Authorization headers must be a 400, not the first one winning).
@@ -160,18 +166,6 @@ async function readCapped(res, max) {
   return buf.byteLength > max + 1 ? buf.subarray(0, max + 1) : buf;
 }
 
-function isLoopbackHttp(url) {
-  try {
-    const u = new URL(url);
-    return (
-      u.protocol === "http:" &&
-      (u.hostname === "localhost" || u.hostname === "[::1]" || u.hostname.startsWith("127."))
-    );
-  } catch {
-    return false;
-  }
-}
-
 /** Errors of a refused response (vs. no response), for onError's `where`. */
 const INGEST_ERRORS = new WeakSet();
 
@@ -218,7 +212,10 @@ class Gate {
   #flights = new Map();
   /** identity number (from the binding) -> frozen identity, for check() */
   #identities = new Map();
-  /** SHA-256(token) -> { until, identity }, for verify() */
+  /**
+   * SHA-256(token) -> { until, identity }, for verify(); `until` is the
+   * core's (when its own verdict cache drops the token), never computed here
+   */
   #front = new Map();
   #frontCap;
   #lastDue = -1;
@@ -367,9 +364,11 @@ class Gate {
         this.#due(now);
         return {
           allowed: true,
+          outcome: "allow",
           status: 200,
           headers: a.headers,
           remove: a.remove,
+          responseHeaders: a.response,
           body: null,
           reason: a.reason,
           identity,
@@ -380,11 +379,30 @@ class Gate {
         this.#due(now);
         return {
           allowed: false,
+          outcome: "deny",
           status: d.status,
           headers: d.headers,
           remove: [],
+          responseHeaders: d.headers,
           body: d.body,
           reason: d.reason,
+          identity: null,
+        };
+      }
+      if (tag === 82 /* R */) {
+        // The gate answers (a CORS preflight, the RFC 9728 metadata): the
+        // origin is not reached. No body for 204, nor for HEAD.
+        const p = JSON.parse(out.slice(1));
+        this.#due(now);
+        return {
+          allowed: false,
+          outcome: "answer",
+          status: p.status,
+          headers: p.headers,
+          remove: [],
+          responseHeaders: p.headers,
+          body: p.body === "" || /^head$/i.test(method) ? null : p.body,
+          reason: null,
           identity: null,
         };
       }
@@ -392,7 +410,17 @@ class Gate {
       if (round >= MAX_ROUNDS) {
         this.#giveUp(f);
         const e = this.#unavailable();
-        return { allowed: false, status: e.status, headers: e.headers, remove: [], body: e.body, reason: e.code, identity: null };
+        return {
+          allowed: false,
+          outcome: "deny",
+          status: e.status,
+          headers: e.headers,
+          remove: [],
+          responseHeaders: e.headers,
+          body: e.body,
+          reason: e.code,
+          identity: null,
+        };
       }
       await this.#keysFor(f);
       now = this.#now();
@@ -541,7 +569,7 @@ class Gate {
     const kind = f.kind === "discovery" ? 0 : 1;
     let res;
     try {
-      res = await this.#get(f.url);
+      res = await this.#get(f, kind);
     } catch (e) {
       const message = e && e.name === "TimeoutError" ? `no answer within ${this.#timeoutMs / 1000}s` : String(e?.message ?? e);
       this.#w.fetchFailed(f.issuer, f.url, kind, f.flight, message, this.#now());
@@ -577,8 +605,13 @@ class Gate {
     this.#w.forgetIdentities();
   }
 
-  /** A GET with a timeout and a size cap; the core checks status and size again. */
-  async #get(url) {
+  /**
+   * A GET of `f.url` with a timeout and a size cap (the core checks status
+   * and size again). Redirects are followed here, one hop at a time, each
+   * to where the core says a key fetch may go (`redirect`), at most
+   * MAX_REDIRECTS hops.
+   */
+  async #get(f, kind) {
     const ctrl = new AbortController();
     let timer;
     const timeout = new Promise((_, reject) => {
@@ -592,24 +625,39 @@ class Gate {
     try {
       return await Promise.race([
         (async () => {
-          const res = await this.#fetch(url, {
-            method: "GET",
-            headers: { accept: "application/json" },
-            redirect: "follow",
-            signal: ctrl.signal,
-          });
-          if (res.redirected && typeof res.url === "string" && !res.url.startsWith("https://") && !isLoopbackHttp(res.url)) {
-            throw new Error(`redirected to a non-https URL (${res.url})`);
+          let url = f.url;
+          for (let hop = 0; ; hop++) {
+            const res = await this.#fetch(url, {
+              method: "GET",
+              headers: { accept: "application/json" },
+              redirect: "manual",
+              signal: ctrl.signal,
+            });
+            if (res.type === "opaqueredirect") {
+              // A browser hides where a manual redirect goes.
+              throw new Error(`${url} redirects, and this runtime does not say where`);
+            }
+            const location = REDIRECTS.includes(res.status) ? res.headers?.get?.("location") : null;
+            if (location != null) {
+              await res.body?.cancel?.().catch(() => {});
+              if (hop >= MAX_REDIRECTS) throw new Error(`more than ${MAX_REDIRECTS} redirects`);
+              try {
+                url = this.#w.redirect(f.issuer, url, kind, f.flight, location);
+              } catch (e) {
+                throw new Error(typeof e === "string" ? e : String(e?.message ?? e));
+              }
+              continue;
+            }
+            const len = Number(res.headers?.get?.("content-length") ?? NaN);
+            let body;
+            if (len > this.#maxBytes) {
+              await res.body?.cancel?.().catch(() => {});
+              body = new Uint8Array(this.#maxBytes + 1);
+            } else {
+              body = await readCapped(res, this.#maxBytes);
+            }
+            return { status: res.status, headers: responseHeaders(res), body };
           }
-          const len = Number(res.headers?.get?.("content-length") ?? NaN);
-          let body;
-          if (len > this.#maxBytes) {
-            await res.body?.cancel?.().catch(() => {});
-            body = new Uint8Array(this.#maxBytes + 1);
-          } else {
-            body = await readCapped(res, this.#maxBytes);
-          }
-          return { status: res.status, headers: responseHeaders(res), body };
         })(),
         timeout,
       ]);
@@ -619,23 +667,35 @@ class Gate {
   }
 
   /**
-   * Hono middleware: refuses with the core's answer, or sets `identity`
-   * (and `edgeward`, the whole result) on the context and calls `next`.
+   * Hono middleware: answers refusals and CORS preflights itself (the
+   * handler does not run); otherwise replaces `c.req.raw` with the same
+   * request carrying the edited headers (client-sent identity headers
+   * removed, verified ones set), sets `identity` (and `edgeward`, the whole
+   * result) on the context, calls `next`, and adds the result's
+   * `responseHeaders` (CORS) to the response.
    */
   hono() {
     return async (c, next) => {
       const r = await this.check(c.req.raw);
       if (!r.allowed) return new Response(r.body, { status: r.status, headers: r.headers });
+      c.req.raw = requestWithHeaders(c.req.raw, r);
       c.set("identity", r.identity);
       c.set("edgeward", r);
       await next();
+      for (const name of Object.keys(r.responseHeaders)) {
+        const value = r.responseHeaders[name];
+        // c.header copies a response whose headers cannot change.
+        c.header(name, name === "vary" ? mergeVary(c.res.headers.get("vary"), value) : value);
+      }
     };
   }
 
   /**
-   * Express / Connect / node:http middleware `(req, res, next)`: refuses
-   * with the core's answer, or strips client-sent identity headers, sets
-   * the verified ones on `req.headers`, puts the identity on `req.auth` and
+   * Express / Connect / node:http middleware `(req, res, next)`: answers
+   * refusals and CORS preflights itself (`next` is not called); otherwise
+   * edits the request headers (`req.headers` and `req.rawHeaders`: client
+   * sent identity headers removed, verified ones set), puts the identity on
+   * `req.auth`, sets the result's `responseHeaders` (CORS) on `res`, and
    * calls `next()`.
    */
   connect() {
@@ -644,10 +704,18 @@ class Gate {
         if (!r.allowed) {
           res.statusCode = r.status;
           for (const [k, v] of Object.entries(r.headers)) res.setHeader(k, v);
-          res.end(r.body);
+          res.end(r.body ?? undefined);
           return;
         }
-        applyToNodeRequest(req, r);
+        try {
+          applyToNodeRequest(req, r);
+          for (const [k, v] of Object.entries(r.responseHeaders)) {
+            res.setHeader(k, k === "vary" ? mergeVary(res.getHeader("vary"), v) : v);
+          }
+        } catch (e) {
+          next(e);
+          return;
+        }
         next();
       }, next);
     };
@@ -659,36 +727,122 @@ class Gate {
   }
 }
 
-function applyToNodeRequest(req, r) {
-  const drop = new Set(r.remove);
-  for (const h of r.remove) delete req.headers[h];
-  if (Array.isArray(req.rawHeaders)) {
-    const raw = [];
-    for (let i = 0; i + 1 < req.rawHeaders.length; i += 2) {
-      if (!drop.has(req.rawHeaders[i].toLowerCase())) raw.push(req.rawHeaders[i], req.rawHeaders[i + 1]);
+/**
+ * The core's `header_key`: ASCII lowercase, with `_` read as `-` (CGI, Rack
+ * and PHP give `X_Auth_Subject` the variable of `X-Auth-Subject`).
+ */
+function headerKey(name) {
+  return /[A-Z_]/.test(name)
+    ? name.replace(/[A-Z_]/g, (ch) => (ch === "_" ? "-" : String.fromCharCode(ch.charCodeAt(0) + 32)))
+    : name;
+}
+
+/** Whether client-sent request header `name` goes (the core's `Allow::strips`). */
+function strips(remove, name) {
+  return remove.length !== 0 && remove.includes(headerKey(name));
+}
+
+/**
+ * Applies an allow's header edits to request headers, the one way every
+ * adapter does it (the core's `Allow::forwarded_headers`): every header
+ * `strips` names goes, then the verified ones are set. `headers` is a Fetch
+ * `Headers` (a new one is returned), a flat `[name, value, ...]` array like
+ * Node's `rawHeaders` (a new one is returned) or a Node `req.headers` object
+ * (edited in place and returned). Values pass through untouched.
+ * @param {CheckResult} result an allowed result
+ */
+function editHeaders(result, headers) {
+  const { remove } = result;
+  const set = result.headers;
+  if (Array.isArray(headers)) {
+    const out = [];
+    for (let i = 0; i + 1 < headers.length; i += 2) {
+      if (!strips(remove, headers[i])) out.push(headers[i], headers[i + 1]);
     }
-    for (const [k, v] of Object.entries(r.headers)) raw.push(k, v);
-    req.rawHeaders = raw;
+    for (const k of Object.keys(set)) out.push(k, set[k]);
+    return out;
   }
-  Object.assign(req.headers, r.headers);
+  if (typeof headers.forEach === "function" && typeof headers.get === "function") {
+    const out = new Headers();
+    headers.forEach((v, k) => {
+      if (!strips(remove, k)) out.append(k, v);
+    });
+    for (const k of Object.keys(set)) out.set(k, set[k]);
+    return out;
+  }
+  for (const k of Object.keys(headers)) if (strips(remove, k)) delete headers[k];
+  Object.assign(headers, set);
+  return headers;
+}
+
+/** Whether an allow changes anything in `headers` (a Fetch Headers). */
+function editsHeaders(result, headers) {
+  if (Object.keys(result.headers).length !== 0) return true;
+  if (result.remove.length === 0) return false;
+  let found = false;
+  headers.forEach((_, k) => {
+    if (!found && strips(result.remove, k)) found = true;
+  });
+  return found;
+}
+
+/**
+ * `req` with the allow's header edits: a new Request (a received one's
+ * headers cannot change in every runtime) with the same method, URL, body
+ * stream (not read by the gate) and signal.
+ */
+function requestWithHeaders(req, result) {
+  if (!editsHeaders(result, req.headers)) return req;
+  const headers = editHeaders(result, req.headers);
+  const out = req.bodyUsed
+    ? // An earlier middleware read the body (Hono keeps it in c.req's cache).
+      new Request(req.url, { method: req.method, headers, signal: req.signal, redirect: req.redirect })
+    : new Request(req, { headers });
+  // Bun (1.4) keeps the input's headers when the new ones are empty.
+  const left = [];
+  out.headers.forEach((_, k) => {
+    if (strips(result.remove, k) && !Object.hasOwn(result.headers, k)) left.push(k);
+  });
+  for (const k of left) out.headers.delete(k);
+  return out;
+}
+
+function applyToNodeRequest(req, r) {
+  // Node derives req.headers and req.headersDistinct from rawHeaders when
+  // first read, by the count of headers parsed: both are read (and edited
+  // in place) before rawHeaders changes length.
+  editHeaders(r, req.headers);
+  const distinct = "headersDistinct" in req ? req.headersDistinct : null;
+  if (distinct && typeof distinct === "object") {
+    for (const k of Object.keys(distinct)) if (strips(r.remove, k)) delete distinct[k];
+    for (const k of Object.keys(r.headers)) distinct[k] = [r.headers[k]];
+  }
+  if (Array.isArray(req.rawHeaders)) req.rawHeaders = editHeaders(r, req.rawHeaders);
   req.auth = r.identity;
   req.edgeward = r;
 }
 
+/** A `Vary` value with `add`'s names added to those already in `held`. */
+function mergeVary(held, add) {
+  if (held == null || held === "") return add;
+  held = Array.isArray(held) ? held.join(", ") : String(held);
+  const have = held.split(",").map((s) => s.trim().toLowerCase());
+  if (have.includes("*")) return held;
+  const more = add.split(",").map((s) => s.trim()).filter((s) => s && !have.includes(s.toLowerCase()));
+  return more.length ? `${held}, ${more.join(", ")}` : held;
+}
+
 /**
  * The request headers to send to the origin after an allow: the incoming
- * ones without client-sent identity headers, plus the verified ones.
+ * ones without client-sent identity headers (by the core's rule, `_`
+ * look-alikes included), plus the verified ones. Unchanged when refused.
  * @param {CheckResult} result
  * @param {HeadersInit} incoming
  * @returns {Headers}
  */
 export function forwardHeaders(result, incoming) {
   const h = new Headers(incoming);
-  if (result.allowed) {
-    for (const name of result.remove) h.delete(name);
-    for (const [k, v] of Object.entries(result.headers)) h.set(k, v);
-  }
-  return h;
+  return result.allowed ? editHeaders(result, h) : h;
 }
 
 /** The reason codes with their statuses and descriptions. */

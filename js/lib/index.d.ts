@@ -56,16 +56,58 @@ export interface Config {
   policy?: {
     /** Access for requests no route matches (default `deny`). */
     default?: Access;
-    /** Let CORS preflights through without a token (default true). */
-    preflight?: boolean;
   };
+  /**
+   * CORS answered by the gate: preflights from an allowed origin get a 204
+   * from the gate itself (never the origin), others 403
+   * `preflight_refused`; refusals and allowed responses to an allowed
+   * `Origin` carry `Access-Control-Allow-Origin` (see
+   * `CheckResult.responseHeaders`). Without it a preflight gets no
+   * exemption (see `RouteConfig.forward_preflight`).
+   */
+  cors?: CorsConfig;
+  /** RFC 9728 protected-resource metadata, served by the gate. */
+  resource?: ResourceConfig;
   /** Ordered routes; the first match wins. */
   routes?: RouteConfig[];
   /** Static API tokens, stored as SHA-256 hashes. */
   api_tokens?: { name: string; sha256: string; scopes?: string[] }[];
 }
 
-export type Access = "anonymous" | "authenticated" | "deny";
+/**
+ * `authenticated`: a valid token meeting the route's requirements.
+ * `optional`: no token needed, but one that is sent must be valid.
+ * `anonymous`: no token looked at. `deny`: refused.
+ */
+export type Access = "anonymous" | "optional" | "authenticated" | "deny";
+
+export interface CorsConfig {
+  /** Allowed origins (`https://app.example.com`), or `["*"]`. Required. */
+  allowed_origins: string[];
+  /** Methods a preflight may ask for (default GET, HEAD, POST, PUT, PATCH, DELETE). */
+  allowed_methods?: string[];
+  /** Request headers a preflight may ask for, lowercase (default authorization, content-type). */
+  allowed_headers?: string[];
+  /** Response headers scripts may read, besides `www-authenticate`. */
+  expose_headers?: string[];
+  /** Seconds a browser may cache a preflight answer (default 600, at most 86400). */
+  max_age?: number;
+  /** Send `Access-Control-Allow-Credentials: true` (not with `"*"`). */
+  allow_credentials?: boolean;
+}
+
+export interface ResourceConfig {
+  /** The resource identifier clients ask tokens for: an https URL. Required. */
+  identifier: string;
+  /** Issuers a client should use (default: every issuer). */
+  authorization_servers?: string[];
+  /** Scopes to advertise (default: every scope a route names). */
+  scopes_supported?: string[];
+  /** `resource_name`. */
+  name?: string;
+  /** `resource_documentation`, a URL. */
+  documentation?: string;
+}
 
 export type Algorithm =
   | "RS256" | "RS384" | "RS512"
@@ -95,6 +137,8 @@ export interface IssuerConfig {
   subject_claim?: string;
   tenant_claim?: string;
   tenants?: string[];
+  /** A templated issuer (`{tid}` in `issuer`) accepts every tenant (default false). */
+  any_tenant?: boolean;
   /** Shared secret for HS256/384/512 (never taken from a key set). */
   hmac_secret?: string;
 }
@@ -116,6 +160,12 @@ export interface RouteConfig {
   /** Path parameter → claim that must equal it, e.g. `{ user: "sub" }`. */
   owner?: Record<string, string>;
   api_tokens?: boolean;
+  /**
+   * Let CORS preflights on this route reach the origin without a token, as
+   * anonymous requests (identity headers stripped), for an origin that
+   * answers CORS itself (default false).
+   */
+  forward_preflight?: boolean;
 }
 
 /** Who a request is from, once verified. Frozen. */
@@ -136,19 +186,43 @@ export interface Identity {
 
 /** What `gate.check` answers. */
 export interface CheckResult {
-  /** Forward the request (true) or answer it with `status`, `headers`, `body`. */
+  /**
+   * Forward the request (true), or answer it with `status`, `headers` and
+   * `body` (a refusal, or a response the gate sends itself).
+   */
   readonly allowed: boolean;
-  /** 200 when allowed, else 400 / 401 / 403 / 503. */
+  /**
+   * `allow`: forward. `deny`: a refusal (`reason` says why). `answer`: a
+   * response the gate sends itself, not a refusal (a CORS preflight: 204;
+   * the RFC 9728 metadata: 200); the origin must not be reached.
+   */
+  readonly outcome: "allow" | "deny" | "answer";
+  /** 200 when allowed; a refusal's 400 / 401 / 403 / 503; an answer's 204 or 200. */
   readonly status: number;
   /**
-   * Refused: the response headers (`content-type`, `cache-control`,
-   * `www-authenticate`, `retry-after`). Allowed: the identity headers to
-   * set on the request to the origin (`x-auth-subject`, ...).
+   * Refused or answered: the response headers (`content-type`,
+   * `cache-control`, `www-authenticate`, `retry-after`, CORS). Allowed: the
+   * identity headers to set on the request to the origin (`x-auth-subject`, ...).
    */
   readonly headers: Readonly<Record<string, string>>;
-  /** Allowed: request headers to delete first (client-sent identity headers). */
+  /**
+   * Allowed: request headers to delete first (client-sent identity headers,
+   * lowercase). A client header goes when its name, lowercased with `_`
+   * read as `-`, is in this list (`X_Auth_Subject` too); `forwardHeaders`
+   * and the middleware apply this rule.
+   */
   readonly remove: readonly string[];
-  /** Refused: the JSON body `{"error","reason","detail"}`. */
+  /**
+   * Headers for the response the client gets. Allowed: add these to the
+   * origin's response (CORS for an allowed `Origin`: `access-control-allow-origin`,
+   * `vary`, ...; empty otherwise; merge `vary`). Refused or answered: the
+   * same as `headers`.
+   */
+  readonly responseHeaders: Readonly<Record<string, string>>;
+  /**
+   * Refused: the JSON body `{"error","reason","detail"}`. Answered: the body
+   * (the metadata JSON), or null (a 204, or a HEAD request). Allowed: null.
+   */
   readonly body: string | null;
   /** The reason code of a refusal (or, in report-only mode, of the refusal that was let through). */
   readonly reason: string | null;
@@ -234,9 +308,23 @@ export interface Gate {
   keys(): CachedKeys[];
   /** Refetches every issuer's keys (or one's) now. Rejects with `keys_unavailable` when a fetch fails. */
   refresh(issuer?: string): Promise<CachedKeys[]>;
-  /** Hono middleware: sets `identity` and `edgeward` (the CheckResult) on the context. */
+  /**
+   * Hono middleware. Refusals and gate answers (CORS preflights) are sent
+   * by the middleware; the handler does not run. Allowed: `c.req.raw`
+   * becomes the same request with client-sent identity headers removed and
+   * the verified ones set; `identity` and `edgeward` (the CheckResult) are
+   * set on the context; after the handler, `responseHeaders` (CORS) are
+   * added to its response.
+   */
   hono(): (c: any, next: () => Promise<void>) => Promise<Response | void>;
-  /** Express / Connect / node:http middleware: sets `req.auth` (the Identity), `req.edgeward`, and the identity headers. */
+  /**
+   * Express / Connect / node:http middleware. Refusals and gate answers
+   * (CORS preflights) are sent by the middleware; `next` is not called.
+   * Allowed: client-sent identity headers are removed from `req.headers`
+   * and `req.rawHeaders` and the verified ones set; `req.auth` (the
+   * Identity) and `req.edgeward` are set; `responseHeaders` (CORS) are set
+   * on `res`; then `next()`.
+   */
   connect(): (req: any, res: any, next: (err?: unknown) => void) => void;
   /** Same as `connect()`. */
   express(): (req: any, res: any, next: (err?: unknown) => void) => void;
@@ -260,7 +348,11 @@ export class EdgewardError extends Error {
   readonly errors?: readonly { field: string; message: string }[];
 }
 
-/** The request headers for the origin after an allow: incoming ones minus `remove`, plus `headers`. */
+/**
+ * The request headers for the origin after an allow: the incoming ones
+ * minus those `remove` names (compared lowercased, `_` read as `-`), plus
+ * `headers`. Returned unchanged when the result is not an allow.
+ */
 export function forwardHeaders(result: CheckResult, incoming: HeadersInit): Headers;
 
 /** Every reason code with its HTTP status and meaning. */

@@ -223,12 +223,28 @@ fn identity_json(id: &Identity) -> String {
     .unwrap_or_else(|_| "null".into())
 }
 
+/// Header pairs as a JSON object, as the JS API shows headers; a name that
+/// comes twice gets its values joined with ", " (none does today: the core
+/// sends each response header once).
+fn header_map<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Value {
+    let mut map = serde_json::Map::new();
+    for (k, v) in pairs {
+        match map.get_mut(k) {
+            Some(Value::String(held)) => {
+                held.push_str(", ");
+                held.push_str(v);
+            }
+            _ => {
+                map.insert(k.to_owned(), Value::String(v.to_owned()));
+            }
+        }
+    }
+    Value::Object(map)
+}
+
 fn deny_json(d: &edgeward::Deny) -> Value {
-    let headers: serde_json::Map<String, Value> = d
-        .headers()
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), Value::String(v)))
-        .collect();
+    let pairs = d.headers();
+    let headers = header_map(pairs.iter().map(|(k, v)| (*k, v.as_str())));
     json!({
         "status": d.status,
         "reason": d.reason.code(),
@@ -267,6 +283,7 @@ fn fetch_from(issuer: &str, url: &str, kind: u8, flight: f64, start: bool) -> Ke
         },
         flight: flight as u64,
         start,
+        shared_key: None,
     }
 }
 
@@ -328,7 +345,11 @@ impl WasmGate {
     }
 
     /// Decides a request. `headers` is `name\nvalue\n...`. Answers a tag and
-    /// JSON: `A{...}` allow, `D{...}` deny, `K{...}` keys needed.
+    /// JSON: `A{...}` allow (`headers` to set and `remove` on the request,
+    /// `response` headers to add to the origin's response), `D{...}` deny,
+    /// `R{"status","headers","body"}` a response the gate sends itself (a
+    /// CORS preflight, the RFC 9728 metadata; the origin is not reached),
+    /// `K{...}` keys needed.
     pub fn check(&mut self, method: &str, path: &str, headers: &str, now: f64) -> String {
         let pairs = header_pairs(headers);
         let req = Request {
@@ -339,15 +360,21 @@ impl WasmGate {
         match self.gate.check(&req, now as i64) {
             Outcome::Decided(Decision::Allow(a)) => {
                 let (id, fresh) = self.identity_ref(&a.identity);
-                let set: serde_json::Map<String, Value> = a
-                    .headers_to_set
-                    .iter()
-                    .map(|(k, v)| (k.clone(), Value::String(v.clone())))
-                    .collect();
+                let set = header_map(
+                    a.headers_to_set
+                        .iter()
+                        .map(|(k, v)| (k.as_str(), v.as_str())),
+                );
+                let response = header_map(
+                    a.response_headers
+                        .iter()
+                        .map(|(k, v)| (k.as_str(), v.as_str())),
+                );
                 let mut out = json!({
                     "id": id,
                     "headers": set,
                     "remove": &a.headers_to_remove[..],
+                    "response": response,
                     "reason": a.report_only.as_ref().map(|d| d.reason.code()),
                 })
                 .to_string();
@@ -361,27 +388,24 @@ impl WasmGate {
                 format!("A{out}")
             }
             Outcome::Decided(Decision::Deny(d)) => format!("D{}", deny_json(&d)),
+            Outcome::Decided(Decision::Answer(a)) => {
+                let headers = header_map(a.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+                format!(
+                    "R{}",
+                    json!({"status": a.status, "headers": headers, "body": a.body})
+                )
+            }
             Outcome::NeedKeys(f) => format!("K{}", fetch_json(&f)),
         }
     }
 
     /// Verifies a token alone. Answers `V{"until":..,"identity":{...}}`,
-    /// `D{...}` or `K{...}`. `until` is when the core's verdict cache drops
-    /// the token (JS keeps its own copy no longer).
+    /// `D{...}` or `K{...}`. `until` is the core's: when its verdict cache
+    /// drops the token (`exp` + leeway, `iat` + `max_age`, `cache.ttl`,
+    /// whichever comes first). JS keeps its own copy no longer.
     pub fn verify(&mut self, token: &str, now: f64) -> String {
-        let now = now as i64;
-        match self.gate.verify(token, now) {
-            Verification::Verified(id) => {
-                let config = self.gate.config();
-                let issuer = config
-                    .issuers
-                    .iter()
-                    .find(|i| id.issuer.as_deref() == Some(i.issuer.as_str()));
-                let leeway = issuer.map_or(0, |i| i.leeway as i64);
-                let until = id
-                    .expires_at
-                    .map_or(now, |exp| exp.saturating_add(leeway))
-                    .min(now.saturating_add(config.cache.ttl as i64));
+        match self.gate.verify(token, now as i64) {
+            Verification::Verified(id, until) => {
                 format!("V{{\"until\":{until},\"identity\":{}}}", identity_json(&id))
             }
             Verification::Denied(d) => format!("D{}", deny_json(&d)),
@@ -428,6 +452,23 @@ impl WasmGate {
             "skipped": skipped,
         })
         .to_string())
+    }
+
+    /// Where a key fetch at `url` may follow a redirect to `location`: the
+    /// absolute URL (https, or http on a loopback issuer's own origin), or
+    /// throws why not. JS fetches with `redirect: "manual"` and asks here at
+    /// each hop.
+    pub fn redirect(
+        &self,
+        issuer: &str,
+        url: &str,
+        kind: u8,
+        flight: f64,
+        location: &str,
+    ) -> Result<String, JsValue> {
+        self.gate
+            .redirect(&fetch_from(issuer, url, kind, flight, true), location)
+            .map_err(|e| JsValue::from_str(&e))
     }
 
     /// Records that a fetch got no response.

@@ -57,6 +57,9 @@ test("createGate: configuration errors name the field", () => {
   ]);
   e = bad(42);
   assert.equal(e.errors[0].field, ".");
+  e = bad({ policy: { preflight: true } });
+  assert.equal(e.errors[0].field, "policy.preflight");
+  assert.match(e.message, /\[cors\]/);
   // JSON text works too.
   assert.equal(createGate(JSON.stringify(baseConfig())).config.issuers[0].leeway, 60);
 });
@@ -124,6 +127,21 @@ test("verify: a repeated token is served from the cache, never past exp", async 
   await rejects(gate.verify(t), "token_expired");
 });
 
+test("verify: a cached token is refused once iat + max_age has passed (issue 9, defect 3)", async () => {
+  // exp and cache.ttl are far away: only max_age ends the cached verdict,
+  // and the JS front cache keeps it no longer than the core says.
+  const now = clock();
+  const config = baseConfig({ issuer: { max_age: 300, leeway: 60 }, top: { cache: { ttl: 3600 } } });
+  const gate = createGate(config, { fetch: fakeFetch(jwks), now });
+  const t = rs.mint({ iat: NOW - 10, exp: NOW + 7200 });
+  const first = await gate.verify(t);
+  now.t = NOW - 10 + 300 + 60 - 1; // within max_age + leeway
+  assert.equal(await gate.verify(t), first, "served from the cache");
+  now.t = NOW - 10 + 300 + 60 + 1; // past it, before exp and cache.ttl
+  const e = await rejects(gate.verify(t), "token_too_old");
+  assert.equal(e.status, 401);
+});
+
 test("verify: a cached verdict is dropped when the IdP withdraws the key", async () => {
   const now = clock();
   let keys = [rs.jwk(), es.jwk()];
@@ -173,6 +191,99 @@ test("check: a Fetch Request in, a ready-to-send answer out", async () => {
   const anon = await gate.check(new Request("https://api.example.com/health"));
   assert.equal(anon.allowed, true);
   assert.equal(anon.identity.kind, "anonymous");
+});
+
+test("check: CORS: a preflight answered by the gate, CORS headers on refusals and allows (issue 9, defect 4)", async () => {
+  const config = baseConfig({ top: { cors: { allowed_origins: ["https://app.example.test"], max_age: 600 } } });
+  const { gate } = gateWith({}, config);
+  const origin = "https://app.example.test";
+  const pre = await gate.check({
+    method: "OPTIONS",
+    path: "/users/alice/x", // a route for every method
+    headers: { origin, "access-control-request-method": "GET" },
+  });
+  assert.equal(pre.allowed, false);
+  assert.equal(pre.outcome, "answer");
+  assert.equal(pre.status, 204);
+  assert.equal(pre.reason, null);
+  assert.equal(pre.body, null);
+  assert.equal(pre.identity, null);
+  assert.equal(pre.headers["access-control-allow-origin"], origin);
+  assert.equal(pre.headers["access-control-max-age"], "600");
+  assert.deepEqual(pre.responseHeaders, pre.headers);
+  // Existing code that answers every !allowed result sends it right.
+  const res = new Response(pre.body, { status: pre.status, headers: pre.headers });
+  assert.equal(res.status, 204);
+  assert.equal(await res.text(), "");
+
+  const refused = await gate.check({
+    method: "OPTIONS",
+    path: "/users/alice/x", // a route for every method
+    headers: { origin: "https://evil.example.test", "access-control-request-method": "GET" },
+  });
+  assert.equal(refused.outcome, "deny");
+  assert.equal(refused.status, 403);
+  assert.equal(refused.reason, "preflight_refused");
+  assert.equal(refused.headers["access-control-allow-origin"], undefined);
+
+  const no = await gate.check({ path: "/orders/1", headers: { origin } });
+  assert.equal(no.outcome, "deny");
+  assert.equal(no.headers["access-control-allow-origin"], origin);
+  assert.match(no.headers["access-control-expose-headers"], /www-authenticate/);
+  assert.deepEqual(no.responseHeaders, no.headers);
+
+  const ok = await gate.check({ path: "/orders/1", headers: { origin, authorization: `Bearer ${rs.mint()}` } });
+  assert.equal(ok.outcome, "allow");
+  assert.equal(ok.responseHeaders["access-control-allow-origin"], origin);
+  assert.equal(ok.responseHeaders.vary, "Origin");
+  assert.equal(ok.headers["access-control-allow-origin"], undefined, "request headers hold no CORS");
+  const plain = await gate.check({ path: "/orders/1", headers: { authorization: `Bearer ${rs.mint()}` } });
+  assert.deepEqual(plain.responseHeaders, {});
+});
+
+test("check: the RFC 9728 metadata is a gate answer with a body (none for HEAD)", async () => {
+  const config = baseConfig({ top: { resource: { identifier: "https://api.example.test/orders" } } });
+  const { gate } = gateWith({}, config);
+  const path = "/.well-known/oauth-protected-resource/orders";
+  const r = await gate.check({ method: "GET", path, headers: {} });
+  assert.equal(r.outcome, "answer");
+  assert.equal(r.status, 200);
+  assert.equal(JSON.parse(r.body).resource, "https://api.example.test/orders");
+  const head = await gate.check({ method: "HEAD", path, headers: {} });
+  assert.equal(head.status, 200);
+  assert.equal(head.body, null);
+});
+
+test("forwardHeaders: identity headers go by the core's rule, _ look-alikes and any case included (issue 9, defect 6)", async () => {
+  const { gate } = gateWith();
+  const incoming = [
+    ["authorization", `Bearer ${rs.mint()}`],
+    ["x_auth_subject", "root"],
+    ["X_Auth_Scopes", "admin"],
+    ["X-AUTH-ISSUER", "https://evil.test/"],
+    ["x-auth-subjects", "kept"],
+    ["accept", "text/plain"],
+  ];
+  const ok = await gate.check({ path: "/orders/1", headers: incoming });
+  assert.equal(ok.allowed, true);
+  const fwd = forwardHeaders(ok, incoming);
+  assert.equal(fwd.get("x_auth_subject"), null);
+  assert.equal(fwd.get("x_auth_scopes"), null);
+  assert.equal(fwd.get("x-auth-subject"), "alice");
+  assert.equal(fwd.get("x-auth-scopes"), "orders:read");
+  assert.equal(fwd.get("x-auth-issuer"), ISSUER);
+  assert.equal(fwd.get("x-auth-subjects"), "kept");
+  assert.equal(fwd.get("accept"), "text/plain");
+  // Anonymous routes strip too; nothing is set there.
+  const anon = await gate.check({ path: "/health", headers: incoming });
+  assert.equal(anon.identity.kind, "anonymous");
+  const a = forwardHeaders(anon, incoming);
+  assert.equal(a.get("x_auth_subject"), null);
+  assert.equal(a.get("x-auth-issuer"), null);
+  assert.equal(a.get("accept"), "text/plain");
+  // A refusal forwards nothing; the headers are returned unchanged.
+  const no = await gate.check({ path: "/orders/1", headers: [["x_auth_subject", "root"]] });
+  assert.equal(forwardHeaders(no, [["x_auth_subject", "root"]]).get("x_auth_subject"), "root");
 });
 
 test("check: request shapes (plain objects, header arrays, url without path)", async () => {

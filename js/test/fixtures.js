@@ -4,6 +4,7 @@
 import { readFileSync, readdirSync } from "node:fs";
 import { spawn } from "node:child_process";
 import crypto from "node:crypto";
+import { isDeepStrictEqual } from "node:util";
 
 export const CASES_DIR = new URL("../../tests/cases/", import.meta.url);
 
@@ -167,4 +168,82 @@ export async function startIdp() {
 
 export function resourceFor(alg) {
   return `http://api.test/${alg.toLowerCase()}`;
+}
+
+/**
+ * The `fetch` a conformance case's gate uses: the case's key set at
+ * `config.issuers[0].jwks_uri`; anything else (or `idp.jwks: null`) fails
+ * like an unreachable IdP.
+ */
+export function caseFetch(c) {
+  return async (url) => {
+    if (c.idp.jwks === null || url !== c.config.issuers[0].jwks_uri) {
+      throw new TypeError("fetch failed: connection refused");
+    }
+    return new Response(JSON.stringify(c.idp.jwks), {
+      status: c.idp.status ?? 200,
+      headers: { "cache-control": "max-age=600" },
+    });
+  };
+}
+
+/**
+ * Compares what a host did with a case against its `expect`, the way the
+ * core's tests/conformance.rs `run_case` does. `got`:
+ *   status          the status the client got
+ *   reason          the reason code (deny body, or a report-only allow's)
+ *   wwwAuthenticate the challenge the client got (or null)
+ *   reached         whether the origin handler ran
+ *   originHeader    name -> the value(s) the origin saw ([] when absent)
+ *   responseHeader  name -> the value on the client's response (null when absent)
+ *   answerBody      the body of a gate answer (text), when the gate answered
+ * Returns the mismatches as strings. `expect.status` is 200 for a
+ * forwarded request, the answer's status for a gate answer, else the deny's.
+ */
+export function caseMismatches(c, got) {
+  const want = c.expect;
+  const errs = [];
+  const show = (v) => JSON.stringify(v);
+  if (got.status !== want.status) errs.push(`status: got ${got.status}, want ${want.status}`);
+  if ("reason" in want && got.reason !== undefined && (got.reason ?? null) !== (want.reason ?? null)) {
+    errs.push(`reason: got ${show(got.reason)}, want ${show(want.reason)}`);
+  }
+  if (want.www_authenticate != null && got.wwwAuthenticate !== want.www_authenticate) {
+    errs.push(`www-authenticate: got ${show(got.wwwAuthenticate)}, want ${show(want.www_authenticate)}`);
+  }
+  const one = (name) => {
+    const v = got.originHeader(name);
+    return v.length === 0 ? null : v.length === 1 ? v[0] : v;
+  };
+  const reached = want.origin ? want.origin.reached : want.status === 200;
+  if (got.reached !== reached) errs.push(`origin reached: got ${got.reached}, want ${reached}`);
+  if (got.reached) {
+    for (const [name, v] of Object.entries(want.origin?.headers ?? {})) {
+      if (show(one(name)) !== show(v)) errs.push(`origin header ${name}: got ${show(one(name))}, want ${show(v)}`);
+    }
+    for (const [name, v] of Object.entries(want.set_headers ?? {})) {
+      if (show(one(name)) !== show(v)) errs.push(`origin header ${name} (set): got ${show(one(name))}, want ${show(v)}`);
+    }
+    // A removed header the gate does not set must not reach the origin.
+    for (const name of want.removed_headers ?? []) {
+      if (!(name in (want.set_headers ?? {})) && one(name) !== null) {
+        const sent = c.request.headers.find(([k]) => k.toLowerCase() === name);
+        if (sent && one(name) === sent[1]) errs.push(`origin header ${name}: the client's ${show(sent[1])} reached the origin`);
+      }
+    }
+  }
+  for (const [name, v] of Object.entries(want.response_headers ?? {})) {
+    const h = got.responseHeader(name);
+    if (show(h ?? null) !== show(v)) errs.push(`response header ${name}: got ${show(h)}, want ${show(v)}`);
+  }
+  if (want.answer_body !== undefined) {
+    let body = null;
+    try {
+      body = JSON.parse(got.answerBody ?? "null");
+    } catch {
+      body = got.answerBody;
+    }
+    if (!isDeepStrictEqual(body, want.answer_body)) errs.push(`answer body: got ${show(body)}, want ${show(want.answer_body)}`);
+  }
+  return errs;
 }

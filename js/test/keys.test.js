@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { EdgewardError, createGate } from "edgeward";
 import { test } from "./harness.js";
-import { ISSUER, JWKS_URI, NOW, Signer, baseConfig, clock, fakeFetch } from "./fixtures.js";
+import { AUDIENCE, ISSUER, JWKS_URI, NOW, Signer, baseConfig, clock, fakeFetch } from "./fixtures.js";
 
 const rs = new Signer("RS256", "rsa-1");
 const ed = new Signer("EdDSA", "ed-1");
@@ -254,4 +254,95 @@ test("store: a newer snapshot withdrawing a key drops verdicts made with it", as
   await new Promise((r) => setTimeout(r, 20));
   assert.deepEqual(a.keys()[0].keys.map((k) => k.kid), ["ed-1"]);
   assert.equal(await codeOf(a.verify(t)), "key_not_found");
+});
+
+/**
+ * A fake IdP answering by URL: `routes[url]` is a key set (200) or
+ * { redirect: location, status? }. Records each URL and the redirect mode.
+ */
+function redirectingFetch(routes) {
+  const f = async (url, init) => {
+    f.calls.push(url);
+    f.modes.push(init?.redirect);
+    const r = routes[url];
+    if (r === undefined) return new Response("not found", { status: 404 });
+    if (r.redirect !== undefined) {
+      return new Response("moved", { status: r.status ?? 302, headers: { location: r.redirect } });
+    }
+    return Response.json(r, { headers: { "cache-control": "max-age=600" } });
+  };
+  f.calls = [];
+  f.modes = [];
+  return f;
+}
+
+test("key fetch redirects: followed by hand, each hop where the core allows (issue 9, defect 14)", async () => {
+  const fetch = redirectingFetch({
+    [JWKS_URI]: { redirect: "/keys/v2" },
+    "https://idp.test/keys/v2": { redirect: "https://cdn.idp.test/jwks.json", status: 301 },
+    "https://cdn.idp.test/jwks.json": { redirect: "current", status: 307 },
+    "https://cdn.idp.test/current": jwks,
+  });
+  const gate = createGate(baseConfig(), { fetch, now: clock() });
+  assert.equal((await gate.verify(rs.mint())).subject, "alice");
+  assert.deepEqual(fetch.calls, [JWKS_URI, "https://idp.test/keys/v2", "https://cdn.idp.test/jwks.json", "https://cdn.idp.test/current"]);
+  assert.ok(fetch.modes.every((m) => m === "manual"), fetch.modes.join());
+});
+
+test("key fetch redirects: to plain http, to a user@ URL, or past 5 hops, are refused (issue 9, defect 14)", async () => {
+  for (const [to, why] of [
+    ["http://idp.test/jwks", /must be https/],
+    ["https://user@evil.test/jwks", /user@/],
+    ["ftp://idp.test/jwks", /cannot follow the redirect/],
+  ]) {
+    const fetch = redirectingFetch({ [JWKS_URI]: { redirect: to }, [to]: jwks });
+    const gate = createGate(baseConfig(), { fetch, now: clock() });
+    assert.equal(await codeOf(gate.verify(rs.mint())), "keys_unavailable", to);
+    assert.deepEqual(fetch.calls, [JWKS_URI], `${to} was not fetched`);
+    assert.match(gate.keys()[0].lastError, why);
+  }
+  const chain = { [JWKS_URI]: { redirect: "https://idp.test/1" } };
+  for (let i = 1; i <= 6; i++) chain[`https://idp.test/${i}`] = { redirect: `https://idp.test/${i + 1}` };
+  chain["https://idp.test/7"] = jwks;
+  const fetch = redirectingFetch(chain);
+  const gate = createGate(baseConfig(), { fetch, now: clock() });
+  assert.equal(await codeOf(gate.verify(rs.mint())), "keys_unavailable");
+  assert.equal(fetch.calls.length, 6, "the first fetch and 5 redirects");
+  assert.match(gate.keys()[0].lastError, /more than 5 redirects/);
+});
+
+test("key fetch redirects: a loopback dev issuer over real HTTP stays on its own origin (issue 9, defect 14)", async () => {
+  const http = await import("node:http");
+  const other = http.createServer((req, res) => res.end(JSON.stringify(jwks)));
+  await new Promise((r) => other.listen(0, "127.0.0.1", r));
+  const otherBase = `http://127.0.0.1:${other.address().port}`;
+  const served = [];
+  const idp = http.createServer((req, res) => {
+    served.push(req.url);
+    if (req.url === "/jwks") {
+      res.writeHead(302, { location: "/keys" });
+      res.end();
+    } else if (req.url === "/away") {
+      res.writeHead(302, { location: `${otherBase}/keys` });
+      res.end();
+    } else {
+      res.setHeader("content-type", "application/json");
+      res.end(JSON.stringify(jwks));
+    }
+  });
+  await new Promise((r) => idp.listen(0, "127.0.0.1", r));
+  const issuer = `http://127.0.0.1:${idp.address().port}`;
+  try {
+    const config = (path) => ({ ...baseConfig(), issuers: [{ issuer, jwks_uri: `${issuer}${path}`, audiences: [AUDIENCE] }] });
+    // The global fetch, following nothing by itself.
+    const gate = createGate(config("/jwks"), { now: clock() });
+    assert.equal((await gate.verify(rs.mint({ iss: issuer }))).issuer, issuer);
+    assert.deepEqual(served, ["/jwks", "/keys"]);
+    const away = createGate(config("/away"), { now: clock() });
+    assert.equal(await codeOf(away.verify(rs.mint({ iss: issuer }))), "keys_unavailable");
+    assert.match(away.keys()[0].lastError, /redirect to .* refused/);
+  } finally {
+    await new Promise((r) => idp.close(r));
+    await new Promise((r) => other.close(r));
+  }
 });

@@ -27,6 +27,14 @@ createGate(JSON.stringify(config));
 createGate({ issuers: [{ issuer: "https://x/" }] });
 // @ts-expect-error: not a backend
 createGate(config, { crypto: "fast" });
+createGate({
+  ...config,
+  cors: { allowed_origins: ["https://app.example.com"], max_age: 600, allow_credentials: true },
+  resource: { identifier: "https://api.example.com/orders", name: "Orders" },
+  routes: [{ path: "/cors/**", forward_preflight: true }, { path: "/catalog/**", access: "optional" }],
+});
+// @ts-expect-error: policy.preflight was removed (use cors / forward_preflight)
+createGate({ ...config, policy: { preflight: true } });
 
 async function use(req: Request): Promise<Response> {
   const id: Identity = await gate.verify("eyJ...");
@@ -38,6 +46,9 @@ async function use(req: Request): Promise<Response> {
   await gate.check({ method: "GET", path: "/orders/1", headers: { authorization: "Bearer x" } });
   await gate.check({ url: "/orders/1", headers: [["authorization", "Bearer x"]] });
   if (!r.allowed) return new Response(r.body, { status: r.status, headers: r.headers });
+  const outcome: "allow" | "deny" | "answer" = r.outcome;
+  const cors: Readonly<Record<string, string>> = r.responseHeaders;
+  console.log(outcome, cors["access-control-allow-origin"]);
   const h: Headers = forwardHeaders(r, req.headers);
   try {
     await gate.verify("x");

@@ -1,7 +1,7 @@
 // Runs inside workerd (Miniflare) for test/workerd.test.js: the package's
 // workerd entry on the conformance cases, and both signature backends on
 // the Wycheproof vectors, posted as JSON.
-import { createGate, runtime } from "../../lib/workerd.js";
+import { createGate, forwardHeaders, runtime } from "../../lib/workerd.js";
 import * as bindings from "../../dist/edgeward.js";
 import { nodeVerifier } from "../../lib/native.js";
 
@@ -10,6 +10,14 @@ const hex = (s) => {
   for (let i = 0; i < out.length; i++) out[i] = parseInt(s.substr(i * 2, 2), 16);
   return out;
 };
+
+/** JSON with object keys sorted, for comparing documents. */
+const sorted = (v) =>
+  Array.isArray(v)
+    ? v.map(sorted)
+    : v !== null && typeof v === "object"
+      ? Object.fromEntries(Object.keys(v).sort().map((k) => [k, sorted(v[k])]))
+      : v;
 
 async function conformance(cases) {
   const failures = [];
@@ -27,6 +35,23 @@ async function conformance(cases) {
       if ((r.reason ?? null) !== (e.reason ?? null)) bad.push(`reason ${r.reason} != ${e.reason}`);
       if (!r.allowed && e.www_authenticate && r.headers["www-authenticate"] !== e.www_authenticate) bad.push("www-authenticate");
       if (r.allowed) for (const [k, v] of Object.entries(e.set_headers ?? {})) if (r.headers[k] !== v) bad.push(`set ${k}`);
+      // What the origin would see, and the client's response headers
+      // (tests/conformance.rs run_case).
+      const reached = e.origin ? e.origin.reached : e.status === 200;
+      if (r.allowed !== reached) bad.push(`origin reached ${r.allowed}`);
+      if (r.allowed) {
+        const seen = forwardHeaders(r, c.request.headers);
+        for (const [k, v] of Object.entries(e.origin?.headers ?? {})) {
+          if ((seen.get(k) ?? null) !== v) bad.push(`origin header ${k}: ${seen.get(k)}`);
+        }
+      }
+      const response = new Headers(r.responseHeaders);
+      for (const [k, v] of Object.entries(e.response_headers ?? {})) {
+        if ((response.get(k) ?? null) !== v) bad.push(`response header ${k}: ${response.get(k)}`);
+      }
+      if (e.answer_body !== undefined && JSON.stringify(sorted(JSON.parse(r.body ?? "null"))) !== JSON.stringify(sorted(e.answer_body))) {
+        bad.push("answer body");
+      }
       if (bad.length) failures.push(`${c.file} (${crypto}): ${bad.join("; ")}`);
     }
   }
