@@ -4,7 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-log() { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
+# Bold only on a terminal, and never with NO_COLOR (CI logs stay plain).
+if [ -t 1 ] && [ -z "${NO_COLOR:-}" ]; then b=$'\033[1m' n=$'\033[0m'; else b='' n=''; fi
+log() { printf '%s[setup]%s %s\n' "$b" "$n" "$*"; }
 export PATH="$HOME/.cargo/bin:$PATH"
 
 # Rust targets for the wasm hosts.

@@ -7,7 +7,9 @@ cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
 export CARGO_TERM_COLOR=never
 
-step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+# Bold only on a terminal, and never with NO_COLOR (CI logs stay plain).
+if [ -t 1 ] && [ -z "${NO_COLOR:-}" ]; then b=$'\033[1m' n=$'\033[0m'; else b='' n=''; fi
+step() { printf '\n%s== %s%s\n' "$b" "$*" "$n"; }
 
 step "setup"
 bash scripts/setup.sh
