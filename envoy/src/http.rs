@@ -1,7 +1,7 @@
 //! One request: read it, ask the gate, apply the answer; when keys must be
 //! fetched first, pause and leave the request to the root context.
 
-use crate::root::{now, with_state, Parts, Waiter};
+use crate::root::{now, try_with_state, with_state, Parts, Waiter};
 use edgeward::Outcome;
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext};
@@ -121,7 +121,9 @@ impl HttpContext for Http {
 impl Drop for Http {
     fn drop(&mut self) {
         let id = self.id;
-        let _ = with_state(self.root, |st| {
+        // A waiter left behind is dropped by the next wake (its context is
+        // gone), so skipping this while the state is busy loses nothing.
+        let _ = try_with_state(self.root, |st| {
             st.waiters.retain(|w| w.ctx != id);
             st.response_headers.remove(&id);
         });

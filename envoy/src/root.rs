@@ -170,6 +170,12 @@ pub fn with_state<R>(root: u32, f: impl FnOnce(&mut State) -> R) -> Option<R> {
     STATES.with(|s| s.borrow_mut().get_mut(&root).map(f))
 }
 
+/// Like [`with_state`], but `None` when the state is in use further up the
+/// stack (a context deleted while the root is answering it): never a panic.
+pub fn try_with_state<R>(root: u32, f: impl FnOnce(&mut State) -> R) -> Option<R> {
+    STATES.with(|s| s.try_borrow_mut().ok()?.get_mut(&root).map(f))
+}
+
 #[cfg(feature = "test-hooks")]
 thread_local! {
     /// Test builds only: the time the last request asked for with

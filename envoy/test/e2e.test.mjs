@@ -123,6 +123,7 @@ describe("Envoy filter with oidc-provider", () => {
     assert.ok(s.denied >= 3, JSON.stringify(s));
     assert.ok(s["denied.token_missing"] >= 1, JSON.stringify(s));
     assert.ok(s.jwks_fetch_success >= 1, JSON.stringify(s));
+    assert.ok(!/panicked|wasm trap|Function: proxy_on/.test(envoy.logs.raw ?? ""), "no VM failure in the whole run");
   });
 });
 
@@ -206,6 +207,8 @@ describe("cold starts and outages", () => {
       assert.equal(res.headers.get("retry-after"), "30");
       assert.equal((await res.json()).reason, "keys_unavailable");
       assert.equal(origin.seen.length, 0);
+      // The 503 was sent by the root context on the waiting request's behalf.
+      assert.ok(!/panicked|wasm trap/.test(envoy.logs.raw ?? ""), envoy.logs.raw);
     } finally {
       await envoy.stop();
       await origin.stop();
