@@ -879,7 +879,7 @@ fn issue(
     }
     let ttl = req.ttl.unwrap_or(idp.token_ttl);
     match idp.token(req, now) {
-        Ok((token, _)) if plain => HttpResponse::text(200, token + "\n"),
+        Ok((token, _)) if plain => HttpResponse::text(200, token),
         Ok((token, _)) => {
             let mut r = HttpResponse::json(
                 200,
