@@ -144,6 +144,7 @@ fuzz_target!(|data: &[u8]| {
         kind: FetchKind::Discovery,
         flight: 7,
         start: true,
+        shared_key: None,
     };
     if let Ok(report) = discovering.ingest(&discovery, 200, &[], data, fx::NOW) {
         assert_eq!(report.kind, FetchKind::Discovery);
