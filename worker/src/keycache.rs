@@ -1,26 +1,29 @@
 //! Keys in layers: per-isolate memory (the core's `KeyStore`) → Workers KV
-//! (binding `EDGEWARD_KV`, key `edgeward:jwks:<issuer>`, the core's versioned
-//! snapshot JSON) → the IdP.
+//! (binding `EDGEWARD_KV`) → the IdP. Every rule of the KV layer is the
+//! core's shared-tier protocol (`src/keystore/shared.rs`); this module only
+//! moves bytes (KV reads and puts, IdP GETs), bounds them in time, logs, and
+//! drives the steps the core names.
 //!
-//! - A new isolate restores every issuer's snapshot from KV before its first
-//!   check, so with warm KV it verifies without calling the IdP.
+//! - With a KV binding, the isolate declares a tier without a lock
+//!   (`Gate::use_shared_tier`: Workers KV cannot insert-if-absent, so the
+//!   fleet's shared cooldown is the bound). Without one it declares nothing
+//!   and runs on memory and the IdP.
+//! - A new isolate reads every key the core names (`Gate::shared_keys`) and
+//!   hands each value to `Gate::adopt_shared` before its first check, so with
+//!   warm KV it verifies without calling the IdP.
 //! - `check` asks for keys with a `KeyFetch`; exactly one request per flight
 //!   has `start` and does the work, the others poll the gate every few ms
 //!   (waking on a timer in their own request context, never on another
 //!   request's I/O, which workerd forbids) until the flight lands.
-//! - The starter reads KV first: when another isolate already fetched within
-//!   the cooldown (snapshot `fetched_at` / `kid_refetch_at`) or KV holds a
-//!   newer key set, the IdP is not called (`Gate::restore` adopts the newer
-//!   set and ends the flight; otherwise `Gate::abandon` ends it). So a
-//!   flood of unknown `kid`s costs one IdP fetch per cooldown per location,
-//!   not per isolate.
+//! - The starter reads `KeyFetch::shared_key` from KV first when the core
+//!   names one, and `Gate::ingest_shared` says what next: done (the copy
+//!   answered the flight, or the fleet's cooldown or a shared failure holds)
+//!   or fetch from the IdP. A read error or timeout is `SharedRead::Failed`.
+//! - After the IdP answered (`Gate::ingest`) or did not (`Gate::fetch_failed`),
+//!   every write `Gate::shared_writes` returns is put to KV (in the
+//!   background, `ctx.wait_until`, when a request is waiting); a failed put
+//!   is reported (`Gate::shared_write_failed`).
 //! - Stale keys serve while `ctx.wait_until` refreshes them in the background.
-//! - KV is written only when it would change what other isolates do: the key
-//!   set differs from KV's, KV has none, a newer unknown-kid cooldown must be
-//!   shared, or KV's copy is past its freshness (at most once per TTL, and
-//!   TTLs are at least a minute: far under KV's one write per second per key).
-//! - KV failures (no binding, errors, timeouts) are logged and skipped: the
-//!   gate then runs on memory and the IdP, never failing because of KV.
 //! - A flight, KV read and IdP fetch together, ends within
 //!   `keys.fetch_timeout` of its start: the KV read gets at most half of it
 //!   (and never more than 1.5 s), the IdP what is left. At the deadline the
@@ -34,9 +37,8 @@
 //!   `readCapped`), with or without a `Content-Length`.
 
 use crate::{log, now_ms, with_app, App, Clock, Parts};
-use edgeward::{Decision, FetchKind, Freshness, KeyFetch, Outcome};
+use edgeward::{Decision, FetchKind, KeyFetch, Outcome, SharedNext, SharedRead, SharedWrite};
 use futures_util::future::{select, Either};
-use serde::Deserialize;
 use serde_json::json;
 use std::time::Duration;
 use wasm_bindgen::{JsCast, JsValue};
@@ -44,47 +46,12 @@ use wasm_bindgen_futures::JsFuture;
 use worker::kv::KvStore;
 use worker::{Context, Delay};
 
-/// KV key of an issuer's snapshot.
-pub fn kv_key(issuer: &str) -> String {
-    format!("edgeward:jwks:{issuer}")
-}
-
 /// How long a KV read may take before it is given up for this request (in a
 /// flight, also at most half of `keys.fetch_timeout`).
 const KV_TIMEOUT_MS: u64 = 1_500;
 
 /// Redirects a key fetch may follow.
 pub const MAX_REDIRECTS: usize = 5;
-
-/// The parts of a snapshot the host reads (the core owns the format).
-#[derive(Clone, Debug, Deserialize, PartialEq)]
-pub struct SnapMeta {
-    fetched_at: i64,
-    fresh_until: i64,
-    #[serde(default)]
-    kid_refetch_at: Option<i64>,
-    #[serde(default)]
-    keys: Vec<serde_json::Value>,
-}
-
-impl SnapMeta {
-    fn parse(text: &str) -> Option<SnapMeta> {
-        let mut m: SnapMeta = serde_json::from_str(text).ok()?;
-        let mut keys: Vec<String> = m.keys.iter().map(|k| k.to_string()).collect();
-        keys.sort();
-        m.keys = keys.into_iter().map(serde_json::Value::String).collect();
-        Some(m)
-    }
-}
-
-/// What this isolate last saw in KV for an issuer.
-#[derive(Clone, Debug, PartialEq)]
-pub enum KvKnown {
-    /// KV had no snapshot.
-    Empty,
-    /// KV had (or was given) this snapshot.
-    Snapshot(SnapMeta),
-}
 
 async fn with_timeout<T>(fut: impl std::future::Future<Output = T>, ms: u64) -> Option<T> {
     let fut = Box::pin(fut);
@@ -95,46 +62,50 @@ async fn with_timeout<T>(fut: impl std::future::Future<Output = T>, ms: u64) -> 
     }
 }
 
-/// Reads an issuer's snapshot from KV: `Ok(None)` when there is none.
-async fn kv_read(kv: &KvStore, issuer: &str, timeout_ms: u64) -> Result<Option<String>, String> {
-    match with_timeout(kv.get(&kv_key(issuer)).text(), timeout_ms).await {
+/// Reads a KV key within `timeout_ms`: `Ok(None)` when it is absent.
+async fn kv_get(kv: &KvStore, key: &str, timeout_ms: u64) -> Result<Option<String>, String> {
+    match with_timeout(kv.get(key).text(), timeout_ms).await {
         Some(Ok(v)) => Ok(v),
         Some(Err(e)) => Err(e.to_string()),
         None => Err(format!("no answer within {timeout_ms} ms")),
     }
 }
 
-/// Adopts a snapshot read from KV; returns whether it was newer.
-fn adopt(app: &mut App, issuer: &str, text: Option<&str>) -> Result<bool, String> {
-    app.kv_read_at.insert(issuer.to_owned(), now_ms());
-    let Some(text) = text else {
-        app.kv_known.insert(issuer.to_owned(), KvKnown::Empty);
-        return Ok(false);
-    };
-    if let Some(meta) = SnapMeta::parse(text) {
-        app.kv_known
-            .insert(issuer.to_owned(), KvKnown::Snapshot(meta));
-    }
-    app.gate.restore(text)
+/// Puts one write the core asked for (KV drops it after `ttl` seconds).
+async fn kv_put(kv: &KvStore, w: &SharedWrite) -> Result<(), String> {
+    kv.put(&w.key, w.value.as_str())
+        .map_err(|e| e.to_string())?
+        .expiration_ttl(w.ttl)
+        .execute()
+        .await
+        .map_err(|e| e.to_string())
 }
 
-/// Before the first check of a new isolate: every issuer's keys from KV.
-pub async fn warm_from_kv(app: &mut App, kv: &KvStore, issuers: &[String]) {
+/// Before the first check of a new isolate: every snapshot the core names,
+/// read from KV and handed to the core. A read that fails is only logged
+/// (the first flight then reads again, or goes to the IdP).
+pub async fn warm_from_kv(app: &mut App, kv: &KvStore) {
     let started = now_ms();
+    let keys = app.gate.shared_keys();
     let reads =
-        futures_util::future::join_all(issuers.iter().map(|i| kv_read(kv, i, KV_TIMEOUT_MS))).await;
-    for (issuer, read) in issuers.iter().zip(reads) {
+        futures_util::future::join_all(keys.iter().map(|k| kv_get(kv, k, KV_TIMEOUT_MS))).await;
+    let now = (now_ms() / 1000.0) as i64;
+    // `shared_keys` and `issuers` list the key store's entries in one order.
+    let issuers: Vec<String> = app.gate.keys().issuers().map(str::to_owned).collect();
+    for (i, (key, read)) in keys.iter().zip(reads).enumerate() {
+        let found = matches!(read, Ok(Some(_)));
         let (adopted, error) = match read {
-            Ok(text) => match adopt(app, issuer, text.as_deref()) {
+            Ok(v) => match app.gate.adopt_shared(key, v.as_deref(), now) {
                 Ok(a) => (a, None),
                 Err(e) => (false, Some(e)),
             },
             Err(e) => (false, Some(e)),
         };
-        let keys = app.gate.keys().keys(issuer).len();
+        let issuer = issuers.get(i).map(String::as_str);
+        let held = issuer.map_or(0, |i| app.gate.keys().keys(i).len());
         log::line(json!({
-            "event": "key_load", "source": "kv", "issuer": issuer,
-            "adopted": adopted, "keys": keys, "error": error,
+            "event": "key_load", "source": "kv", "issuer": issuer, "key": key,
+            "found": found, "adopted": adopted, "keys": held, "error": error,
             "duration_ms": now_ms() - started,
         }));
     }
@@ -197,117 +168,67 @@ pub fn schedule_refreshes(clock: Clock, ctx: &Context) {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq)]
-enum Why {
-    /// No usable keys in memory.
-    Missing,
-    /// Keys in memory, but not the token's `kid`.
-    UnknownKid,
-    /// Stale keys, background refresh.
-    Refresh,
+fn kind_name(kind: FetchKind) -> &'static str {
+    match kind {
+        FetchKind::Jwks => "jwks",
+        FetchKind::Discovery => "discovery",
+    }
 }
 
-/// Performs a flight this isolate started: KV first, then the IdP, both
-/// within `keys.fetch_timeout` of now (see the module docs).
-/// `ctx` is the request's context for background KV writes; `None` when
-/// already running in the background.
+/// Performs a flight this isolate started, as the core directs: the KV copy
+/// first when it names one, then the IdP if it says so, both within
+/// `keys.fetch_timeout` of now (see the module docs). `ctx` is the request's
+/// context for background KV writes; `None` when already running in the
+/// background.
 pub async fn obtain(f: KeyFetch, clock: Clock, kv: &Option<KvStore>, ctx: Option<&Context>) {
     let started = now_ms();
-    let now = clock.now();
-    let issuer = f.issuer.clone();
-    let Some((freshness, fetched_before, cooldown, budget)) = with_app(|app| {
-        let snap = app
-            .gate
-            .keys()
-            .snapshot(&issuer)
-            .and_then(|s| SnapMeta::parse(&s));
-        (
-            app.gate.keys().freshness(&issuer, now),
-            snap.map(|s| s.fetched_at),
-            app.gate.config().keys.refetch_cooldown as i64,
-            app.gate.config().keys.fetch_timeout.max(1) * 1000,
-        )
-    }) else {
+    let Some(budget) = with_app(|app| app.gate.config().keys.fetch_timeout.max(1) * 1000) else {
         return;
     };
-    let why = match (ctx, freshness) {
-        (None, _) => Why::Refresh,
-        (_, Freshness::Fresh | Freshness::Stale) => Why::UnknownKid,
-        _ => Why::Missing,
-    };
-    if f.kind == FetchKind::Jwks {
-        if let Some(kv) = kv {
-            let read_recently = with_app(|app| {
-                app.kv_read_at
-                    .get(&issuer)
-                    .is_some_and(|t| now_ms() - t < 5_000.0)
-            })
-            .unwrap_or(false);
-            let kv_ms = KV_TIMEOUT_MS.min(budget / 2);
-            if (why != Why::Missing || !read_recently)
-                && kv_first(&f, &issuer, kv, kv_ms, why, now, fetched_before, cooldown).await
-            {
-                return;
+    let next = match (&f.shared_key, kv) {
+        (Some(key), Some(kv)) => {
+            let read = kv_get(kv, key, KV_TIMEOUT_MS.min(budget / 2)).await;
+            if let Err(e) = &read {
+                log::line(json!({
+                    "event": "kv_error", "op": "get", "issuer": f.issuer, "key": key, "error": e,
+                }));
             }
+            let shared = match &read {
+                Ok(v) => SharedRead::Value(v.as_deref()),
+                Err(_) => SharedRead::Failed,
+            };
+            let now = clock.now();
+            let Some((next, held)) = with_app(|app| {
+                let next = app.gate.ingest_shared(&f, shared, now);
+                (next, app.gate.keys().keys(&f.issuer).len())
+            }) else {
+                return;
+            };
+            if read.is_ok() {
+                log::line(json!({
+                    "event": "key_load", "source": "kv", "issuer": f.issuer, "key": key,
+                    "kind": kind_name(f.kind), "found": matches!(read, Ok(Some(_))),
+                    "idp_skipped": next == SharedNext::Done, "keys": held,
+                    "duration_ms": now_ms() - started,
+                }));
+            }
+            next
+        }
+        // No tier declared (no binding), or the core skips the read.
+        _ => SharedNext::Fetch,
+    };
+    match next {
+        // The flight is over: the caller checks again.
+        SharedNext::Done => {}
+        // A lock is asked of tiers that declared one; this one did not.
+        // Should it happen anyway, the IdP is what a tier that fails gets.
+        SharedNext::Fetch | SharedNext::Lock { .. } | SharedNext::Wait { .. } => {
+            // What is left of the flight's fetch_timeout (workerd's clock
+            // moved across the KV read: it advances on I/O).
+            let left = (budget as f64 - (now_ms() - started)).max(0.0) as u64;
+            fetch_from_idp(&f, clock, kv, ctx, left).await;
         }
     }
-    // What is left of the flight's fetch_timeout (workerd's clock moved
-    // across the KV read: it advances on I/O).
-    let left = (budget as f64 - (now_ms() - started)).max(0.0) as u64;
-    fetch_from_idp(&f, clock, kv, ctx, left).await;
-}
-
-/// Reads KV for a flight (within `timeout_ms`); true when the flight was
-/// closed without the IdP.
-#[allow(clippy::too_many_arguments)] // one flight's state, passed once
-async fn kv_first(
-    f: &KeyFetch,
-    issuer: &str,
-    kv: &KvStore,
-    timeout_ms: u64,
-    why: Why,
-    now: i64,
-    fetched_before: Option<i64>,
-    cooldown: i64,
-) -> bool {
-    let started = now_ms();
-    let read = kv_read(kv, issuer, timeout_ms).await;
-    let text = match read {
-        Ok(t) => t,
-        Err(e) => {
-            log::line(json!({"event": "kv_error", "op": "get", "issuer": issuer, "error": e}));
-            return false;
-        }
-    };
-    let meta = text.as_deref().and_then(SnapMeta::parse);
-    let Some(adopted) = with_app(|app| adopt(app, issuer, text.as_deref())) else {
-        return false;
-    };
-    let adopted = adopted.unwrap_or(false);
-    let within = |t: Option<i64>| t.is_some_and(|t| now - t < cooldown);
-    let close = match (why, &meta) {
-        (_, None) => false,
-        // Another isolate refetched within the cooldown: obey it.
-        (Why::UnknownKid, Some(m)) => {
-            adopted
-                || within(m.kid_refetch_at)
-                || (within(Some(m.fetched_at)) && Some(m.fetched_at) > fetched_before)
-        }
-        (Why::Missing, Some(_)) => adopted,
-        (Why::Refresh, Some(m)) => adopted && m.fresh_until > now,
-    };
-    log::line(json!({
-        "event": "key_load", "source": "kv", "issuer": issuer, "why": format!("{why:?}"),
-        "found": meta.is_some(), "adopted": adopted, "idp_skipped": close,
-        "duration_ms": now_ms() - started,
-    }));
-    if close && !adopted {
-        // An adopted snapshot ended the flight already (Gate::restore); here
-        // KV only says another isolate fetched within the cooldown: give the
-        // flight up without a verdict on the IdP.
-        with_app(|app| app.gate.abandon(f));
-    }
-    close
 }
 
 struct Fetched {
@@ -409,7 +330,8 @@ fn js_error(e: JsValue) -> String {
 }
 
 /// Fetches from the IdP within `timeout` ms (what is left of the flight's
-/// `keys.fetch_timeout`) and hands the result to the core.
+/// `keys.fetch_timeout`), hands the result to the core, then performs the
+/// KV writes the core asks for.
 async fn fetch_from_idp(
     f: &KeyFetch,
     clock: Clock,
@@ -428,17 +350,16 @@ async fn fetch_from_idp(
     };
     let ms = now_ms() - started;
     let now = clock.now();
-    let kind = match f.kind {
-        FetchKind::Jwks => "jwks",
-        FetchKind::Discovery => "discovery",
-    };
-    match got {
+    let kind = kind_name(f.kind);
+    // What the fetch did, for the KV write lines that follow it.
+    let after = match got {
         Err(e) => {
             with_app(|app| app.gate.fetch_failed(f, &e, now));
             log::line(json!({
                 "event": "key_fetch", "issuer": f.issuer, "url": f.url, "kind": kind,
                 "status": null, "duration_ms": ms, "bytes": 0, "error": e,
             }));
+            "fetch_failed"
         }
         Ok(r) => {
             let headers: Vec<(&str, &str)> = r
@@ -466,76 +387,61 @@ async fn fetch_from_idp(
                     line["changed"] = json!(report.changed);
                     line["ttl"] = json!(report.ttl);
                     log::line(line);
-                    if f.kind == FetchKind::Jwks {
-                        publish(&f.issuer, clock, kv, ctx).await;
+                    if report.changed {
+                        "keys_changed"
+                    } else {
+                        "keys_unchanged"
                     }
                 }
                 Some(Err(e)) => {
                     line["error"] = json!(e);
                     log::line(line);
+                    "fetch_failed"
                 }
-                None => {}
+                None => return,
             }
         }
-    }
+    };
+    publish(f, clock, kv, ctx, after).await;
 }
 
-/// Writes the issuer's snapshot to KV when that changes what other isolates
-/// would do (see the module docs); in the background when a request waits.
-async fn publish(issuer: &str, clock: Clock, kv: &Option<KvStore>, ctx: Option<&Context>) {
+/// Puts every write the core asks for after a flight's IdP fetch
+/// (`Gate::shared_writes`); in the background when a request waits. `after`
+/// (logged) says what the fetch did.
+async fn publish(
+    f: &KeyFetch,
+    clock: Clock,
+    kv: &Option<KvStore>,
+    ctx: Option<&Context>,
+    after: &'static str,
+) {
     let Some(kv) = kv.clone() else { return };
     let now = clock.now();
-    let Some(Some((text, ttl, why))) = with_app(|app| {
-        let text = app.gate.keys().snapshot(issuer)?;
-        let ours = SnapMeta::parse(&text)?;
-        // Why KV is written (logged): what other isolates would do differently.
-        let why = match app.kv_known.get(issuer) {
-            None | Some(KvKnown::Empty) => "kv_empty",
-            Some(KvKnown::Snapshot(k)) if k.keys != ours.keys => "keys_changed",
-            // A refetch for an unknown kid or a failed signature: the
-            // cooldown it starts is shared.
-            Some(KvKnown::Snapshot(k)) if ours.kid_refetch_at > k.kid_refetch_at => "cooldown",
-            Some(KvKnown::Snapshot(k))
-                if k.fresh_until <= now && ours.fetched_at > k.fetched_at =>
-            {
-                "kv_stale"
-            }
-            Some(KvKnown::Snapshot(_)) => return None,
-        };
-        app.kv_known
-            .insert(issuer.to_owned(), KvKnown::Snapshot(ours));
-        let k = &app.gate.config().keys;
-        // Let KV drop a snapshot once nobody may use it (KV's minimum is 60 s).
-        let usable = (k.max_ttl + k.stale_if_error).max(60);
-        Some((text, usable, why))
-    }) else {
+    let writes = with_app(|app| app.gate.shared_writes(f, now)).unwrap_or_default();
+    if writes.is_empty() {
         return;
-    };
-    let issuer = issuer.to_owned();
-    let write = async move {
-        let started = now_ms();
-        let res = match kv.put(&kv_key(&issuer), text.as_str()) {
-            Ok(p) => p
-                .expiration_ttl(ttl)
-                .execute()
-                .await
-                .map_err(|e| e.to_string()),
-            Err(e) => Err(e.to_string()),
-        };
-        match res {
-            Ok(()) => log::line(json!({
-                "event": "kv_write", "issuer": issuer, "why": why, "bytes": text.len(),
-                "duration_ms": now_ms() - started,
-            })),
-            Err(e) => {
-                // Forget what we thought KV holds, so a later fetch retries.
-                with_app(|app| app.kv_known.remove(&issuer));
-                log::line(json!({"event": "kv_error", "op": "put", "issuer": issuer, "error": e}));
+    }
+    let issuer = f.issuer.clone();
+    let work = async move {
+        for w in writes {
+            let started = now_ms();
+            match kv_put(&kv, &w).await {
+                Ok(()) => log::line(json!({
+                    "event": "kv_write", "issuer": issuer, "key": w.key, "after": after,
+                    "bytes": w.value.len(), "ttl": w.ttl, "duration_ms": now_ms() - started,
+                })),
+                Err(e) => {
+                    with_app(|app| app.gate.shared_write_failed(&w));
+                    log::line(json!({
+                        "event": "kv_error", "op": "put", "issuer": issuer, "key": w.key,
+                        "error": e,
+                    }));
+                }
             }
         }
     };
     match ctx {
-        Some(ctx) => ctx.wait_until(write),
-        None => write.await,
+        Some(ctx) => ctx.wait_until(work),
+        None => work.await,
     }
 }

@@ -24,17 +24,16 @@ pub mod settings;
 
 use edgeward::config::Mode;
 use edgeward::policy::{split_path, Policy};
-use edgeward::{Answer, Decision, Deny, Gate, Reason, Request, SignatureBackend};
+use edgeward::{Answer, Decision, Deny, Gate, Reason, Request, SharedTier, SignatureBackend};
 use native::NativeBackend;
 use serde_json::json;
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::time::Duration;
 use wasm_bindgen::prelude::*;
 use worker::{event, Context, Env};
 
 /// Per-isolate state: the gate (configuration, keys in memory, verdict
-/// caches) and what this isolate last saw in KV.
+/// caches, and what this isolate knows of KV: the core keeps it).
 pub struct App {
     /// The core.
     pub gate: Gate<NativeBackend>,
@@ -42,10 +41,6 @@ pub struct App {
     pub policy: Policy,
     /// Where allowed requests go.
     pub origin: Option<String>,
-    /// Per issuer: the snapshot last read from or written to KV.
-    pub kv_known: HashMap<String, keycache::KvKnown>,
-    /// Per issuer: when (ms) this isolate last read KV.
-    pub kv_read_at: HashMap<String, f64>,
     /// The KV binding (looked up once per isolate).
     pub kv: Option<worker::kv::KvStore>,
     /// Request headers the core reads (lowercase); nothing else is copied
@@ -167,6 +162,11 @@ async fn load(env: &Env) -> Result<App, String> {
     // cached verdicts keep only what those read.
     gate.keep_only_needed_claims();
     let kv = settings::kv(env);
+    if kv.is_some() {
+        // Workers KV has no atomic insert-if-absent: no lock, the fleet's
+        // shared cooldown is the bound (src/keystore/shared.rs).
+        gate.use_shared_tier(SharedTier { lock: false });
+    }
     // The token sources and what the core reads for CORS: `origin`, and a
     // preflight's `access-control-request-method` and `-headers`.
     let mut wanted_headers: Vec<String> = [
@@ -190,8 +190,6 @@ async fn load(env: &Env) -> Result<App, String> {
         gate,
         policy,
         origin: s.origin,
-        kv_known: HashMap::new(),
-        kv_read_at: HashMap::new(),
         kv: kv.clone(),
         wanted_headers: std::rc::Rc::new(Wanted::new(wanted_headers)),
         strip: None,
@@ -206,7 +204,7 @@ async fn load(env: &Env) -> Result<App, String> {
         "crypto": backend.name(),
     }));
     if let Some(kv) = kv {
-        keycache::warm_from_kv(&mut app, &kv, &issuers).await;
+        keycache::warm_from_kv(&mut app, &kv).await;
     }
     Ok(app)
 }

@@ -8,7 +8,8 @@ import {
 } from "./support.mjs";
 
 const bearer = (t) => ({ authorization: `Bearer ${t}` });
-const kvKey = (issuer) => `edgeward:jwks:${issuer}`;
+// The core's snapshot key (src/keystore/shared.rs `snapshot_key`).
+const kvKey = (issuer) => `edgeward:keys:v1:${issuer}`;
 
 describe("the Worker in workerd with oidc-provider tokens", () => {
   let idp, idp2, origin, gate, kvDir;
@@ -238,10 +239,11 @@ describe("the Worker in workerd with oidc-provider tokens", () => {
   it("KV is written only when that changes what other isolates do: one key set so far, for many requests", async () => {
     const writes = gate.logs.filter((l) => l.event === "kv_write");
     // One write of the key set; a signature that failed with keys older
-    // than the cooldown (the tampered token) may have refetched them, and
-    // that refetch's cooldown is shared too (why "cooldown"), never more
-    // than one write per IdP fetch.
-    assert.deepEqual(writes.filter((l) => l.why !== "cooldown").map((l) => l.why), ["kv_empty"], JSON.stringify(writes));
+    // than the cooldown (the tampered token) may have refetched them (the
+    // same keys: after "keys_unchanged"), and that refetch's cooldown is
+    // shared too, never more than one write per IdP fetch.
+    assert.deepEqual(writes.filter((l) => l.after !== "keys_unchanged").map((l) => l.after), ["keys_changed"], JSON.stringify(writes));
+    assert.ok(writes.every((l) => l.key === kvKey(idp.issuer)), JSON.stringify(writes));
     const fetches = gate.logs.filter((l) => l.event === "key_fetch" && l.kind === "jwks");
     assert.ok(writes.length <= fetches.length, `${writes.length} writes, ${fetches.length} fetches`);
     assert.ok(gate.logs.filter((l) => l.event === "deny").length > 5);
@@ -251,6 +253,8 @@ describe("the Worker in workerd with oidc-provider tokens", () => {
     await idp.rotate("k2");
     await sleep(1100); // refetch_cooldown is 1 s in this suite
     const before = idp.hits.jwks;
+    const keySets = (l) => l.event === "kv_write" && l.after === "keys_changed";
+    const written = gate.logs.filter(keySets).length;
     const t = await idp.token(RESOURCES.rs256);
     assert.equal(JSON.parse(Buffer.from(t.split(".")[0], "base64url")).kid, "k2-rs256");
     const r = await gate.fetch("/orders/1", { headers: bearer(t) });
@@ -261,8 +265,8 @@ describe("the Worker in workerd with oidc-provider tokens", () => {
       return s.keys.some((k) => k.kid === "k2-rs256") && s;
     });
     assert.ok(snap, "the rotated key set reached KV");
-    const changed = gate.logs.filter((l) => l.event === "kv_write" && l.why === "keys_changed");
-    assert.equal(changed.length, 1, "one more write, for the new key set");
+    await until(() => gate.logs.filter(keySets).length > written);
+    assert.equal(gate.logs.filter(keySets).length, written + 1, "one more write, for the new key set");
   });
 
   it("the IdP is stopped: requests keep being verified from cached keys", async () => {
@@ -518,6 +522,50 @@ describe("key fetches under load", () => {
       assert.ok(refreshed, "a background refresh reached the IdP");
     } finally {
       await w.stop();
+    }
+  });
+
+  it("IdP down and KV empty: the first isolate's failure is shared in KV, so a second isolate within the cooldown makes 0 IdP requests and answers 503", async (t) => {
+    // Accepts connections and drops them: every IdP request is counted, none answered.
+    const down = await startServer((req) => req.socket.destroy());
+    t.after(() => down.stop());
+    const config = gateConfig({ issuer: down.url }); // refetch_cooldown: 30 s (the default)
+    const dir = tmpDir("down");
+    const token = forgedToken(down.url, "k1");
+    const a = await startWorker({ config, origin: origin.url, kvPersist: dir });
+    let first;
+    try {
+      const r = await a.fetch("/orders/1", { headers: bearer(token) });
+      assert.equal(r.status, 503);
+      assert.equal((await r.json()).reason, "keys_unavailable");
+      first = down.hits.length;
+      assert.ok(first >= 1, "the first isolate asked the IdP");
+      assert.ok(a.logs.some((l) => l.event === "key_fetch" && l.error));
+      const snap = await until(async () => {
+        const v = await a.kvGet(kvKey(down.url));
+        return v && JSON.parse(v);
+      });
+      assert.ok(snap?.failed_at > 0, `the failure is in KV: ${JSON.stringify(snap)}`);
+      assert.deepEqual(snap.keys, []);
+      await until(() => a.logs.some((l) => l.event === "kv_write"));
+      assert.ok(a.logs.some((l) => l.event === "kv_write" && l.after === "fetch_failed"), JSON.stringify(a.logs));
+    } finally {
+      await a.stop();
+    }
+    // A new isolate (new workerd) sharing KV, within the cooldown.
+    const b = await startWorker({ config, origin: origin.url, kvPersist: dir });
+    try {
+      const results = await Promise.all(
+        Array.from({ length: 5 }, () =>
+          b.fetch("/orders/1", { headers: bearer(token) }).then(async (r) => ({ status: r.status, reason: (await r.json()).reason })),
+        ),
+      );
+      for (const r of results) assert.deepEqual(r, { status: 503, reason: "keys_unavailable" });
+      assert.equal(down.hits.length - first, 0, `IdP requests from the second isolate: ${JSON.stringify(down.hits.slice(first))}`);
+      assert.ok(!b.logs.some((l) => l.event === "key_fetch"), "no key fetch in the second isolate");
+      assert.ok(b.logs.some((l) => l.event === "key_load" && l.source === "kv" && !l.error), "KV was read at start");
+    } finally {
+      await b.stop();
     }
   });
 
