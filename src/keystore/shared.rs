@@ -56,7 +56,8 @@ pub enum SharedRead<'a> {
     Failed,
 }
 
-/// What the flight's starter does next, after a shared step.
+/// What the flight's starter does next, after a shared step. `Lock` and
+/// `Wait` come only for a tier declared with `lock: true`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(tag = "next", rename_all = "snake_case")]
 pub enum SharedNext {
