@@ -6,7 +6,6 @@
 /** @typedef {import("./index.d.ts").Identity} Identity */
 /** @typedef {import("./index.d.ts").CheckResult} CheckResult */
 
-const STORE_PREFIX = "edgeward:keys:v1:";
 /** Rounds of fetch-and-retry before a check gives up (discovery, key set, rotation). */
 const MAX_ROUNDS = 8;
 /** Most identities kept parsed on the JS side for `check` (and tokens for `verify`). */
@@ -16,6 +15,8 @@ const FRONT_CAP = 4096;
 const REDIRECTS = [301, 302, 303, 307, 308];
 /** Most redirects one key fetch follows. */
 const MAX_REDIRECTS = 5;
+/** A store read that failed (an error or a timeout): the core's `SharedRead::Failed`. */
+const FAILED = Symbol("failed");
 
 /**
  * An access token was refused, or keys could not be had. `code` is the
@@ -219,6 +220,13 @@ class Gate {
   #front = new Map();
   #frontCap;
   #lastDue = -1;
+  /**
+   * With a store: the first use's read of every issuer's copy (the core's
+   * `shared_keys`), once; null before it starts
+   */
+  #warm = null;
+  /** No store, or the first use's read is over: nothing to wait for */
+  #warmed = true;
   #timeoutMs;
   #maxBytes;
   #issuers;
@@ -235,8 +243,17 @@ class Gate {
     }
     const { fetch: fetchFn = globalThis.fetch, store, now, crypto = "auto", onError } = options;
     if (typeof fetchFn !== "function") problems.push({ field: "options.fetch", message: "must be a fetch-compatible function" });
-    if (store !== undefined && (store === null || typeof store.get !== "function" || typeof store.set !== "function")) {
-      problems.push({ field: "options.store", message: "must have get(key) and set(key, value, ttlSeconds)" });
+    if (
+      store !== undefined &&
+      (store === null ||
+        typeof store.get !== "function" ||
+        typeof store.set !== "function" ||
+        (store.lock !== undefined && typeof store.lock !== "function"))
+    ) {
+      problems.push({
+        field: "options.store",
+        message: "must have get(key) and set(key, value, ttlSeconds), and optionally lock(key, deadlineUnixSeconds)",
+      });
     }
     if (now !== undefined && typeof now !== "function") problems.push({ field: "options.now", message: "must be a function returning Unix seconds" });
     if (onError !== undefined && typeof onError !== "function") problems.push({ field: "options.onError", message: "must be a function" });
@@ -275,6 +292,12 @@ class Gate {
     this.#issuers = full.issuers.map((i) => i.issuer);
     this.#frontCap = this.#hash ? Math.min(full.cache.capacity, FRONT_CAP) : 0;
     this.config = deepFreeze(full);
+    if (store !== undefined) {
+      // Every rule of the shared tier is the core's (keystore/shared.rs);
+      // this host reads, writes and locks when told.
+      this.#w.useSharedTier(typeof store.lock === "function");
+      this.#warmed = false;
+    }
   }
 
   /** Which backend verifies signatures: `"native"` (node:crypto) or `"wasm"` (ring). */
@@ -299,6 +322,7 @@ class Gate {
    */
   async verify(token) {
     if (typeof token !== "string") throw new TypeError("verify(token): the token must be a string");
+    if (!this.#warmed) await this.#warmUp();
     let now = this.#now();
     const key = this.#frontCap ? this.#hash(token) : null;
     if (key !== null) {
@@ -346,6 +370,7 @@ class Gate {
    */
   async check(request) {
     const [method, path, headers] = requestParts(request);
+    if (!this.#warmed) await this.#warmUp();
     let now = this.#now();
     for (let round = 0; ; round++) {
       const out = this.#w.check(method, path, headers, now);
@@ -451,6 +476,7 @@ class Gate {
     if (issuer !== undefined && !this.#issuers.includes(issuer)) {
       throw new TypeError(`refresh(issuer): ${issuer} is not a configured issuer`);
     }
+    if (!this.#warmed) await this.#warmUp();
     const errors = [];
     await Promise.all(
       list.map((iss) => this.#refreshOne(iss).catch((e) => void errors.push(e))),
@@ -534,36 +560,134 @@ class Gate {
     if (f.start) this.#abandon(f);
   }
 
-  /** The store's snapshot when it is newer than the keys held, else the IdP. */
+  /**
+   * A flight's starter: the store first when the core names a key to read
+   * (`shared_key`), then what the core says next (keystore/shared.rs):
+   * `D` done, `F` the IdP, `L` take the store's lock, `W` wait and read
+   * again. Resolves to the ingest report, or `{ kind: "jwks", shared: true }`
+   * when the flight ended without an IdP fetch.
+   */
   async #run(f) {
-    if (this.#store) {
-      const key = STORE_PREFIX + f.issuer;
-      let snapshot;
-      try {
-        snapshot = await this.#store.get(key);
-      } catch (e) {
-        this.#onError(e, "store.get");
+    if (f.shared_key === undefined || !this.#store) return this.#fetchAndIngest(f);
+    const kind = f.kind === "discovery" ? 0 : 1;
+    // A backstop for a clock that does not move (a frozen options.now):
+    // the core ends every wait after fetch_timeout plus a grace of its own.
+    const giveUpAt = Date.now() + 2 * this.#timeoutMs + 2000;
+    const read = async () => {
+      const v = await this.#storeGet(f.shared_key);
+      return this.#w.ingestShared(f.issuer, f.url, kind, f.flight, v === FAILED ? null : v, v === FAILED, this.#now());
+    };
+    let out = await read();
+    for (;;) {
+      const tag = out.charCodeAt(0);
+      const step = JSON.parse(out.slice(1));
+      // The core dropped verdicts made with a key the copy withdrew.
+      if (step.removed) this.#forgetVerdicts();
+      if (tag === 68 /* D */) return { kind: "jwks", shared: true };
+      if (tag === 70 /* F */) return this.#fetchAndIngest(f);
+      if (tag === 76 /* L */) {
+        const acquired = await this.#storeLock(step.key, step.deadline);
+        out = this.#w.lockResult(f.issuer, f.url, kind, f.flight, acquired, this.#now());
+        continue;
       }
-      if (typeof snapshot === "string" && snapshot !== "") {
-        try {
-          if (this.#w.restore(snapshot)) {
-            // The core ended the flight and dropped verdicts made with
-            // withdrawn keys; the JS caches go whole (adoptions are rare).
-            this.#forgetVerdicts();
-            return { kind: "jwks", restored: true };
-          }
-        } catch (e) {
-          this.#onError(new Error(String(e)), "store.restore");
-        }
+      // W: another instance holds the lock and fetches.
+      if (Date.now() + step.retry_ms > giveUpAt) {
+        throw new Error(`waited ${Math.round((2 * this.#timeoutMs + 2000) / 1000)}s for another instance's keys while the clock stood still`);
       }
+      await new Promise((r) => setTimeout(r, step.retry_ms));
+      out = await read();
     }
-    return this.#fetchAndIngest(f);
+  }
+
+  /** Rejects with a TimeoutError when `p` takes longer than half of fetch_timeout. */
+  async #bounded(p, what) {
+    const ms = this.#timeoutMs / 2;
+    let timer;
+    const timeout = new Promise((_, reject) => {
+      timer = setTimeout(() => {
+        const e = new Error(`the store's ${what} did not answer within ${ms} ms`);
+        e.name = "TimeoutError";
+        reject(e);
+      }, ms);
+    });
+    try {
+      return await Promise.race([p, timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** The store's value under `key` (null: absent), or FAILED (an error or a timeout). */
+  async #storeGet(key) {
+    let v;
+    try {
+      v = await this.#bounded(this.#store.get(key), "get");
+    } catch (e) {
+      this.#onError(e, "store.get");
+      return FAILED;
+    }
+    if (v == null || v === "") return null;
+    // Some clients parse JSON values on the way out (Upstash's, by default).
+    return typeof v === "string" ? v : JSON.stringify(v);
   }
 
   /**
-   * GETs `f.url` and feeds the answer to the core; writes the store on
-   * success. Resolves to the ingest report; rejects when there was no
-   * answer or the core refused it.
+   * The store's lock (`SharedNext::Lock`): true when taken. A store that
+   * fails to answer is treated as granting it: the IdP then, as without a
+   * store, rather than a wait for a copy no one may be fetching.
+   */
+  async #storeLock(key, deadline) {
+    try {
+      return Boolean(await this.#bounded(this.#store.lock(key, deadline), "lock"));
+    } catch (e) {
+      this.#onError(e, "store.lock");
+      return true;
+    }
+  }
+
+  /** First use with a store: every issuer's copy read and handed to the core. */
+  #warmUp() {
+    this.#warm ??= (async () => {
+      const keys = JSON.parse(this.#w.sharedKeys());
+      const values = await Promise.all(keys.map((k) => this.#storeGet(k)));
+      const now = this.#now();
+      keys.forEach((key, i) => {
+        if (values[i] === FAILED) return;
+        try {
+          if (this.#w.adoptShared(key, values[i], now)) this.#forgetVerdicts();
+        } catch (e) {
+          this.#onError(new Error(typeof e === "string" ? e : String(e?.message ?? e)), "store.value");
+        }
+      });
+    })().finally(() => {
+      this.#warmed = true;
+    });
+    return this.#warm;
+  }
+
+  /**
+   * After the IdP answered a flight, or did not: the store writes the core
+   * asks for (often none). A failed write is reported back to the core.
+   */
+  async #publish(f, kind) {
+    if (!this.#store) return;
+    const writes = JSON.parse(this.#w.sharedWrites(f.issuer, f.url, kind, f.flight, this.#now()));
+    await Promise.all(
+      writes.map(async (w) => {
+        try {
+          await this.#bounded(this.#store.set(w.key, w.value, w.ttl), "set");
+        } catch (e) {
+          this.#w.sharedWriteFailed(w.key, w.value, w.ttl);
+          this.#onError(e, "store.set");
+        }
+      }),
+    );
+  }
+
+  /**
+   * GETs `f.url` and feeds the answer to the core, then performs the store
+   * writes the core asks for. Resolves to the ingest report; rejects when
+   * there was no answer or the core refused it.
    */
   async #fetchAndIngest(f) {
     const kind = f.kind === "discovery" ? 0 : 1;
@@ -573,6 +697,7 @@ class Gate {
     } catch (e) {
       const message = e && e.name === "TimeoutError" ? `no answer within ${this.#timeoutMs / 1000}s` : String(e?.message ?? e);
       this.#w.fetchFailed(f.issuer, f.url, kind, f.flight, message, this.#now());
+      await this.#publish(f, kind);
       throw new Error(`fetching ${f.url} failed: ${message}`, { cause: e });
     }
     let report;
@@ -581,21 +706,11 @@ class Gate {
     } catch (e) {
       const err = new Error(typeof e === "string" ? e : String(e?.message ?? e));
       INGEST_ERRORS.add(err);
+      await this.#publish(f, kind);
       throw err;
     }
     if (report.removed) this.#forgetVerdicts();
-    if (this.#store && report.kind === "jwks") {
-      const snapshot = this.#w.snapshot(f.issuer);
-      if (snapshot) {
-        const usable = JSON.parse(snapshot).usable_until;
-        const ttl = Math.max(60, usable - this.#now());
-        try {
-          await this.#store.set(STORE_PREFIX + f.issuer, snapshot, ttl);
-        } catch (e) {
-          this.#onError(e, "store.set");
-        }
-      }
-    }
+    await this.#publish(f, kind);
     return report;
   }
 

@@ -229,10 +229,23 @@ export interface CheckResult {
   readonly identity: Identity | null;
 }
 
-/** The async key-value store shared by processes (Workers KV, Deno KV, Redis). */
+/**
+ * The async key-value store shared by processes (Workers KV, Deno KV,
+ * Redis). Which keys, values, TTLs and locks are the core's; the store only
+ * performs them. Errors and slow answers (over half of
+ * `keys.fetch_timeout`) are reported to `onError` and never fail a request.
+ */
 export interface KeyStore {
   get(key: string): Promise<string | null | undefined> | string | null | undefined;
   set(key: string, value: string, ttlSeconds: number): Promise<unknown> | unknown;
+  /**
+   * Optional: set `key` to `deadline` (Unix seconds) only when it is absent
+   * or holds a deadline already past, expiring at `deadline`; true when it
+   * did (Redis `SET key deadline NX EXAT deadline`). With it, a cold fleet
+   * fetches the keys from the IdP once; without it, at most once per
+   * process.
+   */
+  lock?(key: string, deadline: number): Promise<boolean> | boolean;
 }
 
 export interface GateOptions {
@@ -364,17 +377,17 @@ export const runtime: {
   nativeAlgorithms(): string[];
 };
 
-/** Cloudflare Workers KV as a store (`env.MY_KV`). */
+/** Cloudflare Workers KV as a store (`env.MY_KV`); it cannot lock. */
 export function workersKvStore(namespace: {
   get(key: string): Promise<string | null>;
   put(key: string, value: string, options?: { expirationTtl?: number }): Promise<void>;
 }): KeyStore;
 
-/** Deno KV as a store (`await Deno.openKv()`). */
+/** Deno KV as a store (`await Deno.openKv()`), with `lock` (an atomic check). */
 export function denoKvStore(kv: unknown, prefix?: unknown[]): KeyStore;
 
-/** Redis through node-redis 4+ as a store. */
+/** Redis through node-redis 4 or 5 as a store (with `lock`: `SET NX EXAT`). */
 export function redisStore(client: {
   get(key: string): Promise<string | null>;
-  set(key: string, value: string, options: { EX: number }): Promise<unknown>;
+  set(key: string, value: string, options: { EX: number } | { NX: true; EXAT: number }): Promise<unknown>;
 }): KeyStore;

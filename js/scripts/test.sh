@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Everything for the npm package: installs (idempotent), the wasm build
-# (skipped when no input changed), the test suite under Node, Deno and Bun,
+# Everything for the npm package: installs (idempotent: npm packages,
+# wasm-bindgen, redis-server), the wasm build (skipped when no input
+# changed), the test suite under Node, Deno and Bun,
 # the type declarations, and the pack test. Works from a fresh clone with
 # CI=true and no stdin.
 #
@@ -31,6 +32,15 @@ if [ "$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')" != "$want_wb" ];
   cargo install wasm-bindgen-cli --version "$want_wb"
 fi
 rustup target list --installed | grep -qx wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
+
+# redis-server for test/store-redis.test.js (Debian's package; root on CI and
+# the project's machines, sudo elsewhere).
+if ! command -v redis-server >/dev/null; then
+  log "apt-get install redis-server"
+  SUDO=; [ "$(id -u)" = 0 ] || SUDO=sudo
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq redis-server >/dev/null
+fi
 
 # 3. Build (no-op when dist/ matches its inputs).
 log "build"

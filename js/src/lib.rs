@@ -17,7 +17,7 @@ use edgeward::keys::KeyMaterial;
 use edgeward::keystore::{FetchKind, KeyFetch};
 use edgeward::{
     Algorithm, Config, Decision, Gate, Identity, IdentityKind, Outcome, PublicKey, Request,
-    RingBackend, SignatureBackend, Verification,
+    RingBackend, SharedNext, SharedRead, SharedTier, SharedWrite, SignatureBackend, Verification,
 };
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -287,6 +287,27 @@ fn fetch_from(issuer: &str, url: &str, kind: u8, flight: f64, start: bool) -> Ke
     }
 }
 
+/// A shared-tier step's answer for JS: a tag letter and JSON.
+/// `D{"removed"}` the flight is over, check again; `F{"removed"}` GET the
+/// fetch's URL from the IdP, then `ingest`/`fetchFailed` and
+/// `sharedWrites`; `L{"key","deadline","removed"}` take the store's lock
+/// (`deadline` in Unix seconds), then `lockResult`;
+/// `W{"retry_ms","removed"}` after `retry_ms`, read the fetch's
+/// `shared_key` again and `ingestShared`.
+fn next_tag(next: &SharedNext, removed: bool) -> String {
+    match next {
+        SharedNext::Done => format!("D{}", json!({ "removed": removed })),
+        SharedNext::Fetch => format!("F{}", json!({ "removed": removed })),
+        SharedNext::Lock { key, deadline } => format!(
+            "L{}",
+            json!({ "key": key, "deadline": deadline, "removed": removed })
+        ),
+        SharedNext::Wait { retry_ms } => {
+            format!("W{}", json!({ "retry_ms": retry_ms, "removed": removed }))
+        }
+    }
+}
+
 /// One gate: configuration, key store, verdict caches.
 #[wasm_bindgen]
 pub struct WasmGate {
@@ -510,25 +531,117 @@ impl WasmGate {
             .abandon(&fetch_from(issuer, url, kind, flight, true));
     }
 
-    /// The shared-store snapshot of `issuer`'s keys (`None` before the first
-    /// fetch).
-    pub fn snapshot(&self, issuer: &str) -> Option<String> {
-        self.gate.keys().snapshot(issuer)
+    /// Declares the shared store (`options.store`): from now on a flight's
+    /// starter is told to read it first (`shared_key` in the fetch). `lock`:
+    /// the store can take a lock atomically (it has `lock()`).
+    #[wasm_bindgen(js_name = useSharedTier)]
+    pub fn use_shared_tier(&mut self, lock: bool) {
+        self.gate.use_shared_tier(SharedTier { lock });
     }
 
-    /// Adopts a snapshot from the shared store when it is newer than what is
-    /// held, ending the issuer's outstanding fetch; the core drops verdicts
-    /// made with keys it withdraws. JS drops its own caches on any adoption,
-    /// so the identities sent go too.
-    pub fn restore(&mut self, snapshot: &str) -> Result<bool, JsValue> {
+    /// The store keys to read at first use, as a JSON array; hand each value
+    /// to `adoptShared`.
+    #[wasm_bindgen(js_name = sharedKeys)]
+    pub fn shared_keys(&self) -> String {
+        serde_json::to_string(&self.gate.shared_keys()).unwrap_or_else(|_| "[]".into())
+    }
+
+    /// A value read from the store at first use (`None`: absent). True when
+    /// it was adopted (JS then drops its caches; so does this side). Throws
+    /// why a value was not readable (it then counts as absent).
+    #[wasm_bindgen(js_name = adoptShared)]
+    pub fn adopt_shared(
+        &mut self,
+        key: &str,
+        value: Option<String>,
+        now: f64,
+    ) -> Result<bool, JsValue> {
         let adopted = self
             .gate
-            .restore(snapshot)
+            .adopt_shared(key, value.as_deref(), now as i64)
             .map_err(|e| JsValue::from_str(&e))?;
         if adopted {
             self.sent.clear();
         }
         Ok(adopted)
+    }
+
+    /// The starter's read of the fetch's `shared_key`: `value` (`None`:
+    /// absent) or, when `failed`, a store error or timeout. Answers what
+    /// next (see [`next_tag`]); `removed` in it says an adopted copy withdrew
+    /// a key held before (the core dropped verdicts made with it; JS drops
+    /// its caches).
+    #[wasm_bindgen(js_name = ingestShared)]
+    #[allow(clippy::too_many_arguments)] // the fetch's fields and the read, flat across the boundary
+    pub fn ingest_shared(
+        &mut self,
+        issuer: &str,
+        url: &str,
+        kind: u8,
+        flight: f64,
+        value: Option<String>,
+        failed: bool,
+        now: f64,
+    ) -> String {
+        let fetch = fetch_from(issuer, url, kind, flight, true);
+        let read = if failed {
+            SharedRead::Failed
+        } else {
+            SharedRead::Value(value.as_deref())
+        };
+        let before: Vec<KeyMaterial> = self.held(issuer);
+        let next = self.gate.ingest_shared(&fetch, read, now as i64);
+        let after = self.gate.keys().keys(issuer);
+        let removed = before
+            .iter()
+            .any(|m| !after.iter().any(|k| k.material == *m));
+        if removed {
+            self.sent.clear();
+        }
+        next_tag(&next, removed)
+    }
+
+    /// The store's answer to a `L` step: the lock was taken (`acquired`) or
+    /// is held by another instance. Answers what next (see [`next_tag`]).
+    #[wasm_bindgen(js_name = lockResult)]
+    pub fn lock_result(
+        &mut self,
+        issuer: &str,
+        url: &str,
+        kind: u8,
+        flight: f64,
+        acquired: bool,
+        now: f64,
+    ) -> String {
+        let fetch = fetch_from(issuer, url, kind, flight, true);
+        next_tag(&self.gate.lock_result(&fetch, acquired, now as i64), false)
+    }
+
+    /// After the flight's IdP fetch was ingested (or refused, or failed):
+    /// the store writes to perform, as a JSON array of
+    /// `{"key","value","ttl"}` (`ttl` in seconds). Often empty.
+    #[wasm_bindgen(js_name = sharedWrites)]
+    pub fn shared_writes(
+        &mut self,
+        issuer: &str,
+        url: &str,
+        kind: u8,
+        flight: f64,
+        now: f64,
+    ) -> String {
+        let fetch = fetch_from(issuer, url, kind, flight, true);
+        serde_json::to_string(&self.gate.shared_writes(&fetch, now as i64))
+            .unwrap_or_else(|_| "[]".into())
+    }
+
+    /// A write from `sharedWrites` failed (an error or a timeout).
+    #[wasm_bindgen(js_name = sharedWriteFailed)]
+    pub fn shared_write_failed(&mut self, key: &str, value: &str, ttl: f64) {
+        self.gate.shared_write_failed(&SharedWrite {
+            key: key.to_owned(),
+            value: value.to_owned(),
+            ttl: ttl as u64,
+        });
     }
 
     /// What is cached, per issuer, as JSON.
@@ -580,6 +693,16 @@ impl WasmGate {
 }
 
 impl WasmGate {
+    /// The key material `issuer`'s keys hold now.
+    fn held(&self, issuer: &str) -> Vec<KeyMaterial> {
+        self.gate
+            .keys()
+            .keys(issuer)
+            .iter()
+            .map(|k| k.material.clone())
+            .collect()
+    }
+
     /// The number JS knows `identity` by, and whether it is new to JS.
     fn identity_ref(&mut self, identity: &Arc<Identity>) -> (u32, bool) {
         let addr = Arc::as_ptr(identity) as usize;

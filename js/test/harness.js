@@ -22,8 +22,15 @@ export function test(name, fn) {
   impl(name, fn);
 }
 
-/** A test that runs only where `cond` holds (skipped, by name, elsewhere). */
-export function testIf(cond, name, fn) {
-  if (cond) impl(name, fn);
-  else impl(`${name} (skipped in ${runtime})`, () => {});
+/**
+ * A test that runs only where `cond` holds (skipped, by name, elsewhere).
+ * `timeoutMs`: for tests that wait on purpose (Bun stops any test after 5 s
+ * by default).
+ */
+export function testIf(cond, name, fn, timeoutMs) {
+  if (!cond) impl(`${name} (skipped in ${runtime})`, () => {});
+  else if (timeoutMs === undefined) impl(name, fn);
+  else if (runtime === "bun") impl(name, fn, timeoutMs);
+  else if (runtime === "node") impl(name, { timeout: timeoutMs }, fn);
+  else impl(name, fn);
 }

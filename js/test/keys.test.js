@@ -190,7 +190,8 @@ test("store: a second gate (another process) takes the keys from the store, not 
   assert.equal(store.sets.length, 1);
   const [key, ttl] = store.sets[0];
   assert.equal(key, `edgeward:keys:v1:${ISSUER}`);
-  assert.equal(ttl, 600 + 86400, "usable until fresh + stale_if_error");
+  assert.equal(ttl, 86400 + 86400, "the core's TTL: keys.max_ttl + keys.stale_if_error");
+  assert.equal(store.gets, 1, "one read at first use; no second read before the IdP (no lock)");
 
   const fetchB = fakeFetch(jwks);
   const nowB = clock(NOW + 5);
@@ -211,6 +212,64 @@ test("store: a second gate (another process) takes the keys from the store, not 
   assert.equal(fetchB.calls.length, 1);
 });
 
+/** A store with `lock` (by the test's clock), like Redis's SET NX EXAT. */
+function lockingStore(now) {
+  const s = memoryStore();
+  s.locks = { granted: 0, refused: 0 };
+  s.lock = async (k, deadline) => {
+    const held = Number(s.m.get(k) ?? 0);
+    if (held > now()) {
+      s.locks.refused++;
+      return false;
+    }
+    s.m.set(k, String(deadline));
+    s.locks.granted++;
+    return true;
+  };
+  return s;
+}
+
+test("store: a cold start of 20 gates makes 1 IdP fetch with a lock, at most 1 per gate without", async () => {
+  const now = clock();
+  const store = lockingStore(now);
+  const fetch = fakeFetch(jwks, { delay: 50 });
+  const gates = Array.from({ length: 20 }, () => createGate(baseConfig(), { fetch, store, now }));
+  const ids = await Promise.all(gates.map((g, i) => g.verify(rs.mint({ sub: `g${i}` }))));
+  assert.equal(ids[19].subject, "g19");
+  assert.equal(fetch.calls.length, 1);
+  assert.deepEqual(store.sets.map(([k]) => k), [`edgeward:keys:v1:${ISSUER}`]);
+  assert.equal(store.locks.granted, 1);
+  assert.ok(store.locks.refused >= 1);
+  assert.ok(store.m.has(`edgeward:lock:v1:jwks:${ISSUER}`));
+
+  // Without a lock (Workers KV): each gate may fetch once, not more.
+  const kv = memoryStore();
+  const fetch2 = fakeFetch(jwks, { delay: 50 });
+  const cold = Array.from({ length: 20 }, () => createGate(baseConfig(), { fetch: fetch2, store: kv, now: clock() }));
+  await Promise.all(cold.flatMap((g) => [g.verify(rs.mint()), g.verify(ed.mint())]));
+  assert.ok(fetch2.calls.length >= 1 && fetch2.calls.length <= 20, String(fetch2.calls.length));
+  // One after another, the first one's copy serves the rest.
+  const fetch3 = fakeFetch(jwks);
+  const kv3 = memoryStore();
+  for (let i = 0; i < 5; i++) await createGate(baseConfig(), { fetch: fetch3, store: kv3, now: clock() }).verify(rs.mint());
+  assert.equal(fetch3.calls.length, 1);
+});
+
+test("store: a lock held by a peer that never publishes: the waiter fetches itself after fetch_timeout + grace", async () => {
+  const now = clock();
+  const store = lockingStore(now);
+  store.m.set(`edgeward:lock:v1:jwks:${ISSUER}`, String(NOW + 3600)); // a crashed holder's
+  const fetch = fakeFetch(jwks);
+  const gate = createGate(baseConfig({ top: { keys: { fetch_timeout: 2 } } }), { fetch, store, now });
+  const pending = gate.verify(rs.mint());
+  await new Promise((r) => setTimeout(r, 350));
+  assert.equal(fetch.calls.length, 0, "waiting for the holder's copy");
+  assert.ok(store.locks.refused >= 1);
+  now.t += 2 + 2;
+  assert.equal((await pending).subject, "alice");
+  assert.equal(fetch.calls.length, 1);
+});
+
 test("store: errors do not stop verification", async () => {
   const errors = [];
   const store = {
@@ -228,12 +287,32 @@ test("store: errors do not stop verification", async () => {
     onError: (e, where) => errors.push(where),
   });
   assert.equal((await gate.verify(rs.mint())).subject, "alice");
-  assert.deepEqual(errors, ["store.get", "store.set"]);
+  // The read at first use, the flight's read (the core did not learn what
+  // the store holds), the write after the IdP fetch.
+  assert.deepEqual(errors, ["store.get", "store.get", "store.set"]);
   // A corrupt snapshot is ignored too.
   const bad = { get: async () => '{"v":99}', set: async () => {} };
   const g2 = createGate(baseConfig(), { fetch: fakeFetch(jwks), store: bad, now: clock(), onError: (e, w) => errors.push(w) });
   assert.equal((await g2.verify(rs.mint())).subject, "alice");
-  assert.ok(errors.includes("store.restore"));
+  assert.ok(errors.includes("store.value"));
+  // A store that never answers, or whose lock throws: the IdP after half of
+  // keys.fetch_timeout, no failed request.
+  errors.length = 0;
+  const hung = { get: () => new Promise(() => {}), set: () => new Promise(() => {}), lock: async () => { throw new Error("down"); } };
+  const fetch3 = fakeFetch(jwks);
+  const g3 = createGate(baseConfig({ top: { keys: { fetch_timeout: 1 } } }), { fetch: fetch3, store: hung, now: clock(), onError: (e, w) => errors.push(w) });
+  const t0 = Date.now();
+  assert.equal((await g3.verify(rs.mint())).subject, "alice");
+  assert.ok(Date.now() - t0 < 3000, `${Date.now() - t0} ms`);
+  assert.equal(fetch3.calls.length, 1);
+  assert.deepEqual(errors, ["store.get", "store.get", "store.set"]);
+  const flaky = { get: async () => null, set: async () => {}, lock: async () => { throw new Error("down"); } };
+  errors.length = 0;
+  const fetch4 = fakeFetch(jwks);
+  const g4 = createGate(baseConfig(), { fetch: fetch4, store: flaky, now: clock(), onError: (e, w) => errors.push(w) });
+  assert.equal((await g4.verify(rs.mint())).subject, "alice");
+  assert.equal(fetch4.calls.length, 1);
+  assert.deepEqual(errors, ["store.lock"]);
 });
 
 test("store: a newer snapshot withdrawing a key drops verdicts made with it", async () => {

@@ -9,7 +9,9 @@ import {
   forwardHeaders,
   type Gate,
   type Identity,
+  type KeyStore,
   reasons,
+  redisStore,
   runtime,
   workersKvStore,
 } from "edgeward";
@@ -66,4 +68,8 @@ declare const kv: { get(k: string): Promise<string | null>; put(k: string, v: st
 createGate(config, { store: workersKvStore(kv) });
 createGate(config, { store: denoKvStore({}) });
 createGate(config, { store: { get: async () => null, set: async () => {} } });
+const locking: KeyStore = { get: () => null, set: () => {}, lock: async (_k: string, deadline: number) => deadline > 0 };
+createGate(config, { store: locking });
+declare const redis: { get(k: string): Promise<string | null>; set(k: string, v: string, o: object): Promise<string | null> };
+createGate(config, { store: redisStore(redis) });
 export { use };
