@@ -23,6 +23,17 @@ if ! command -v clang >/dev/null; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq clang >/dev/null
 fi
 
+# The npm package's store tests run a real Redis; the README blocks use jq.
+missing=()
+command -v redis-server >/dev/null || missing+=(redis-server)
+command -v jq >/dev/null || missing+=(jq)
+if [ ${#missing[@]} -gt 0 ]; then
+  log "apt-get install ${missing[*]}"
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
 # Fuzzing needs nightly and cargo-fuzz.
 if ! rustup toolchain list | grep -q '^nightly'; then
   log "rustup toolchain install nightly (minimal)"
