@@ -11,7 +11,9 @@ ROOT=$(cd .. && pwd)
 export PATH="$HOME/.cargo/bin:$PATH"
 TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 
-log() { printf '\033[1m[js build]\033[0m %s\n' "$*"; }
+# Bold only on a terminal, and never with NO_COLOR.
+if [ -t 1 ] && [ -z "${NO_COLOR:-}" ]; then b=$'\033[1m' n=$'\033[0m'; else b='' n=''; fi
+log() { printf '%s[js build]%s %s\n' "$b" "$n" "$*"; }
 
 # What the output depends on: the core, the bindings, the lockfile, the tools.
 inputs() {

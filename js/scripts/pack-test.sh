@@ -13,7 +13,9 @@ export DENO_NO_UPDATE_CHECK=1 DENO_NO_PROMPT=1 NO_COLOR=1
 DENO=$JS/node_modules/.bin/deno
 BUN=$JS/node_modules/.bin/bun
 
-log() { printf '\033[1m[pack test]\033[0m %s\n' "$*"; }
+# Bold only on a terminal, and never with NO_COLOR.
+if [ -t 1 ] && [ -z "${NO_COLOR:-}" ]; then b=$'\033[1m' n=$'\033[0m'; else b='' n=''; fi
+log() { printf '%s[pack test]%s %s\n' "$b" "$n" "$*"; }
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/edgeward-pack.XXXXXX")
 IDP_PID=

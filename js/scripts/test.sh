@@ -13,7 +13,9 @@ export PATH="$HOME/.cargo/bin:$PATH"
 export DENO_NO_UPDATE_CHECK=1 DENO_NO_PROMPT=1 NO_COLOR=1
 export npm_config_fund=false npm_config_audit=false npm_config_update_notifier=false
 
-log() { printf '\n\033[1m== js: %s\033[0m\n' "$*"; }
+# Bold only on a terminal, and never with NO_COLOR.
+if [ -t 1 ] && [ -z "${NO_COLOR:-}" ]; then b=$'\033[1m' n=$'\033[0m'; else b='' n=''; fi
+log() { printf '\n%s== js:%s %s\n' "$b" "$n" "$*"; }
 
 # 1. npm dependencies: only when node_modules is missing or older than the lockfile.
 lock_sum=$(sha256sum package-lock.json | cut -d' ' -f1)

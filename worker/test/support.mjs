@@ -36,8 +36,22 @@ export async function signingKeys(tag) {
   return keys;
 }
 
+// oidc-provider warns at every construction that it runs with test-grade
+// settings (no cookie keys, the in-memory adapter): true here, and known.
+function quietly(make) {
+  const warn = console.warn;
+  console.warn = (...args) => {
+    if (!String(args[0]).includes("oidc-provider WARNING")) warn(...args);
+  };
+  try {
+    return make();
+  } finally {
+    console.warn = warn;
+  }
+}
+
 function provider(issuer, keys) {
-  const p = new Provider(issuer, {
+  const p = quietly(() => new Provider(issuer, {
     clients: [
       {
         client_id: "svc",
@@ -66,7 +80,7 @@ function provider(issuer, keys) {
         }),
       },
     },
-  });
+  }));
   p.proxy = false;
   return p;
 }
