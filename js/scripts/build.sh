@@ -5,6 +5,9 @@
 # Skips everything when no input changed since the last build (dist/.inputs).
 # Env: CARGO_TARGET_DIR (default: the workspace's target/), FORCE_BUILD=1.
 set -euo pipefail
+# Everything to stderr: npm runs this as prepack, and `npm pack --json`'s
+# stdout must stay JSON.
+exec 1>&2
 cd "$(dirname "$0")/.."
 JS=$PWD
 ROOT=$(cd .. && pwd)
