@@ -661,8 +661,8 @@ impl<B: SignatureBackend> Gate<B> {
                 });
                 return Ok(None);
             }
-            if self.config.cors.is_some() {
-                return self.preflight(req, trace).map(Some);
+            if let Some(cors) = &self.config.cors {
+                return self.preflight(cors, req, trace).map(Some);
             }
         }
         if routes.iter().all(|r| r.access == Access::Anonymous) {
@@ -722,10 +722,12 @@ impl<B: SignatureBackend> Gate<B> {
     }
 
     /// Answers a CORS preflight from `[cors]`.
-    fn preflight(&self, req: &Request, trace: &mut Trace) -> Result<Answer, Fail> {
-        let Some(cors) = &self.config.cors else {
-            unreachable!("preflight() is only called with [cors] set")
-        };
+    fn preflight(
+        &self,
+        cors: &crate::config::CorsConfig,
+        req: &Request,
+        trace: &mut Trace,
+    ) -> Result<Answer, Fail> {
         let refuse = |detail: String, trace: &mut Trace| {
             trace.note("preflight", false, || detail.clone());
             Fail::Deny(Reason::PreflightRefused, detail, None)
