@@ -19,8 +19,17 @@ const MAX_REDIRECTS = 5;
 const FAILED = Symbol("failed");
 
 /**
+ * The one claim (or JOSE header parameter) a reason code blames, for
+ * `EdgewardError.claim`. Codes that can blame several (`token_not_yet_valid`:
+ * `nbf` or `iat`; `claim_missing`, ...) are not here.
+ */
+const CLAIM_OF = { token_expired: "exp", audience_invalid: "aud", issuer_unknown: "iss", token_too_old: "iat", typ_invalid: "typ" };
+
+/**
  * An access token was refused, or keys could not be had. `code` is the
- * core's stable reason code (docs/reasons.md); `status` the HTTP status.
+ * core's stable reason code (docs/reasons.md); `status` (and `statusCode`,
+ * for Express / http-errors conventions) the HTTP status; `claim` the claim
+ * at fault, when the code names one.
  */
 export class EdgewardError extends Error {
   /**
@@ -34,6 +43,8 @@ export class EdgewardError extends Error {
     this.name = "EdgewardError";
     this.code = code;
     this.status = status;
+    this.statusCode = status;
+    if (Object.hasOwn(CLAIM_OF, code)) this.claim = CLAIM_OF[code];
     /** Response headers (`www-authenticate`, ...) for a refusal. */
     this.headers = more.headers ?? {};
     /** The JSON body the core would answer with. */
@@ -788,11 +799,24 @@ class Gate {
    * removed, verified ones set), sets `identity` (and `edgeward`, the whole
    * result) on the context, calls `next`, and adds the result's
    * `responseHeaders` (CORS) to the response.
+   *
+   * `{ throwErrors: true }`: a refusal is thrown as Hono's `HTTPException`
+   * (its `res` the refusal response, its `cause` an EdgewardError) for
+   * `app.onError`; gate answers (preflights, metadata) are still returned.
+   * @param {{ throwErrors?: boolean }} [options]
    */
-  hono() {
+  hono(options) {
+    const { throwErrors = false } = middlewareOptions(options, "hono", "throwErrors");
+    let HTTPException;
     return async (c, next) => {
       const r = await this.check(c.req.raw);
-      if (!r.allowed) return new Response(r.body, { status: r.status, headers: r.headers });
+      if (!r.allowed) {
+        const res = new Response(r.body, { status: r.status, headers: r.headers });
+        if (!throwErrors || r.outcome !== "deny") return res;
+        HTTPException ??= await honoHTTPException();
+        const cause = refusalError(r);
+        throw new HTTPException(r.status, { res, message: cause.message, cause });
+      }
       c.req.raw = requestWithHeaders(c.req.raw, r);
       c.set("identity", r.identity);
       c.set("edgeward", r);
@@ -812,11 +836,22 @@ class Gate {
    * sent identity headers removed, verified ones set), puts the identity on
    * `req.auth`, sets the result's `responseHeaders` (CORS) on `res`, and
    * calls `next()`.
+   *
+   * `{ passErrors: true }`: a refusal goes to `next(err)` as an
+   * EdgewardError (`status`, `statusCode`, `code`, `headers`, `body`) for
+   * the app's error handler; gate answers (preflights, metadata) are still
+   * sent.
+   * @param {{ passErrors?: boolean }} [options]
    */
-  connect() {
+  connect(options) {
+    const { passErrors = false } = middlewareOptions(options, "connect", "passErrors");
     return (req, res, next) => {
       this.check(req).then((r) => {
         if (!r.allowed) {
+          if (passErrors && r.outcome === "deny") {
+            next(refusalError(r));
+            return;
+          }
           res.statusCode = r.status;
           for (const [k, v] of Object.entries(r.headers)) res.setHeader(k, v);
           res.end(r.body ?? undefined);
@@ -836,9 +871,51 @@ class Gate {
     };
   }
 
-  /** Same as `connect()`. */
-  express() {
-    return this.connect();
+  /**
+   * Same as `connect()`.
+   * @param {{ passErrors?: boolean }} [options]
+   */
+  express(options) {
+    return this.connect(options);
+  }
+}
+
+/** A middleware's options: an object holding at most `known`. */
+function middlewareOptions(options, name, known) {
+  if (options === undefined) return {};
+  if (options === null || typeof options !== "object") throw new TypeError(`${name}(options): options must be an object`);
+  for (const k of Object.keys(options)) {
+    if (k !== known) throw new TypeError(`${name}(options): unknown option ${JSON.stringify(k)}; use ${known}`);
+  }
+  if (options[known] !== undefined && typeof options[known] !== "boolean") {
+    throw new TypeError(`${name}(options): ${known} must be a boolean`);
+  }
+  return options;
+}
+
+/** A refusal (a CheckResult with outcome `deny`) as an EdgewardError. */
+function refusalError(r) {
+  let detail = null;
+  try {
+    detail = JSON.parse(r.body).detail;
+  } catch {}
+  return new EdgewardError(r.reason, r.status, typeof detail === "string" ? detail : `refused: ${r.reason}`, {
+    headers: r.headers,
+    body: r.body,
+  });
+}
+
+/**
+ * Hono's HTTPException, loaded only when `hono({ throwErrors: true })`
+ * refuses (no dependency on hono otherwise). In try/catch so that bundlers
+ * (esbuild, wrangler) include hono when it is installed and leave the
+ * import alone when it is not.
+ */
+async function honoHTTPException() {
+  try {
+    return (await import("hono/http-exception")).HTTPException;
+  } catch (e) {
+    throw new Error('hono({ throwErrors: true }) needs the "hono" package (hono/http-exception)', { cause: e });
   }
 }
 

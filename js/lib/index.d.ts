@@ -1,6 +1,12 @@
 // Type declarations for `edgeward` (every entry point: node, deno, bun,
 // workerd, bundlers).
 
+// Types only, for `gate.hono()`: nothing of hono is loaded at run time.
+// Without hono installed the type is `any` (the ts-ignore keeps a missing
+// module from being an error for Express-only users).
+// @ts-ignore
+import type { MiddlewareHandler } from "hono";
+
 /**
  * The gate configuration: the one schema every edgeward host reads
  * (docs/configuration.md). Unknown keys are errors. Shown here are the
@@ -225,7 +231,7 @@ export interface CheckResult {
    */
   readonly body: string | null;
   /** The reason code of a refusal (or, in report-only mode, of the refusal that was let through). */
-  readonly reason: string | null;
+  readonly reason: ReasonCode | null;
   readonly identity: Identity | null;
 }
 
@@ -329,7 +335,7 @@ export interface Gate {
    * set on the context; after the handler, `responseHeaders` (CORS) are
    * added to its response.
    */
-  hono(): (c: any, next: () => Promise<void>) => Promise<Response | void>;
+  hono(options?: HonoOptions): MiddlewareHandler<EdgewardHonoEnv>;
   /**
    * Express / Connect / node:http middleware. Refusals and gate answers
    * (CORS preflights) are sent by the middleware; `next` is not called.
@@ -338,21 +344,100 @@ export interface Gate {
    * Identity) and `req.edgeward` are set; `responseHeaders` (CORS) are set
    * on `res`; then `next()`.
    */
-  connect(): (req: any, res: any, next: (err?: unknown) => void) => void;
+  connect(options?: ConnectOptions): (req: any, res: any, next: (err?: unknown) => void) => void;
   /** Same as `connect()`. */
-  express(): (req: any, res: any, next: (err?: unknown) => void) => void;
+  express(options?: ConnectOptions): (req: any, res: any, next: (err?: unknown) => void) => void;
+}
+
+export interface HonoOptions {
+  /**
+   * Throw refusals as Hono's `HTTPException` (from `hono/http-exception`,
+   * loaded only then), its `res` the refusal response (status, headers,
+   * JSON body) and its `cause` an {@link EdgewardError}, so `app.onError`
+   * renders them. Gate answers (CORS preflights, the RFC 9728 metadata)
+   * are still returned. Default false: refusals are returned as responses.
+   */
+  throwErrors?: boolean;
+}
+
+export interface ConnectOptions {
+  /**
+   * Pass refusals to `next(err)` as an {@link EdgewardError} (`status`,
+   * `statusCode`, `code`, `headers` with `www-authenticate`, `body`) for
+   * the app's error handler to render. Gate answers (CORS preflights, the
+   * RFC 9728 metadata) are still sent. Default false: refusals are sent by
+   * the middleware.
+   */
+  passErrors?: boolean;
+}
+
+/** What `gate.hono()` sets on the context: `c.get("identity")`, `c.get("edgeward")`. */
+export interface EdgewardHonoEnv {
+  Variables: { identity: Identity; edgeward: CheckResult };
+}
+
+declare global {
+  namespace Express {
+    interface Request {
+      /** The verified identity, set by `gate.express()` on an allowed request. */
+      auth?: Identity;
+      /** The whole CheckResult, set by `gate.express()` on an allowed request. */
+      edgeward?: CheckResult;
+    }
+  }
 }
 
 /** Creates a gate. Throws an {@link EdgewardError} `config_invalid` naming every bad field. */
 export function createGate(config: Config | string, options?: GateOptions): Gate;
 
+/** The core's reason codes (docs/reasons.md). Codes are added, never renamed. */
+export type ReasonCode =
+  | "token_missing"
+  | "multiple_tokens"
+  | "path_invalid"
+  | "token_too_large"
+  | "token_malformed"
+  | "header_unsupported"
+  | "alg_not_allowed"
+  | "issuer_unknown"
+  | "audience_invalid"
+  | "token_expired"
+  | "token_not_yet_valid"
+  | "token_too_old"
+  | "typ_invalid"
+  | "claim_missing"
+  | "claim_invalid"
+  | "claim_value_mismatch"
+  | "key_not_found"
+  | "key_unusable"
+  | "signature_invalid"
+  | "api_token_invalid"
+  | "scope_missing"
+  | "role_missing"
+  | "permission_missing"
+  | "tenant_not_allowed"
+  | "owner_mismatch"
+  | "api_token_not_allowed"
+  | "route_denied"
+  | "preflight_refused"
+  | "keys_unavailable";
+
 /** A refusal (`code` is the core's reason code), or `config_invalid`. */
 export class EdgewardError extends Error {
   readonly name: "EdgewardError";
   /** `token_expired`, `signature_invalid`, `keys_unavailable`, ..., or `config_invalid`. */
-  readonly code: string;
+  readonly code: ReasonCode | "config_invalid";
   /** The HTTP status that goes with it (401, 403, 503, ...). */
   readonly status: number;
+  /** Same as `status` (the Express / Fastify / http-errors name). */
+  readonly statusCode: number;
+  /**
+   * The claim (or JOSE header parameter) at fault, when the code names one:
+   * `exp` (`token_expired`), `aud` (`audience_invalid`), `iss`
+   * (`issuer_unknown`), `iat` (`token_too_old`), `typ` (`typ_invalid`).
+   * Absent otherwise (`token_not_yet_valid` may be `nbf` or `iat`).
+   */
+  readonly claim?: "exp" | "aud" | "iss" | "iat" | "typ";
   /** Response headers for the refusal (`www-authenticate`, ...). */
   readonly headers: Readonly<Record<string, string>>;
   /** The JSON body the core answers with. */
@@ -369,7 +454,7 @@ export class EdgewardError extends Error {
 export function forwardHeaders(result: CheckResult, incoming: HeadersInit): Headers;
 
 /** Every reason code with its HTTP status and meaning. */
-export const reasons: readonly { code: string; status: number; description: string }[];
+export const reasons: readonly { code: ReasonCode; status: number; description: string }[];
 
 /** Where this entry point runs and which algorithms verify with native crypto. */
 export const runtime: {

@@ -102,6 +102,47 @@ test("verify: identity and claims; errors carry code, status, headers", async ()
   }
 });
 
+test("EdgewardError: statusCode mirrors status; claim names the claim a code blames", async () => {
+  const now = clock();
+  const config = baseConfig({ issuer: { max_age: 300, typ: "at+jwt" } });
+  const gate = createGate(config, { fetch: fakeFetch(jwks), now });
+  const cases = [
+    [rs.mint({ exp: NOW - 3600 }), "token_expired", "exp"],
+    [rs.mint({ aud: "api://other" }), "audience_invalid", "aud"],
+    [rs.mint({ iss: "https://evil.test/" }), "issuer_unknown", "iss"],
+    [rs.mint({ iat: NOW - 3600 }), "token_too_old", "iat"],
+    [rs.mint({}, { typ: "JWT" }), "typ_invalid", "typ"],
+    // nbf or iat: no single claim.
+    [rs.mint({ nbf: NOW + 3600 }), "token_not_yet_valid", undefined],
+    ["not.a.jwt", "token_malformed", undefined],
+  ];
+  for (const [token, code, claim] of cases) {
+    const e = await rejects(gate.verify(token), code);
+    assert.equal(e.statusCode, e.status, code);
+    assert.equal(e.statusCode, 401, code);
+    assert.equal(e.claim, claim, code);
+    assert.equal("claim" in e, claim !== undefined, code);
+  }
+  const direct = new EdgewardError("token_expired", 401, "expired", { cause: "x" });
+  assert.deepEqual([direct.statusCode, direct.claim, direct.cause], [401, "exp", "x"]);
+  try {
+    createGate({ issuers: "nope" });
+    assert.fail("no error");
+  } catch (e) {
+    assert.equal(e.code, "config_invalid");
+    assert.equal(e.statusCode, 500);
+    assert.equal(e.claim, undefined);
+  }
+});
+
+test("reasons: index.d.ts's ReasonCode union lists every code of the core", async () => {
+  const { readFileSync } = await import("node:fs");
+  const dts = readFileSync(new URL("../lib/index.d.ts", import.meta.url), "utf8");
+  const union = dts.match(/export type ReasonCode =([^;]*);/)[1];
+  const typed = [...union.matchAll(/"([a-z_]+)"/g)].map((m) => m[1]);
+  assert.deepEqual(typed.sort(), reasons.map((r) => r.code).sort());
+});
+
 test("verify: the issuer's tenant list applies to a token alone", async () => {
   const config = baseConfig({ issuer: { tenant_claim: "tid", tenants: ["acme"] } });
   const gate = createGate(config, { fetch: fakeFetch(jwks), now: clock() });

@@ -3,8 +3,9 @@
 import assert from "node:assert/strict";
 import http from "node:http";
 import { Hono } from "hono";
+import { HTTPException } from "hono/http-exception";
 import express from "express";
-import { createGate } from "edgeward";
+import { EdgewardError, createGate } from "edgeward";
 import { test } from "./harness.js";
 import { Signer, baseConfig, clock, fakeFetch } from "./fixtures.js";
 
@@ -346,4 +347,134 @@ test("node:http: req.headers, req.rawHeaders and req.headersDistinct agree after
   } finally {
     await s.close();
   }
+});
+
+test("express: passErrors sends refusals to the app's error handler; gate answers and allows are unchanged", async () => {
+  const gate = createGate(corsConfig(), { fetch: fakeFetch(jwks), now: clock() });
+  assert.throws(() => gate.express({ passErors: true }), TypeError);
+  assert.throws(() => gate.express({ passErrors: "yes" }), TypeError);
+  const app = express();
+  let reached = 0;
+  const errors = [];
+  app.use(gate.express({ passErrors: true }));
+  app.get("/orders/:id", (req, res) => {
+    reached++;
+    res.json({ sub: req.auth.subject });
+  });
+  app.use("/users", (req, res) => {
+    reached++;
+    res.send("handler");
+  });
+  app.use((err, req, res, next) => {
+    errors.push(err);
+    res.status(err.statusCode).set(err.headers).json({ mine: true, code: err.code, challenge: err.headers["www-authenticate"] ?? null });
+  });
+  const s = await serve(app);
+  try {
+    let res = await fetch(`${s.base}/orders/7`, { headers: { authorization: `Bearer ${es.mint({ exp: 1 })}` } });
+    assert.equal(res.status, 401);
+    let body = await res.json();
+    assert.equal(body.mine, true);
+    assert.equal(body.code, "token_expired");
+    assert.match(body.challenge, /^Bearer realm="orders", error="invalid_token"/);
+    assert.equal(res.headers.get("www-authenticate"), body.challenge);
+    let err = errors.at(-1);
+    assert.ok(err instanceof EdgewardError);
+    assert.equal(err.status, 401);
+    assert.equal(err.claim, "exp");
+    assert.equal(JSON.parse(err.body).reason, "token_expired");
+    assert.match(err.message, /expired/);
+
+    res = await fetch(`${s.base}/orders/7`, { method: "POST", headers: { authorization: `Bearer ${es.mint()}` } });
+    assert.equal(res.status, 403);
+    body = await res.json();
+    assert.equal(body.code, "scope_missing");
+    assert.match(body.challenge, /error="insufficient_scope", .*scope="orders:write"/);
+
+    res = await fetch(`${s.base}/admin`, { headers: { authorization: `Bearer ${es.mint()}`, origin: APP } });
+    assert.equal(res.status, 403);
+    body = await res.json();
+    assert.deepEqual(body, { mine: true, code: "route_denied", challenge: null });
+    assert.equal(res.headers.get("access-control-allow-origin"), APP, "CORS headers ride on err.headers");
+
+    res = await fetch(`${s.base}/orders/7`);
+    assert.equal(res.status, 401);
+    assert.deepEqual(await res.json(), { mine: true, code: "token_missing", challenge: 'Bearer realm="orders"' });
+    assert.equal(reached, 0, "the handler behind the gate was not reached");
+
+    // Gate answers are not errors: sent directly.
+    const before = errors.length;
+    res = await fetch(`${s.base}/users/alice/x`, { method: "OPTIONS", headers: preflight });
+    assert.equal(res.status, 204);
+    assert.equal(res.headers.get("access-control-allow-origin"), APP);
+    assert.equal(errors.length, before);
+    assert.equal(reached, 0);
+
+    res = await fetch(`${s.base}/orders/7`, { headers: { authorization: `Bearer ${es.mint()}` } });
+    assert.equal(res.status, 200);
+    assert.deepEqual(await res.json(), { sub: "alice" });
+    assert.equal(reached, 1);
+  } finally {
+    await s.close();
+  }
+});
+
+test("hono: throwErrors throws an HTTPException whose res is the refusal, for app.onError; gate answers are returned", async () => {
+  const gate = createGate(corsConfig(), { fetch: fakeFetch(jwks), now: clock() });
+  assert.throws(() => gate.hono({ throwErors: true }), TypeError);
+  const app = new Hono();
+  let reached = 0;
+  const caught = [];
+  app.use("*", gate.hono({ throwErrors: true }));
+  app.all("/users/*", (c) => {
+    reached++;
+    return c.text("handler");
+  });
+  app.get("/orders/:id", (c) => {
+    reached++;
+    return c.json({ sub: c.get("identity").subject });
+  });
+  app.onError((err, c) => {
+    caught.push(err);
+    if (!(err instanceof HTTPException)) return c.text("unexpected", 500);
+    const res = err.getResponse();
+    res.headers.set("x-rendered-by", "onError");
+    return res;
+  });
+
+  let res = await app.request("/orders/7", { headers: { authorization: `Bearer ${es.mint({ exp: 1 })}` } });
+  assert.equal(res.status, 401);
+  assert.equal(res.headers.get("x-rendered-by"), "onError");
+  assert.match(res.headers.get("www-authenticate"), /error="invalid_token"/);
+  assert.equal((await res.json()).reason, "token_expired");
+  let err = caught.at(-1);
+  assert.ok(err instanceof HTTPException);
+  assert.equal(err.status, 401);
+  assert.equal(err.res.status, 401);
+  assert.ok(err.cause instanceof EdgewardError);
+  assert.equal(err.cause.code, "token_expired");
+  assert.equal(err.cause.claim, "exp");
+
+  res = await app.request("/orders/7", { method: "POST", headers: { authorization: `Bearer ${es.mint()}` } });
+  assert.equal(res.status, 403);
+  assert.equal(res.headers.get("x-rendered-by"), "onError");
+  assert.match(res.headers.get("www-authenticate"), /error="insufficient_scope"/);
+  assert.equal((await res.json()).reason, "scope_missing");
+  err = caught.at(-1);
+  assert.equal(err.res.status, 403);
+  assert.equal(err.cause.statusCode, 403);
+  assert.equal(reached, 0, "the handler behind the gate was not reached");
+
+  // Gate answers are not errors: returned directly.
+  const before = caught.length;
+  res = await app.request("/users/alice/x", { method: "OPTIONS", headers: preflight });
+  assert.equal(res.status, 204);
+  assert.equal(res.headers.get("access-control-allow-origin"), APP);
+  assert.equal(res.headers.get("x-rendered-by"), null);
+  assert.equal(caught.length, before);
+
+  res = await app.request("/orders/7", { headers: { authorization: `Bearer ${es.mint()}` } });
+  assert.equal(res.status, 200);
+  assert.deepEqual(await res.json(), { sub: "alice" });
+  assert.equal(reached, 1);
 });

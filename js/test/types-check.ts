@@ -15,6 +15,8 @@ import {
   runtime,
   workersKvStore,
 } from "edgeward";
+import { Hono } from "hono";
+import { HTTPException } from "hono/http-exception";
 
 const config: Config = {
   issuers: [{ issuer: "https://login.example.com/", audiences: ["api://orders"], algorithms: ["RS256", "EdDSA"] }],
@@ -56,6 +58,14 @@ async function use(req: Request): Promise<Response> {
     await gate.verify("x");
   } catch (e) {
     if (e instanceof EdgewardError) console.log(e.code, e.status, e.headers["www-authenticate"], sub, scopes);
+    if (e instanceof EdgewardError) {
+      const code: "token_expired" | "config_invalid" | string = e.code;
+      const status: number = e.statusCode;
+      const claim: "exp" | "aud" | "iss" | "iat" | "typ" | undefined = e.claim;
+      console.log(code, status, claim, e.cause);
+      // @ts-expect-error: not a reason code
+      if (e.code === "token_expird") console.log("typo");
+    }
   }
   const cached = gate.keys()[0];
   const fresh: "missing" | "fresh" | "stale" | "expired" = cached.freshness;
@@ -72,4 +82,27 @@ const locking: KeyStore = { get: () => null, set: () => {}, lock: async (_k: str
 createGate(config, { store: locking });
 declare const redis: { get(k: string): Promise<string | null>; set(k: string, v: string, o: object): Promise<string | null> };
 createGate(config, { store: redisStore(redis) });
-export { use };
+// Hono: the context carries the identity, typed; refusals can be thrown.
+const hono = new Hono()
+  .use("*", gate.hono())
+  .use("*", gate.hono({ throwErrors: true }))
+  .get("/orders/:id", (c) => c.json({ sub: c.get("identity").subject, reason: c.get("edgeward").reason }));
+hono.onError((err, c) => (err instanceof HTTPException ? err.getResponse() : c.text("oops", 500)));
+// @ts-expect-error: not an option
+gate.hono({ passErrors: true });
+
+// Express: req.auth / req.edgeward on Express.Request by declaration
+// merging (@types/express extends the same global namespace); refusals to
+// next(err) as an EdgewardError.
+const passing: (req: any, res: any, next: (err?: unknown) => void) => void = gate.express({ passErrors: true });
+function handler(req: Express.Request): string | null {
+  const who: Identity | undefined = req.auth;
+  const result: CheckResult | undefined = req.edgeward;
+  return result?.allowed ? (who?.subject ?? null) : null;
+}
+function errorHandler(err: unknown, res: { status(n: number): { set(h: Record<string, string>): { json(b: unknown): void } } }) {
+  if (err instanceof EdgewardError) res.status(err.statusCode).set({ ...err.headers }).json({ code: err.code, claim: err.claim });
+}
+// @ts-expect-error: not an option
+gate.connect({ throwErrors: true });
+export { errorHandler, handler, hono, passing, use };
