@@ -215,8 +215,8 @@ pub struct Parts {
     pub method: String,
     /// Path and query as in the request URL.
     pub path: String,
-    /// Headers; `Authorization` values combined by the runtime are split
-    /// again so two tokens stay two.
+    /// Headers as the runtime gives them (`Authorization` values it joined
+    /// with ", " are split by the core, so two tokens stay two).
     pub headers: Vec<(String, String)>,
 }
 
@@ -239,15 +239,9 @@ impl Parts {
             let Some(name) = i.parse::<usize>().ok().and_then(|i| names.get(i)) else {
                 continue;
             };
-            if name == "authorization" && value.contains(',') {
-                // The Fetch API joins repeated headers with ", "; a
-                // credential never holds a comma.
-                for v in value.split(',') {
-                    headers.push((name.clone(), v.trim().to_owned()));
-                }
-            } else {
-                headers.push((name.clone(), value.to_owned()));
-            }
+            // Authorization values the Fetch API joined with ", " are split
+            // by the core (token::extract), as for every host.
+            headers.push((name.clone(), value.to_owned()));
         }
         Parts {
             method,
