@@ -26,19 +26,33 @@ const SETS = [
   ["PS512", "rsa_pss_4096_sha512_mgf1_64_test.json"],
   ["ES256", "ecdsa_secp256r1_sha256_p1363_test.json"],
   ["ES384", "ecdsa_secp384r1_sha384_p1363_test.json"],
+  ["ES512", "ecdsa_secp521r1_sha512_p1363_test.json"],
   ["EdDSA", "ed25519_test.json"],
   // Must all be refused: wrong encodings for JWS.
   ["ES256", "ecdsa_secp256r1_sha256_test.json", "refuse"],
   ["ES384", "ecdsa_secp384r1_sha384_test.json", "refuse"],
+  ["ES512", "ecdsa_secp521r1_sha512_test.json", "refuse"],
   ["PS256", "rsa_pss_2048_sha256_mgf1_0_test.json", "refuse"],
 ];
+
+// The DER-encoded ECDSA sets carry no JWK: build it from the uncompressed point.
+const CURVES = { secp256r1: ["P-256", 32], secp384r1: ["P-384", 48], secp521r1: ["P-521", 66] };
+function ecJwk(key) {
+  const curve = CURVES[key?.curve];
+  if (key?.type !== "EcPublicKey" || !curve || typeof key.uncompressed !== "string") return null;
+  const [crv, n] = curve;
+  const point = Buffer.from(key.uncompressed, "hex");
+  if (point.length !== 1 + 2 * n || point[0] !== 4) return null;
+  const b64 = (b) => b.toString("base64url");
+  return { kty: "EC", crv, x: b64(point.subarray(1, 1 + n)), y: b64(point.subarray(1 + n)) };
+}
 
 const groups = [];
 let count = 0;
 for (const [alg, file, mode] of SETS) {
   const doc = JSON.parse(readFileSync(join(dir, file), "utf8"));
   for (const g of doc.testGroups) {
-    const src = g.publicKeyJwk ?? g.keyJwk;
+    const src = g.publicKeyJwk ?? g.keyJwk ?? ecJwk(g.publicKey);
     if (!src) continue;
     const jwk = Object.fromEntries(Object.entries(src).filter(([k]) => ["kty", "crv", "n", "e", "x", "y"].includes(k)));
     const tests = g.tests.map((t) => [t.tcId, t.msg, t.sig, mode === "refuse" ? "invalid" : t.result]);

@@ -184,7 +184,7 @@ fn media_type_eq(a: &str, b: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use jsonwebtoken::Algorithm;
+    use crate::keys::Algorithm;
     use serde_json::json;
 
     fn cfg() -> IssuerConfig {

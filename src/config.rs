@@ -5,7 +5,7 @@
 //! and says what is wrong. See `docs/configuration.md` for every key.
 
 use crate::keys::parse_alg;
-use jsonwebtoken::Algorithm;
+use crate::keys::Algorithm;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;
@@ -113,6 +113,59 @@ pub struct Config {
     /// and points its challenges at it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resource: Option<ResourceConfig>,
+    /// Signed identity assertion: when set, allowed requests carry a
+    /// short-lived JWT the gate signs, and the gate serves its key set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assertion: Option<AssertionConfig>,
+}
+
+/// A short-lived JWT the gate signs (EdDSA, Ed25519) for the origin, so the
+/// origin can check that a request came through the gate. See
+/// `src/assertion.rs` and docs/configuration.md.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AssertionConfig {
+    /// The origin's identifier: the assertion's `aud`. Required.
+    pub audience: String,
+    /// The gate's identifier: the assertion's `iss`. Required.
+    pub issuer: String,
+    /// The request header carrying it.
+    #[serde(default = "default_assertion_header")]
+    pub header: String,
+    /// Lifetime in seconds (5 to 300), never past the access token's `exp`.
+    #[serde(default = "default_assertion_ttl")]
+    pub ttl: u64,
+    /// Where the gate serves the public key set.
+    #[serde(default = "default_assertion_jwks_path")]
+    pub jwks_path: String,
+    /// The key id; default: the RFC 7638 thumbprint of the public key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kid: Option<String>,
+    /// The Ed25519 private key: a 32-byte seed, base64url. A secret: hosts
+    /// take it from a secret store; it is never serialized back out.
+    #[serde(default, skip_serializing)]
+    pub key: Option<SecretText>,
+}
+
+/// Text that is never printed (`Debug` shows `[redacted]`).
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct SecretText(pub String);
+
+impl fmt::Debug for SecretText {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+fn default_assertion_header() -> String {
+    "x-edgeward-assertion".into()
+}
+fn default_assertion_ttl() -> u64 {
+    60
+}
+fn default_assertion_jwks_path() -> String {
+    "/.well-known/edgeward/jwks.json".into()
 }
 
 /// RFC 9728 OAuth 2.0 protected-resource metadata, served by the gate.
@@ -279,7 +332,7 @@ impl IssuerConfig {
 
 fn default_algorithms() -> Vec<String> {
     [
-        "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA",
+        "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA",
     ]
     .map(String::from)
     .to_vec()
@@ -396,11 +449,50 @@ impl Default for VerdictCacheConfig {
     }
 }
 
+/// Which family of identity headers the origin receives.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum HeaderPreset {
+    /// edgeward's own: `headers.subject`, `.issuer`, `.tenant`, `.scopes`.
+    #[default]
+    #[serde(rename = "edgeward")]
+    Edgeward,
+    /// oauth2-proxy's `X-Auth-Request-*` ([`OAUTH2_PROXY_HEADERS`]) instead.
+    #[serde(rename = "oauth2-proxy")]
+    Oauth2Proxy,
+    /// Both families (for moving an origin from one to the other).
+    #[serde(rename = "edgeward+oauth2-proxy")]
+    Both,
+}
+
+impl HeaderPreset {
+    /// Whether edgeward's own headers are set.
+    pub fn edgeward(self) -> bool {
+        self != HeaderPreset::Oauth2Proxy
+    }
+    /// Whether oauth2-proxy's headers are set.
+    pub fn oauth2_proxy(self) -> bool {
+        self != HeaderPreset::Edgeward
+    }
+}
+
+/// oauth2-proxy's identity headers (`--set-xauthrequest`) and the claim each
+/// carries: (header, claim). `x-auth-request-user` carries the subject (the
+/// issuer's `subject_claim`); groups are comma-separated.
+pub const OAUTH2_PROXY_HEADERS: [(&str, &str); 4] = [
+    ("x-auth-request-user", "sub"),
+    ("x-auth-request-email", "email"),
+    ("x-auth-request-preferred-username", "preferred_username"),
+    ("x-auth-request-groups", "groups"),
+];
+
 /// Headers set on allowed requests for the origin. Client-sent copies of every
 /// one of them are removed first, so the origin can trust them.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct HeaderConfig {
+    /// Which identity headers are set: `edgeward` (default), `oauth2-proxy`
+    /// or `edgeward+oauth2-proxy`. `claims` and `decision` apply to all.
+    pub preset: HeaderPreset,
     /// Header carrying the subject.
     pub subject: String,
     /// Header carrying the issuer.
@@ -420,6 +512,7 @@ pub struct HeaderConfig {
 impl Default for HeaderConfig {
     fn default() -> Self {
         HeaderConfig {
+            preset: HeaderPreset::Edgeward,
             subject: "x-auth-subject".into(),
             issuer: "x-auth-issuer".into(),
             tenant: "x-auth-tenant".into(),
@@ -640,7 +733,7 @@ impl Config {
             let mut hmac = false;
             for (j, a) in iss.algorithms.iter().enumerate() {
                 match parse_alg(a) {
-                    None => v.push(format!("issuers[{i}].algorithms[{j}]"), &format!("unknown algorithm \"{a}\"; use one of RS256 RS384 RS512 PS256 PS384 PS512 ES256 ES384 EdDSA HS256 HS384 HS512")),
+                    None => v.push(format!("issuers[{i}].algorithms[{j}]"), &format!("unknown algorithm \"{a}\"; use one of RS256 RS384 RS512 PS256 PS384 PS512 ES256 ES384 ES512 EdDSA HS256 HS384 HS512")),
                     Some(Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512) => hmac = true,
                     Some(_) => {}
                 }
@@ -844,8 +937,17 @@ impl Config {
             ("headers.scopes".into(), &h.scopes),
             ("headers.decision".into(), &h.decision),
         ];
+        if h.preset.oauth2_proxy() {
+            for (header, _) in OAUTH2_PROXY_HEADERS {
+                names.push(("headers.preset".into(), header));
+            }
+        }
         for (claim, header) in &h.claims {
             names.push((format!("headers.claims.{claim}"), header));
+        }
+        if let Some(a) = &self.assertion {
+            names.push(("assertion.header".into(), &a.header));
+            a.validate(&mut v);
         }
         for (i, (field, name)) in names.iter().enumerate() {
             if !is_header_name(name) {
@@ -858,8 +960,11 @@ impl Config {
                     field.clone(),
                     &format!("\"{name}\" is reserved; choose another header"),
                 );
-            } else if names[..i].iter().any(|(_, n)| n == name) {
-                v.push(field.clone(), &format!("\"{name}\" is used twice"));
+            } else if let Some((other, _)) = names[..i].iter().find(|(_, n)| n == name) {
+                v.push(
+                    field.clone(),
+                    &format!("\"{name}\" is used twice (also by {other})"),
+                );
             }
         }
         for (i, r) in self.routes.iter().enumerate() {
@@ -921,6 +1026,52 @@ impl Config {
 }
 
 const DAY: u64 = 86_400;
+
+impl AssertionConfig {
+    /// The shortest and longest `ttl`, in seconds.
+    pub const TTL_BOUNDS: (u64, u64) = (5, 300);
+
+    fn validate(&self, v: &mut Validator) {
+        v.check(
+            !self.audience.trim().is_empty(),
+            "assertion.audience",
+            "must not be empty: the origin's identifier (https://orders.internal), the assertion's aud",
+        );
+        v.check(
+            !self.issuer.trim().is_empty(),
+            "assertion.issuer",
+            "must not be empty: the gate's identifier (https://gate.example.com), the assertion's iss",
+        );
+        let (lo, hi) = Self::TTL_BOUNDS;
+        v.check(
+            (lo..=hi).contains(&self.ttl),
+            "assertion.ttl",
+            &format!("must be between {lo} and {hi} seconds"),
+        );
+        v.check(
+            self.jwks_path.starts_with('/')
+                && !self.jwks_path.starts_with("//")
+                && self
+                    .jwks_path
+                    .bytes()
+                    .all(|b| b.is_ascii_graphic() && !b"?#%\\".contains(&b)),
+            "assertion.jwks_path",
+            "must be a path starting with / (no query, fragment, escapes or spaces), like /.well-known/edgeward/jwks.json",
+        );
+        if let Some(kid) = &self.kid {
+            v.check(
+                is_token_name(kid),
+                "assertion.kid",
+                "must be a non-empty name of letters, digits and -_.",
+            );
+        }
+        if let Some(key) = &self.key {
+            if let Err(e) = crate::assertion::seed(&key.0) {
+                v.push("assertion.key", &e);
+            }
+        }
+    }
+}
 
 /// The parts of an absolute http(s) URL the checks need.
 #[derive(Debug, PartialEq, Eq)]
@@ -1103,7 +1254,7 @@ mod tests {
         assert_eq!(c.keys.refetch_cooldown, 30);
         assert_eq!(c.keys.max_response_bytes, 262_144);
         assert_eq!(c.policy.default, Access::Deny);
-        assert_eq!(c.issuers[0].algorithms.len(), 9);
+        assert_eq!(c.issuers[0].algorithms.len(), 10);
     }
 
     #[test]

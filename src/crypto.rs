@@ -7,11 +7,18 @@
 //! [`SignatureBackend`] instead. Key and algorithm checks never live in a
 //! backend: the core has already matched the key to the header's `alg` before
 //! a backend sees it, so a backend only does arithmetic.
+//!
+//! ES512 is the exception to "ring": ring has no P-521, so the reference
+//! backend verifies it with RustCrypto's `p521`, behind the `p521` cargo
+//! feature (on by default). A build without it (the wasm hosts, whose native
+//! crypto verifies ES512) reports ES512 as unsupported
+//! ([`SignatureBackend::supports`]) and the gate refuses such tokens.
 
-use crate::keys::{KeyMaterial, PublicKey};
+use crate::keys::{Algorithm, Curve, KeyMaterial, PublicKey};
 use jsonwebtoken::crypto::{CryptoProvider, JwtSigner, JwtVerifier, KeyUtils};
 use jsonwebtoken::errors::{ErrorKind, Result as JwtResult};
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey};
+use jsonwebtoken::Algorithm as JwtAlgorithm;
+use jsonwebtoken::{DecodingKey, EncodingKey};
 use ring::signature as sig;
 
 /// Verifies one signature over `message` with an already-vetted key.
@@ -25,6 +32,15 @@ pub trait SignatureBackend {
     /// True when `signature` is a valid `alg` signature of `message` by `key`.
     fn verify(&self, alg: Algorithm, key: &PublicKey, message: &[u8], signature: &[u8]) -> bool;
 
+    /// Whether this backend can verify `alg` at all. The gate refuses a
+    /// token whose `alg` it cannot (`alg_not_allowed`, "not supported by
+    /// this build") instead of calling [`verify`](Self::verify). By default
+    /// what [`RingBackend`] verifies: a backend that falls back to it for
+    /// some algorithms need not say more.
+    fn supports(&self, alg: Algorithm) -> bool {
+        RingBackend.supports(alg)
+    }
+
     /// SHA-256 of a token: the verdict-cache key and the API-token hash. A
     /// host with faster native hashing than wasm-compiled ring may supply it.
     fn sha256(&self, token: &str) -> [u8; 32] {
@@ -32,7 +48,8 @@ pub trait SignatureBackend {
     }
 }
 
-/// The reference backend: ring, reached through jsonwebtoken's provider API.
+/// The reference backend: ring (reached the way jsonwebtoken's provider
+/// API would), and RustCrypto's `p521` for ES512 with the `p521` feature.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct RingBackend;
 
@@ -46,12 +63,56 @@ impl SignatureBackend for RingBackend {
         // and no reference to RING_PROVIDER, whose signer would otherwise
         // ride along (RSA, ECDSA and Ed25519 signing, key generation) in
         // every verify-only host module.
-        ring_verify(alg, key.decoding_key(), message, signature)
+        match alg.to_jsonwebtoken() {
+            Some(alg) => ring_verify(alg, key.decoding_key(), message, signature),
+            None => es512_verify(key, message, signature),
+        }
     }
+
+    fn supports(&self, alg: Algorithm) -> bool {
+        alg != Algorithm::ES512 || cfg!(feature = "p521")
+    }
+}
+
+/// ES512: ECDSA on P-521 with SHA-512, the signature in the fixed-width
+/// `r || s` form (66 bytes each). `p521` checks the point is on the curve,
+/// `r` and `s` are in `1..n`; like ring for ES256/ES384, a high `s` is
+/// accepted (JWS does not require low-S).
+#[cfg(feature = "p521")]
+fn es512_verify(key: &PublicKey, message: &[u8], signature: &[u8]) -> bool {
+    use p521::ecdsa::signature::Verifier;
+    use p521::ecdsa::{Signature, VerifyingKey};
+    let KeyMaterial::Ec {
+        curve: Curve::P521,
+        x,
+        y,
+    } = &key.material
+    else {
+        return false;
+    };
+    let mut point = Vec::with_capacity(1 + x.len() + y.len());
+    point.push(0x04);
+    point.extend_from_slice(x);
+    point.extend_from_slice(y);
+    let (Ok(key), Ok(signature)) = (
+        VerifyingKey::from_sec1_bytes(&point),
+        Signature::from_slice(signature),
+    ) else {
+        return false;
+    };
+    key.verify(message, &signature).is_ok()
+}
+
+/// Without the `p521` feature nothing verifies as ES512 (and
+/// [`RingBackend::supports`] says so, so the gate never asks).
+#[cfg(not(feature = "p521"))]
+fn es512_verify(_: &PublicKey, _: &[u8], _: &[u8]) -> bool {
+    false
 }
 
 /// Runs one verification through a jsonwebtoken [`CryptoProvider`] without
 /// touching jsonwebtoken's process-wide default (the core holds no globals).
+/// False for ES512, which jsonwebtoken does not know.
 pub fn verify_with_provider(
     provider: &CryptoProvider,
     alg: Algorithm,
@@ -59,6 +120,9 @@ pub fn verify_with_provider(
     message: &[u8],
     signature: &[u8],
 ) -> bool {
+    let Some(alg) = alg.to_jsonwebtoken() else {
+        return false;
+    };
     match (provider.verifier_factory)(&alg, key) {
         Ok(verifier) => verifier.verify(message, &signature.to_vec()).is_ok(),
         Err(_) => false,
@@ -67,7 +131,8 @@ pub fn verify_with_provider(
 
 /// jsonwebtoken's provider interface implemented on ring: RS256/384/512,
 /// PS256/384/512, ES256, ES384 (fixed-width signatures only), EdDSA
-/// (Ed25519) and HS256/384/512.
+/// (Ed25519) and HS256/384/512 (jsonwebtoken has no ES512: [`sign`] and
+/// [`RingBackend`] do it).
 ///
 /// Install it as jsonwebtoken's process default where `jsonwebtoken::encode`
 /// or `decode` are used directly (the CLI does, to mint tokens):
@@ -81,44 +146,44 @@ pub static RING_PROVIDER: CryptoProvider = CryptoProvider {
     key_utils: KeyUtils::new_unimplemented(),
 };
 
-fn verification_alg(alg: Algorithm) -> Option<&'static dyn sig::VerificationAlgorithm> {
+fn verification_alg(alg: JwtAlgorithm) -> Option<&'static dyn sig::VerificationAlgorithm> {
     Some(match alg {
-        Algorithm::RS256 => &sig::RSA_PKCS1_2048_8192_SHA256,
-        Algorithm::RS384 => &sig::RSA_PKCS1_2048_8192_SHA384,
-        Algorithm::RS512 => &sig::RSA_PKCS1_2048_8192_SHA512,
-        Algorithm::PS256 => &sig::RSA_PSS_2048_8192_SHA256,
-        Algorithm::PS384 => &sig::RSA_PSS_2048_8192_SHA384,
-        Algorithm::PS512 => &sig::RSA_PSS_2048_8192_SHA512,
-        Algorithm::ES256 => &sig::ECDSA_P256_SHA256_FIXED,
-        Algorithm::ES384 => &sig::ECDSA_P384_SHA384_FIXED,
-        Algorithm::EdDSA => &sig::ED25519,
+        JwtAlgorithm::RS256 => &sig::RSA_PKCS1_2048_8192_SHA256,
+        JwtAlgorithm::RS384 => &sig::RSA_PKCS1_2048_8192_SHA384,
+        JwtAlgorithm::RS512 => &sig::RSA_PKCS1_2048_8192_SHA512,
+        JwtAlgorithm::PS256 => &sig::RSA_PSS_2048_8192_SHA256,
+        JwtAlgorithm::PS384 => &sig::RSA_PSS_2048_8192_SHA384,
+        JwtAlgorithm::PS512 => &sig::RSA_PSS_2048_8192_SHA512,
+        JwtAlgorithm::ES256 => &sig::ECDSA_P256_SHA256_FIXED,
+        JwtAlgorithm::ES384 => &sig::ECDSA_P384_SHA384_FIXED,
+        JwtAlgorithm::EdDSA => &sig::ED25519,
         _ => return None,
     })
 }
 
-fn rsa_params(alg: Algorithm) -> Option<&'static sig::RsaParameters> {
+fn rsa_params(alg: JwtAlgorithm) -> Option<&'static sig::RsaParameters> {
     Some(match alg {
-        Algorithm::RS256 => &sig::RSA_PKCS1_2048_8192_SHA256,
-        Algorithm::RS384 => &sig::RSA_PKCS1_2048_8192_SHA384,
-        Algorithm::RS512 => &sig::RSA_PKCS1_2048_8192_SHA512,
-        Algorithm::PS256 => &sig::RSA_PSS_2048_8192_SHA256,
-        Algorithm::PS384 => &sig::RSA_PSS_2048_8192_SHA384,
-        Algorithm::PS512 => &sig::RSA_PSS_2048_8192_SHA512,
+        JwtAlgorithm::RS256 => &sig::RSA_PKCS1_2048_8192_SHA256,
+        JwtAlgorithm::RS384 => &sig::RSA_PKCS1_2048_8192_SHA384,
+        JwtAlgorithm::RS512 => &sig::RSA_PKCS1_2048_8192_SHA512,
+        JwtAlgorithm::PS256 => &sig::RSA_PSS_2048_8192_SHA256,
+        JwtAlgorithm::PS384 => &sig::RSA_PSS_2048_8192_SHA384,
+        JwtAlgorithm::PS512 => &sig::RSA_PSS_2048_8192_SHA512,
         _ => return None,
     })
 }
 
-fn hmac_alg(alg: Algorithm) -> Option<ring::hmac::Algorithm> {
+fn hmac_alg(alg: JwtAlgorithm) -> Option<ring::hmac::Algorithm> {
     match alg {
-        Algorithm::HS256 => Some(ring::hmac::HMAC_SHA256),
-        Algorithm::HS384 => Some(ring::hmac::HMAC_SHA384),
-        Algorithm::HS512 => Some(ring::hmac::HMAC_SHA512),
+        JwtAlgorithm::HS256 => Some(ring::hmac::HMAC_SHA256),
+        JwtAlgorithm::HS384 => Some(ring::hmac::HMAC_SHA384),
+        JwtAlgorithm::HS512 => Some(ring::hmac::HMAC_SHA512),
         _ => None,
     }
 }
 
 struct RingVerifier {
-    alg: Algorithm,
+    alg: JwtAlgorithm,
     key: DecodingKey,
 }
 
@@ -133,7 +198,7 @@ impl signature::Verifier<Vec<u8>> for RingVerifier {
 }
 
 /// One verification on ring; false for a key of the wrong family.
-fn ring_verify(alg: Algorithm, key: &DecodingKey, msg: &[u8], signature: &[u8]) -> bool {
+fn ring_verify(alg: JwtAlgorithm, key: &DecodingKey, msg: &[u8], signature: &[u8]) -> bool {
     if key.family() != alg.family() {
         return false;
     }
@@ -162,12 +227,12 @@ fn ring_verify(alg: Algorithm, key: &DecodingKey, msg: &[u8], signature: &[u8]) 
 }
 
 impl JwtVerifier for RingVerifier {
-    fn algorithm(&self) -> Algorithm {
+    fn algorithm(&self) -> JwtAlgorithm {
         self.alg
     }
 }
 
-fn ring_verifier(alg: &Algorithm, key: &DecodingKey) -> JwtResult<Box<dyn JwtVerifier>> {
+fn ring_verifier(alg: &JwtAlgorithm, key: &DecodingKey) -> JwtResult<Box<dyn JwtVerifier>> {
     if key.family() != alg.family() {
         return Err(ErrorKind::InvalidAlgorithm.into());
     }
@@ -178,23 +243,23 @@ fn ring_verifier(alg: &Algorithm, key: &DecodingKey) -> JwtResult<Box<dyn JwtVer
 }
 
 struct RingSigner {
-    alg: Algorithm,
+    alg: JwtAlgorithm,
     key: EncodingKey,
 }
 
 impl signature::Signer<Vec<u8>> for RingSigner {
     fn try_sign(&self, msg: &[u8]) -> Result<Vec<u8>, signature::Error> {
-        sign(self.alg, self.key.as_bytes(), msg).ok_or_else(signature::Error::new)
+        sign_ring(self.alg, self.key.as_bytes(), msg).ok_or_else(signature::Error::new)
     }
 }
 
 impl JwtSigner for RingSigner {
-    fn algorithm(&self) -> Algorithm {
+    fn algorithm(&self) -> JwtAlgorithm {
         self.alg
     }
 }
 
-fn ring_signer(alg: &Algorithm, key: &EncodingKey) -> JwtResult<Box<dyn JwtSigner>> {
+fn ring_signer(alg: &JwtAlgorithm, key: &EncodingKey) -> JwtResult<Box<dyn JwtSigner>> {
     if key.family() != alg.family() {
         return Err(ErrorKind::InvalidAlgorithm.into());
     }
@@ -208,6 +273,29 @@ fn ring_signer(alg: &Algorithm, key: &EncodingKey) -> JwtResult<Box<dyn JwtSigne
 /// is accepted for RSA) or, for HMAC, the raw secret. `None` when the key does
 /// not parse for `alg`. Used by the CLI and tests to mint tokens.
 pub fn sign(alg: Algorithm, der: &[u8], msg: &[u8]) -> Option<Vec<u8>> {
+    match alg.to_jsonwebtoken() {
+        Some(alg) => sign_ring(alg, der, msg),
+        None => es512_sign(der, msg),
+    }
+}
+
+/// ES512 from a PKCS#8 P-521 key: the 132-byte `r || s`.
+#[cfg(feature = "p521")]
+fn es512_sign(der: &[u8], msg: &[u8]) -> Option<Vec<u8>> {
+    use p521::ecdsa::signature::Signer;
+    use p521::ecdsa::{Signature, SigningKey};
+    use p521::pkcs8::DecodePrivateKey;
+    let key = SigningKey::from_pkcs8_der(der).ok()?;
+    let signature: Signature = key.try_sign(msg).ok()?;
+    Some(signature.to_bytes().to_vec())
+}
+
+#[cfg(not(feature = "p521"))]
+fn es512_sign(_: &[u8], _: &[u8]) -> Option<Vec<u8>> {
+    None
+}
+
+fn sign_ring(alg: JwtAlgorithm, der: &[u8], msg: &[u8]) -> Option<Vec<u8>> {
     let rng = ring::rand::SystemRandom::new();
     if let Some(h) = hmac_alg(alg) {
         return Some(
@@ -217,12 +305,12 @@ pub fn sign(alg: Algorithm, der: &[u8], msg: &[u8]) -> Option<Vec<u8>> {
         );
     }
     let rsa_padding: Option<&'static dyn sig::RsaEncoding> = match alg {
-        Algorithm::RS256 => Some(&sig::RSA_PKCS1_SHA256),
-        Algorithm::RS384 => Some(&sig::RSA_PKCS1_SHA384),
-        Algorithm::RS512 => Some(&sig::RSA_PKCS1_SHA512),
-        Algorithm::PS256 => Some(&sig::RSA_PSS_SHA256),
-        Algorithm::PS384 => Some(&sig::RSA_PSS_SHA384),
-        Algorithm::PS512 => Some(&sig::RSA_PSS_SHA512),
+        JwtAlgorithm::RS256 => Some(&sig::RSA_PKCS1_SHA256),
+        JwtAlgorithm::RS384 => Some(&sig::RSA_PKCS1_SHA384),
+        JwtAlgorithm::RS512 => Some(&sig::RSA_PKCS1_SHA512),
+        JwtAlgorithm::PS256 => Some(&sig::RSA_PSS_SHA256),
+        JwtAlgorithm::PS384 => Some(&sig::RSA_PSS_SHA384),
+        JwtAlgorithm::PS512 => Some(&sig::RSA_PSS_SHA512),
         _ => None,
     };
     if let Some(padding) = rsa_padding {
@@ -234,8 +322,8 @@ pub fn sign(alg: Algorithm, der: &[u8], msg: &[u8]) -> Option<Vec<u8>> {
         return Some(out);
     }
     match alg {
-        Algorithm::ES256 | Algorithm::ES384 => {
-            let signing = if alg == Algorithm::ES256 {
+        JwtAlgorithm::ES256 | JwtAlgorithm::ES384 => {
+            let signing = if alg == JwtAlgorithm::ES256 {
                 &sig::ECDSA_P256_SHA256_FIXED_SIGNING
             } else {
                 &sig::ECDSA_P384_SHA384_FIXED_SIGNING
@@ -243,7 +331,7 @@ pub fn sign(alg: Algorithm, der: &[u8], msg: &[u8]) -> Option<Vec<u8>> {
             let pair = sig::EcdsaKeyPair::from_pkcs8(signing, der, &rng).ok()?;
             Some(pair.sign(&rng, msg).ok()?.as_ref().to_vec())
         }
-        Algorithm::EdDSA => {
+        JwtAlgorithm::EdDSA => {
             let pair = sig::Ed25519KeyPair::from_pkcs8_maybe_unchecked(der).ok()?;
             Some(pair.sign(msg).as_ref().to_vec())
         }
@@ -254,7 +342,6 @@ pub fn sign(alg: Algorithm, der: &[u8], msg: &[u8]) -> Option<Vec<u8>> {
 /// Whether `key`'s type and curve can verify `alg` at all (the strict checks
 /// on `alg`, `use` and `key_ops` live in [`PublicKey::usable_for`]).
 pub(crate) fn key_family_fits(alg: Algorithm, key: &KeyMaterial) -> bool {
-    use crate::keys::Curve;
     matches!(
         (alg, key),
         (
@@ -275,6 +362,12 @@ pub(crate) fn key_family_fits(alg: Algorithm, key: &KeyMaterial) -> bool {
             Algorithm::ES384,
             KeyMaterial::Ec {
                 curve: Curve::P384,
+                ..
+            }
+        ) | (
+            Algorithm::ES512,
+            KeyMaterial::Ec {
+                curve: Curve::P521,
                 ..
             }
         ) | (Algorithm::EdDSA, KeyMaterial::Ed25519 { .. })

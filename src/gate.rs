@@ -23,20 +23,24 @@
 //! The loop ends: after a fetch lands or fails, the key store does not ask
 //! again within the cooldown, so the next `check` decides.
 
+use crate::assertion::Signer;
 use crate::cache::{Digest, Lru};
 use crate::claims;
-use crate::config::{Access, Config, ConfigErrors, IssuerConfig, Mode};
+use crate::config::{Access, Config, ConfigErrors, IssuerConfig, Mode, OAUTH2_PROXY_HEADERS};
 use crate::crypto::{RingBackend, SignatureBackend};
 use crate::decision::{Allow, Answer, Decision, Deny, Identity, IdentityKind, Reason};
 use crate::json::claim_at;
 use crate::jws;
+use crate::keys::Algorithm;
 use crate::keys::{alg_name, parse_alg, KeyMaterial, PublicKey};
 use crate::keystore::{
     IngestReport, KeyFetch, KeyStore, Selection, SharedNext, SharedRead, SharedTier, SharedWrite,
 };
-use crate::policy::{claim_text, evaluate, gather, split_path, Policy, RouteMatch, Subject};
+use crate::observe::{CacheUse, DecisionEvent, Observed};
+use crate::policy::{
+    claim_text, evaluate, gather, split_path, Policy, Requirement, RouteMatch, Subject,
+};
 use crate::token::{extract, Request};
-use jsonwebtoken::Algorithm;
 use serde::Serialize;
 use serde_json::Value;
 use std::borrow::Cow;
@@ -129,6 +133,10 @@ pub struct Gate<B: SignatureBackend = RingBackend> {
     kept_claims: Option<Vec<ClaimKey>>,
     /// RFC 9728 metadata: (path served at, JSON document, absolute URL).
     resource: Option<(String, String, String)>,
+    /// `[assertion]`: mints the signed identity assertion, serves its JWKS.
+    assertion: Option<Signer>,
+    /// What the latest `check` saw that its decision does not carry.
+    observed: Observed,
 }
 
 /// A top-level claim some configured path reads: exactly `name`, or (for a
@@ -218,6 +226,21 @@ impl<B: SignatureBackend> Gate<B> {
             .cloned()
             .collect();
         strip.extend(h.claims.values().cloned());
+        // Whatever the preset: an origin written for oauth2-proxy must never
+        // see a client's own X-Auth-Request-User.
+        strip.extend(OAUTH2_PROXY_HEADERS.map(|(name, _)| name.to_owned()));
+        let assertion = match &config.assertion {
+            None => None,
+            Some(a) => Some(Signer::new(a).map_err(|(field, message)| {
+                ConfigErrors(vec![crate::config::ConfigError {
+                    field: field.into(),
+                    message,
+                }])
+            })?),
+        };
+        if let Some(a) = &assertion {
+            strip.push(a.header().to_owned());
+        }
         if h.strip_authorization {
             strip.push("authorization".into());
         }
@@ -232,6 +255,8 @@ impl<B: SignatureBackend> Gate<B> {
             api_tokens,
             strip: strip.into(),
             kept_claims: None,
+            assertion,
+            observed: Observed::default(),
             resource: config.resource.as_ref().map(|r| {
                 (
                     r.metadata_path(),
@@ -306,6 +331,12 @@ impl<B: SignatureBackend> Gate<B> {
             .flat_map(|r| r.owner.values())
             .chain(self.config.headers.claims.keys())
             .map(|p| ClaimKey::new(p))
+            .chain(
+                (self.config.headers.preset.oauth2_proxy())
+                    .then_some(OAUTH2_PROXY_HEADERS.map(|(_, claim)| ClaimKey::new(claim)))
+                    .into_iter()
+                    .flatten(),
+            )
             .collect();
         self.kept_claims = Some(keys);
         self.verdicts.clear();
@@ -314,6 +345,22 @@ impl<B: SignatureBackend> Gate<B> {
     /// Decides `req` at `now` (Unix seconds).
     pub fn check(&mut self, req: &Request, now: i64) -> Outcome {
         self.check_traced(req, now, &mut Trace(None))
+    }
+
+    /// Describes the decision the latest [`Gate::check`] made for `req`, for
+    /// logs, analytics and hooks: the same fields on every host (see
+    /// [`DecisionEvent`]). Call it before the next `check`: the route and
+    /// the verdict-cache use come from that check. Never holds the token,
+    /// its signature or the subject.
+    pub fn describe(&self, req: &Request, decision: &Decision) -> DecisionEvent {
+        crate::observe::event(&self.config, &self.observed, req, decision)
+    }
+
+    /// Whether the latest [`Gate::check`] found the token's verdict in its
+    /// cache (`None`: no JWT was looked at). The one field of
+    /// [`Gate::describe`] counters need, without building the event.
+    pub fn jwt_cache(&self) -> Option<CacheUse> {
+        self.observed.cache
     }
 
     /// Like [`Gate::check`], also returning every step taken, for people
@@ -520,6 +567,7 @@ impl<B: SignatureBackend> Gate<B> {
             ..*req
         };
         let mut identity = None;
+        self.observed = Observed::default();
         match self.decide(req, now, trace, &mut identity) {
             Ok(Some(answer)) => {
                 trace.note("decision", true, || {
@@ -530,7 +578,7 @@ impl<B: SignatureBackend> Gate<B> {
             Ok(None) => {
                 let who = identity.unwrap_or_else(|| Arc::new(Identity::anonymous()));
                 trace.note("decision", true, || "allow".into());
-                Outcome::Decided(self.allow(who, None, req))
+                Outcome::Decided(self.allow(who, None, req, now))
             }
             Err(Fail::Keys(f)) => {
                 trace.note("keys", false, || {
@@ -556,8 +604,9 @@ impl<B: SignatureBackend> Gate<B> {
                 });
                 if self.config.mode == Mode::ReportOnly {
                     let who = identity.unwrap_or_else(|| Arc::new(Identity::anonymous()));
-                    Outcome::Decided(self.allow(who, Some(deny), req))
+                    Outcome::Decided(self.allow(who, Some(deny), req, now))
                 } else {
+                    self.observed.verified = identity;
                     Outcome::Decided(Decision::Deny(deny))
                 }
             }
@@ -597,6 +646,26 @@ impl<B: SignatureBackend> Gate<B> {
                 }));
             }
         }
+        if let Some(a) = self
+            .assertion
+            .as_ref()
+            .filter(|a| req.path_only() == a.jwks_path())
+        {
+            if matches!(req.method, "GET" | "HEAD") {
+                trace.note("route", true, || {
+                    "the identity assertion's key set, served by the gate".into()
+                });
+                return Ok(Some(Answer {
+                    status: 200,
+                    headers: vec![
+                        ("content-type".into(), "application/jwk-set+json".into()),
+                        ("cache-control".into(), "public, max-age=300".into()),
+                        ("access-control-allow-origin".into(), "*".into()),
+                    ],
+                    body: a.jwks().to_owned(),
+                }));
+            }
+        }
         // A request target has no fragment (RFC 9112 3.2), but Node passes
         // `#x` on in `req.url` and routers then cut it: refuse rather than
         // match a path the origin will not see.
@@ -616,6 +685,7 @@ impl<B: SignatureBackend> Gate<B> {
         })?;
         let policy = Arc::clone(&self.policy);
         let routes = policy.matches(req.method, &segments);
+        self.observed.route = routes.first().and_then(|r| r.route).map(|r| r.index);
         for (i, route) in routes.iter().enumerate() {
             trace.note("route", route.access != Access::Deny, || {
                 let how = if i == 0 {
@@ -906,17 +976,20 @@ impl<B: SignatureBackend> Gate<B> {
     fn verify_jwt(&mut self, token: &str, now: i64, trace: &mut Trace) -> Result<Verdict, Fail> {
         let key = self.backend.sha256(token);
         if let Some(v) = self.verdicts.get(&key, now) {
+            self.observed.cache = Some(CacheUse::Hit);
             trace.note("cache", true, || {
                 "verified earlier; verdict cache hit".into()
             });
             return Ok(v);
         }
         if let Some((reason, detail)) = self.rejects.get(&key, now) {
+            self.observed.cache = Some(CacheUse::Hit);
             trace.note("cache", false, || {
                 format!("refused earlier ({}); negative cache hit", reason.code())
             });
             return Err(Fail::Deny(reason, detail, None));
         }
+        self.observed.cache = Some(CacheUse::Miss);
         match self.verify_uncached(token, now, trace) {
             Ok(v) => {
                 self.verdicts.insert(key, v.clone(), v.until);
@@ -984,6 +1057,23 @@ impl<B: SignatureBackend> Gate<B> {
             return Err(Fail::Deny(
                 Reason::AlgorithmNotAllowed,
                 format!("alg {} is not accepted from this issuer", alg_name(alg)),
+                None,
+            ));
+        }
+        if !self.backend.supports(alg) {
+            // Allowed by configuration, but this build cannot verify it
+            // (ES512 in a wasm host without the p521 feature or native
+            // crypto): a plain refusal, never a verification that can only fail.
+            trace.note("alg", false, || {
+                format!(
+                    "alg {} is allowed but the {} backend of this build cannot verify it",
+                    alg_name(alg),
+                    self.backend.name()
+                )
+            });
+            return Err(Fail::Deny(
+                Reason::AlgorithmNotAllowed,
+                format!("alg {} is not supported here", alg_name(alg)),
                 None,
             ));
         }
@@ -1135,24 +1225,53 @@ impl<B: SignatureBackend> Gate<B> {
         })
     }
 
-    fn allow(&self, identity: Arc<Identity>, report_only: Option<Deny>, req: &Request) -> Decision {
+    fn allow(
+        &mut self,
+        identity: Arc<Identity>,
+        report_only: Option<Deny>,
+        req: &Request,
+        now: i64,
+    ) -> Decision {
         let h = &self.config.headers;
         let mut set = Vec::new();
         let mut put = |name: &str, value: String| set.push((name.to_owned(), value));
-        if let Some(s) = &identity.subject {
-            put(&h.subject, header_value(s));
+        if h.preset.edgeward() {
+            if let Some(s) = &identity.subject {
+                put(&h.subject, header_value(s));
+            }
+            if let Some(i) = &identity.issuer {
+                put(&h.issuer, header_value(i));
+            }
+            if let Some(t) = &identity.tenant {
+                put(&h.tenant, header_value(t));
+            }
+            if identity.kind != IdentityKind::Anonymous {
+                // Space-separated, each scope encoded whole: a scope holding a
+                // space stays one scope.
+                let scopes: Vec<String> = identity.scopes.iter().map(|s| encode(s, true)).collect();
+                put(&h.scopes, scopes.join(" "));
+            }
         }
-        if let Some(i) = &identity.issuer {
-            put(&h.issuer, header_value(i));
-        }
-        if let Some(t) = &identity.tenant {
-            put(&h.tenant, header_value(t));
-        }
-        if identity.kind != IdentityKind::Anonymous {
-            // Space-separated, each scope encoded whole: a scope holding a
-            // space stays one scope.
-            let scopes: Vec<String> = identity.scopes.iter().map(|s| encode(s, true)).collect();
-            put(&h.scopes, scopes.join(" "));
+        if h.preset.oauth2_proxy() {
+            for (header, claim) in OAUTH2_PROXY_HEADERS {
+                let value = match claim {
+                    "sub" => identity.subject.as_deref().map(header_value),
+                    // Comma-separated as oauth2-proxy sends them; a comma
+                    // inside a group is encoded so the list splits right.
+                    "groups" => Some(
+                        gather(&identity.claims, &["groups".to_owned()])
+                            .iter()
+                            .map(|g| encode(g, true).replace(',', "%2C"))
+                            .collect::<Vec<_>>()
+                            .join(","),
+                    )
+                    .filter(|v| !v.is_empty()),
+                    _ => claim_text(claim_at(&identity.claims, claim)).map(|v| header_value(&v)),
+                };
+                if let Some(v) = value {
+                    put(header, v);
+                }
+            }
         }
         for (claim, header) in &h.claims {
             match claim_at(&identity.claims, claim) {
@@ -1168,6 +1287,13 @@ impl<B: SignatureBackend> Gate<B> {
             };
             put(&h.decision, verdict);
         }
+        if report_only.is_none() {
+            if let Some(a) = self.assertion.as_mut() {
+                if let Some(jwt) = a.mint(&identity, now) {
+                    set.push((a.header().to_owned(), jwt));
+                }
+            }
+        }
         Decision::Allow(Box::new(Allow {
             identity,
             headers_to_set: set,
@@ -1175,6 +1301,47 @@ impl<B: SignatureBackend> Gate<B> {
             report_only,
             response_headers: self.cors_headers(req),
         }))
+    }
+}
+
+impl<B: SignatureBackend> Gate<B> {
+    /// Checks a caller this gate let through against a requirement stated
+    /// in code (a [`Requirement`] mounted on a framework's route, the npm
+    /// package's `gate.require`), and answers as [`Gate::check`] would for a
+    /// `[[routes]]` entry with the same keys: the refusal with its challenge
+    /// (`insufficient_scope` and the scopes that would do) and the CORS
+    /// headers for `req`'s `Origin`. `params`: the framework's path
+    /// parameters, for `owner`. In report-only mode nothing is refused:
+    /// `Ok(Some((name, value)))` is the decision header to set on the
+    /// request instead.
+    pub fn require(
+        &self,
+        rule: &Requirement,
+        identity: &Identity,
+        params: &[(&str, String)],
+        req: &Request,
+    ) -> Result<Option<(String, String)>, Deny> {
+        let subject = Subject {
+            scopes: &identity.scopes,
+            roles: &identity.roles,
+            permissions: &identity.permissions,
+            tenant: identity.tenant.as_deref(),
+            claims: (identity.kind == IdentityKind::Jwt).then_some(&identity.claims),
+        };
+        let Err(r) = rule.check(identity.kind, &subject, params) else {
+            return Ok(None);
+        };
+        let mut deny = self.deny(r.reason, r.detail, r.scope.as_deref());
+        if self.config.mode == Mode::ReportOnly {
+            let verdict = format!(
+                "deny; status={}; reason={}",
+                deny.status,
+                deny.reason.code()
+            );
+            return Ok(Some((self.config.headers.decision.clone(), verdict)));
+        }
+        deny.extra_headers = self.cors_headers(req);
+        Err(deny)
     }
 }
 

@@ -10,9 +10,9 @@
 use crate::decision::Reason;
 use crate::json::{parse_strict, DEFAULT_MAX_DEPTH};
 use crate::keys::parse_alg;
+use crate::keys::Algorithm;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use jsonwebtoken::Algorithm;
 use serde_json::Value;
 
 /// A failed check: the reason and a detail for the body.

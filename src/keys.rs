@@ -10,7 +10,7 @@ use crate::crypto::key_family_fits;
 use crate::json::parse_strict;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use jsonwebtoken::{Algorithm, DecodingKey};
+use jsonwebtoken::DecodingKey;
 use serde_json::Value;
 use std::fmt;
 
@@ -27,6 +27,29 @@ pub enum Curve {
     P256,
     /// NIST P-384 (ES384).
     P384,
+    /// NIST P-521 (ES512).
+    P521,
+}
+
+impl Curve {
+    /// The JWK `crv` name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Curve::P256 => "P-256",
+            Curve::P384 => "P-384",
+            Curve::P521 => "P-521",
+        }
+    }
+
+    /// Bytes in one coordinate (and in each of `r` and `s` of a JWS
+    /// signature): 32, 48, 66.
+    pub fn coordinate_len(self) -> usize {
+        match self {
+            Curve::P256 => 32,
+            Curve::P384 => 48,
+            Curve::P521 => 66,
+        }
+    }
 }
 
 /// The public numbers of a key, decoded once when the key set is ingested.
@@ -157,12 +180,9 @@ impl PublicKey {
                 format!(r#"{{"e":"{}","kty":"RSA","n":"{}"}}"#, b64(e), b64(n))
             }
             KeyMaterial::Ec { curve, x, y } => {
-                let crv = match curve {
-                    Curve::P256 => "P-256",
-                    Curve::P384 => "P-384",
-                };
                 format!(
-                    r#"{{"crv":"{crv}","kty":"EC","x":"{}","y":"{}"}}"#,
+                    r#"{{"crv":"{}","kty":"EC","x":"{}","y":"{}"}}"#,
+                    curve.name(),
                     b64(x),
                     b64(y)
                 )
@@ -221,11 +241,7 @@ impl PublicKey {
                 jwk.insert("e".into(), b64(e));
             }
             KeyMaterial::Ec { curve, x, y } => {
-                let crv = match curve {
-                    Curve::P256 => "P-256",
-                    Curve::P384 => "P-384",
-                };
-                jwk.insert("crv".into(), crv.into());
+                jwk.insert("crv".into(), curve.name().into());
                 jwk.insert("x".into(), b64(x));
                 jwk.insert("y".into(), b64(y));
             }
@@ -252,6 +268,80 @@ impl PublicKey {
     }
 }
 
+/// A JWS signature algorithm (RFC 7518 §3.1; EdDSA of RFC 8037 with
+/// Ed25519). The core's own list rather than jsonwebtoken's, which has no
+/// ES512; [`Algorithm::to_jsonwebtoken`] maps to it where its key or
+/// provider types are used.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Algorithm {
+    /// HMAC with SHA-256.
+    HS256,
+    /// HMAC with SHA-384.
+    HS384,
+    /// HMAC with SHA-512.
+    HS512,
+    /// RSASSA-PKCS1-v1_5 with SHA-256.
+    RS256,
+    /// RSASSA-PKCS1-v1_5 with SHA-384.
+    RS384,
+    /// RSASSA-PKCS1-v1_5 with SHA-512.
+    RS512,
+    /// RSASSA-PSS with SHA-256 (MGF1 SHA-256, 32-byte salt).
+    PS256,
+    /// RSASSA-PSS with SHA-384 (MGF1 SHA-384, 48-byte salt).
+    PS384,
+    /// RSASSA-PSS with SHA-512 (MGF1 SHA-512, 64-byte salt).
+    PS512,
+    /// ECDSA on P-256 with SHA-256.
+    ES256,
+    /// ECDSA on P-384 with SHA-384.
+    ES384,
+    /// ECDSA on P-521 with SHA-512.
+    ES512,
+    /// Ed25519.
+    EdDSA,
+}
+
+impl Algorithm {
+    /// Every algorithm, in the order of the JWA table.
+    pub const ALL: [Algorithm; 13] = [
+        Algorithm::HS256,
+        Algorithm::HS384,
+        Algorithm::HS512,
+        Algorithm::RS256,
+        Algorithm::RS384,
+        Algorithm::RS512,
+        Algorithm::PS256,
+        Algorithm::PS384,
+        Algorithm::PS512,
+        Algorithm::ES256,
+        Algorithm::ES384,
+        Algorithm::ES512,
+        Algorithm::EdDSA,
+    ];
+
+    /// jsonwebtoken's value for this algorithm; `None` for ES512, which it
+    /// does not have.
+    pub fn to_jsonwebtoken(self) -> Option<jsonwebtoken::Algorithm> {
+        use jsonwebtoken::Algorithm as J;
+        Some(match self {
+            Algorithm::HS256 => J::HS256,
+            Algorithm::HS384 => J::HS384,
+            Algorithm::HS512 => J::HS512,
+            Algorithm::RS256 => J::RS256,
+            Algorithm::RS384 => J::RS384,
+            Algorithm::RS512 => J::RS512,
+            Algorithm::PS256 => J::PS256,
+            Algorithm::PS384 => J::PS384,
+            Algorithm::PS512 => J::PS512,
+            Algorithm::ES256 => J::ES256,
+            Algorithm::ES384 => J::ES384,
+            Algorithm::ES512 => return None,
+            Algorithm::EdDSA => J::EdDSA,
+        })
+    }
+}
+
 /// The JWA name of `alg` (`"RS256"`, `"EdDSA"`, ...).
 pub fn alg_name(alg: Algorithm) -> &'static str {
     match alg {
@@ -266,29 +356,14 @@ pub fn alg_name(alg: Algorithm) -> &'static str {
         Algorithm::PS512 => "PS512",
         Algorithm::ES256 => "ES256",
         Algorithm::ES384 => "ES384",
+        Algorithm::ES512 => "ES512",
         Algorithm::EdDSA => "EdDSA",
-        #[allow(unreachable_patterns)]
-        _ => "unsupported",
     }
 }
 
 /// Parses a JWA algorithm name, exactly (no case folding, no `none`).
 pub fn parse_alg(name: &str) -> Option<Algorithm> {
-    const ALL: [Algorithm; 12] = [
-        Algorithm::HS256,
-        Algorithm::HS384,
-        Algorithm::HS512,
-        Algorithm::RS256,
-        Algorithm::RS384,
-        Algorithm::RS512,
-        Algorithm::PS256,
-        Algorithm::PS384,
-        Algorithm::PS512,
-        Algorithm::ES256,
-        Algorithm::ES384,
-        Algorithm::EdDSA,
-    ];
-    ALL.into_iter().find(|a| alg_name(*a) == name)
+    Algorithm::ALL.into_iter().find(|a| alg_name(*a) == name)
 }
 
 /// A key in a set that was not loaded, and why.
@@ -389,11 +464,13 @@ pub fn parse_jwk(jwk: &Value) -> Result<PublicKey, String> {
             KeyMaterial::Rsa { n, e }
         }
         "EC" => {
-            let (curve, len) = match member(jwk, "crv")?.ok_or("missing \"crv\"")? {
-                "P-256" => (Curve::P256, 32),
-                "P-384" => (Curve::P384, 48),
+            let curve = match member(jwk, "crv")?.ok_or("missing \"crv\"")? {
+                "P-256" => Curve::P256,
+                "P-384" => Curve::P384,
+                "P-521" => Curve::P521,
                 other => return Err(format!("unsupported EC curve \"{other}\"")),
             };
+            let len = curve.coordinate_len();
             let x = b64_member(jwk, "x")?;
             let y = b64_member(jwk, "y")?;
             if x.len() != len || y.len() != len {
@@ -536,6 +613,29 @@ mod tests {
             .unwrap();
         assert_eq!(ec.usable_for(Algorithm::ES256), Err(KeyMismatch::Type));
         assert_eq!(ec.usable_for(Algorithm::ES384), Ok(()));
+    }
+
+    #[test]
+    fn p521_keys_need_66_byte_coordinates_and_es512() {
+        let jwk = |n: usize| json!({"kty":"EC","crv":"P-521","x": b64(&vec![1; n]),"y": b64(&vec![2; n])});
+        let k = parse_jwk(&jwk(66)).unwrap();
+        assert_eq!(k.to_jwk()["crv"], "P-521");
+        assert_eq!(k.usable_for(Algorithm::ES512), Ok(()));
+        for other in [Algorithm::ES256, Algorithm::ES384, Algorithm::RS512] {
+            assert_eq!(k.usable_for(other), Err(KeyMismatch::Type));
+        }
+        // P-521 numbers are 66 bytes (521 bits), never 65 or 64.
+        assert!(parse_jwk(&jwk(65)).unwrap_err().contains("wrong length"));
+        assert!(parse_jwk(&jwk(64)).is_err());
+        // A bound alg must fit the curve, both ways.
+        let mut bound = jwk(66);
+        bound["alg"] = "ES384".into();
+        assert!(parse_jwk(&bound).is_err());
+        let p384 =
+            json!({"kty":"EC","crv":"P-384","x": b64(&[1;48]),"y": b64(&[2;48]),"alg":"ES512"});
+        assert!(parse_jwk(&p384).is_err());
+        assert_eq!(parse_alg("ES512"), Some(Algorithm::ES512));
+        assert_eq!(parse_alg("es512"), None);
     }
 
     #[test]

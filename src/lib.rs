@@ -27,6 +27,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod assertion;
 pub mod cache;
 pub mod claims;
 pub mod config;
@@ -37,6 +38,7 @@ pub mod json;
 pub mod jws;
 pub mod keys;
 pub mod keystore;
+pub mod observe;
 pub mod policy;
 pub mod token;
 
@@ -44,10 +46,11 @@ pub use config::{Config, ConfigError, ConfigErrors};
 pub use crypto::{RingBackend, SignatureBackend};
 pub use decision::{header_key, Allow, Answer, Decision, Deny, Identity, IdentityKind, Reason};
 pub use gate::{Gate, Outcome, Step, Verification};
-pub use jsonwebtoken::Algorithm;
+pub use keys::Algorithm;
 pub use keys::PublicKey;
 pub use keystore::{
     FetchKind, Freshness, IngestReport, KeyFetch, KeyStore, SharedNext, SharedRead, SharedTier,
     SharedWrite,
 };
+pub use observe::{CacheUse, DecisionEvent, EventOutcome};
 pub use token::Request;

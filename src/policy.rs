@@ -11,8 +11,8 @@
 //! both routes found ([`Policy::matches`]). The gate never applies a weaker
 //! requirement than either kind of origin router would.
 
-use crate::config::{Access, Need, RouteConfig};
-use crate::decision::Reason;
+use crate::config::{Access, ConfigError, ConfigErrors, Need, RouteConfig};
+use crate::decision::{IdentityKind, Reason};
 use crate::json::{claim_at, claim_strings};
 use crate::token::percent_decode;
 
@@ -394,6 +394,161 @@ pub fn gather(claims: &serde_json::Value, paths: &[String]) -> Vec<String> {
     out
 }
 
+/// A route's requirements stated in code rather than in the routes table:
+/// what the npm package's `gate.require({...})` mounts on a framework's own
+/// route (Express, Hono, Fastify). The keys of a `[[routes]]` entry that say
+/// what a caller must hold, with the same meaning and the same reasons;
+/// `path`, `methods` and `access` are not among them (the framework routes),
+/// and `owner` reads the framework's path parameters. A requirement always
+/// asks for a verified caller: an anonymous one is `token_missing`.
+///
+/// ```
+/// use edgeward::policy::Requirement;
+/// let r = Requirement::from_json(r#"{"scopes": {"all": ["orders:write"]}}"#).unwrap();
+/// let e = Requirement::from_json(r#"{"scopes": {"al": ["x"]}}"#).unwrap_err();
+/// assert_eq!(e.0[0].field, "scopes.al");
+/// # let _ = r;
+/// ```
+#[derive(Clone, Debug)]
+pub struct Requirement(Route);
+
+/// The keys [`Requirement`] reads (a `[[routes]]` entry's requirements).
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RequirementConfig {
+    #[serde(default)]
+    scopes: Need,
+    #[serde(default)]
+    roles: Need,
+    #[serde(default)]
+    permissions: Need,
+    #[serde(default)]
+    tenants: Vec<String>,
+    #[serde(default)]
+    owner: std::collections::BTreeMap<String, String>,
+    #[serde(default = "accept_api_tokens")]
+    api_tokens: bool,
+}
+
+fn accept_api_tokens() -> bool {
+    true
+}
+
+impl Requirement {
+    /// Parses and validates a requirement from JSON. Errors name the field
+    /// (`scopes.all`, `owner.user`); a route-table key (`path`, `methods`,
+    /// `access`, `forward_preflight`) is refused with a word on where it
+    /// belongs.
+    pub fn from_json(text: &str) -> Result<Requirement, ConfigErrors> {
+        let one = |field: &str, message: String| {
+            ConfigErrors(vec![ConfigError {
+                field: if field.is_empty() {
+                    ".".into()
+                } else {
+                    field.into()
+                },
+                message,
+            }])
+        };
+        if let Ok(serde_json::Value::Object(map)) = serde_json::from_str(text) {
+            for key in ["path", "methods", "access", "forward_preflight"] {
+                if map.contains_key(key) {
+                    return Err(one(key, "a requirement applies to the framework route it is mounted on; path, methods, access and forward_preflight belong in [[routes]]".into()));
+                }
+            }
+        }
+        let de = &mut serde_json::Deserializer::from_str(text);
+        let c: RequirementConfig = serde_path_to_error::deserialize(de).map_err(|e| {
+            let field = e.path().to_string();
+            let message = e.into_inner().to_string();
+            // serde_json's positions point into JSON the caller never wrote.
+            let message = match message.find(" at line ") {
+                Some(i) => message[..i].to_string(),
+                None => message,
+            };
+            one(&field, message)
+        })?;
+        let mut errors = Vec::new();
+        for (param, claim) in &c.owner {
+            if param.is_empty()
+                || !param
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_')
+            {
+                errors.push(ConfigError {
+                    field: "owner".into(),
+                    message: format!("{param:?} is not a path parameter name (letters, digits, _)"),
+                });
+            }
+            if claim.is_empty() {
+                errors.push(ConfigError {
+                    field: format!("owner.{param}"),
+                    message: "claim paths must not be empty".into(),
+                });
+            }
+        }
+        if !errors.is_empty() {
+            return Err(ConfigErrors(errors));
+        }
+        Ok(Requirement(Route {
+            index: 0,
+            methods: Vec::new(),
+            pattern: Pattern(vec![Segment::Rest]),
+            config: RouteConfig {
+                path: "/**".into(),
+                methods: Vec::new(),
+                access: Access::Authenticated,
+                scopes: c.scopes,
+                roles: c.roles,
+                permissions: c.permissions,
+                tenants: c.tenants,
+                owner: c.owner,
+                api_tokens: c.api_tokens,
+                forward_preflight: false,
+            },
+        }))
+    }
+
+    /// Checks a caller, in the order the gate checks a route: a verified
+    /// caller (`token_missing`), `api_tokens` (`api_token_not_allowed`),
+    /// then [`evaluate`]'s scopes, roles, permissions, tenants and owner.
+    /// `params`: the framework's path parameters, decoded; an `owner`
+    /// parameter the framework did not capture fails (`owner_mismatch`).
+    pub fn check(
+        &self,
+        kind: IdentityKind,
+        who: &Subject,
+        params: &[(&str, String)],
+    ) -> Result<(), Refusal> {
+        let refuse = |reason, detail: &str| Refusal {
+            reason,
+            detail: detail.into(),
+            scope: None,
+        };
+        match kind {
+            IdentityKind::Anonymous => {
+                return Err(refuse(
+                    Reason::TokenMissing,
+                    "this route needs an access token",
+                ))
+            }
+            IdentityKind::ApiToken if !self.0.config.api_tokens => {
+                return Err(refuse(
+                    Reason::ApiTokenNotAllowed,
+                    "this route does not accept API tokens",
+                ))
+            }
+            _ => {}
+        }
+        let m = RouteMatch {
+            route: Some(&self.0),
+            access: Access::Authenticated,
+            params: params.iter().map(|(k, v)| (*k, v.clone())).collect(),
+        };
+        evaluate(&m, who)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -653,5 +808,56 @@ mod tests {
     fn gather_dedups_across_paths() {
         let c = json!({"scope": "a b", "scp": ["b", "c"]});
         assert_eq!(gather(&c, &["scope".into(), "scp".into()]), ["a", "b", "c"]);
+    }
+    #[test]
+    fn requirements_in_code_mean_what_routes_mean() {
+        let r = Requirement::from_json(
+            r#"{"scopes": {"all": ["orders:write"]}, "owner": {"user": "sub"}, "api_tokens": false}"#,
+        )
+        .unwrap();
+        let claims = json!({"sub": "alice"});
+        let scopes = vec!["orders:write".to_string()];
+        let subject = Subject {
+            scopes: &scopes,
+            roles: &[],
+            permissions: &[],
+            tenant: None,
+            claims: Some(&claims),
+        };
+        let alice = [("user", "alice".to_string())];
+        assert_eq!(r.check(IdentityKind::Jwt, &subject, &alice), Ok(()));
+        let bob = [("user", "bob".to_string())];
+        let e = r.check(IdentityKind::Jwt, &subject, &bob).unwrap_err();
+        assert_eq!(e.reason, Reason::OwnerMismatch);
+        // A parameter the framework did not capture fails closed.
+        let e = r.check(IdentityKind::Jwt, &subject, &[]).unwrap_err();
+        assert_eq!(e.reason, Reason::OwnerMismatch);
+        let none = Subject {
+            scopes: &[],
+            ..subject
+        };
+        let e = r.check(IdentityKind::Jwt, &none, &alice).unwrap_err();
+        assert_eq!(e.reason, Reason::ScopeMissing);
+        assert_eq!(e.scope.as_deref(), Some("orders:write"));
+        let e = r
+            .check(IdentityKind::ApiToken, &subject, &alice)
+            .unwrap_err();
+        assert_eq!(e.reason, Reason::ApiTokenNotAllowed);
+        let e = r
+            .check(IdentityKind::Anonymous, &subject, &alice)
+            .unwrap_err();
+        assert_eq!(e.reason, Reason::TokenMissing);
+    }
+
+    #[test]
+    fn requirements_in_code_name_the_field_at_fault() {
+        let field = |j: &str| Requirement::from_json(j).unwrap_err().0[0].field.clone();
+        assert_eq!(field(r#"{"scopes": {"all": "x"}}"#), "scopes.all");
+        assert_eq!(field(r#"{"roles": {"some": ["x"]}}"#), "roles.some");
+        assert_eq!(field(r#"{"path": "/x"}"#), "path");
+        assert_eq!(field(r#"{"scope": {"all": ["x"]}}"#), "scope");
+        assert_eq!(field(r#"{"owner": {"user": ""}}"#), "owner.user");
+        assert_eq!(field(r#"{"owner": {"a-b": "sub"}}"#), "owner");
+        assert!(Requirement::from_json("{}").is_ok());
     }
 }

@@ -8,7 +8,10 @@ mod support;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use edgeward::{Algorithm, Config, Decision, Gate, Outcome, Request};
+use edgeward::keys::parse_alg;
+use edgeward::{
+    Algorithm, Config, Decision, Gate, Outcome, PublicKey, Request, RingBackend, SignatureBackend,
+};
 use serde_json::{json, Value};
 use std::path::PathBuf;
 use support::*;
@@ -19,8 +22,13 @@ fn cases_dir() -> PathBuf {
 
 /// Runs one case through the core; returns a description of each mismatch.
 fn run_case(case: &Value) -> Vec<String> {
+    run_case_with(case, RingBackend)
+}
+
+/// [`run_case`] with another signature backend.
+fn run_case_with<B: SignatureBackend>(case: &Value, backend: B) -> Vec<String> {
     let config = Config::from_json(&case["config"].to_string()).expect("case config");
-    let mut gate = Gate::new(config).expect("gate");
+    let mut gate = Gate::with_backend(config, backend).expect("gate");
     let now = case["now"].as_i64().expect("now");
     let req = &case["request"];
     let headers: Vec<(String, String)> = req["headers"]
@@ -171,7 +179,8 @@ fn cases_pass_in_the_core() {
             continue;
         }
         let case: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
-        let errs = run_case(&case);
+        // Without the p521 feature the core refuses ES512 like a wasm host.
+        let errs = run_case(&for_backend(case.clone(), &RingBackend));
         if !errs.is_empty() {
             failures.push(format!("{}: {}", path.display(), errs.join("; ")));
         }
@@ -180,6 +189,55 @@ fn cases_pass_in_the_core() {
     assert!(names.len() >= 20, "only {} cases", names.len());
     assert!(failures.is_empty(), "{}", failures.join("\n"));
     eprintln!("conformance: {} cases pass in the core", names.len());
+}
+
+/// The reference backend without ES512: what a wasm host has when its
+/// native crypto is missing (the core's `p521` feature is off there).
+struct WithoutEs512;
+
+impl SignatureBackend for WithoutEs512 {
+    fn name(&self) -> &'static str {
+        "ring without p521"
+    }
+    fn verify(&self, alg: Algorithm, key: &PublicKey, message: &[u8], signature: &[u8]) -> bool {
+        RingBackend.verify(alg, key, message, signature)
+    }
+    fn supports(&self, alg: Algorithm) -> bool {
+        alg != Algorithm::ES512
+    }
+}
+
+/// `case`, its `expect` replaced by the refusal a backend that cannot verify
+/// the case's `needs_alg` must give (tests/cases/README.md).
+fn for_backend(mut case: Value, backend: &impl SignatureBackend) -> Value {
+    let needs = case["needs_alg"]
+        .as_str()
+        .map(|a| parse_alg(a).expect("needs_alg"));
+    if needs.is_some_and(|alg| !backend.supports(alg)) {
+        case["expect"] =
+            json!({"status": 401, "reason": "alg_not_allowed", "origin": {"reached": false}});
+    }
+    case
+}
+
+#[test]
+fn needs_alg_cases_are_refused_by_a_backend_without_the_alg() {
+    let mut checked = 0;
+    for entry in std::fs::read_dir(cases_dir()).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "json") {
+            continue;
+        }
+        let case: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        if case["needs_alg"] != json!("ES512") {
+            continue;
+        }
+        let case = for_backend(case, &WithoutEs512);
+        let errs = run_case_with(&case, WithoutEs512);
+        assert!(errs.is_empty(), "{}: {}", path.display(), errs.join("; "));
+        checked += 1;
+    }
+    assert!(checked >= 2, "only {checked} ES512 cases");
 }
 
 // ---- generation ----
@@ -462,6 +520,47 @@ fn resource_cases(jwks: &Value, cases: &mut Vec<Value>) {
                "www_authenticate": format!("Bearer realm=\"orders\", resource_metadata=\"{metadata}\"")})));
 }
 
+/// Identity forwarding: the oauth2-proxy preset and the signed identity
+/// assertion (deterministic: Ed25519 with a fixed key at the case's clock).
+fn assertion_cases(g: &Gen, jwks: &Value, cases: &mut Vec<Value>) {
+    // RFC 8032 section 7.1 TEST 1's secret key.
+    const SEED: &str = "nWGxne_9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A";
+    let mut cfg = base_config();
+    cfg["api_tokens"] = json!([]);
+    cfg["headers"]["preset"] = json!("edgeward+oauth2-proxy");
+    cfg["assertion"] =
+        json!({"audience": "https://orders.internal", "issuer": "https://gate.test", "key": SEED});
+    let mut c = claims("alice", "orders:read");
+    c["tid"] = json!("acme");
+    c["email"] = json!("alice@example.test");
+    c["groups"] = json!(["ops", "eu,west"]);
+    let assertion_cfg: edgeward::config::AssertionConfig =
+        serde_json::from_value(cfg["assertion"].clone()).unwrap();
+    let mut signer = edgeward::assertion::Signer::new(&assertion_cfg).unwrap();
+    let alice = edgeward::Identity {
+        kind: edgeward::IdentityKind::Jwt,
+        subject: Some("alice".into()),
+        issuer: Some(ISSUER.into()),
+        tenant: Some("acme".into()),
+        scopes: vec!["orders:read".into()],
+        roles: Vec::new(),
+        permissions: Vec::new(),
+        expires_at: Some(NOW + 3600),
+        claims: Value::Null,
+    };
+    let assertion = signer.mint(&alice, NOW).unwrap();
+    cases.push(case("identity-assertion", "With [assertion] and preset edgeward+oauth2-proxy, the origin gets oauth2-proxy's headers and the gate's signed assertion (the same bytes on every host); spoofed copies, _ look-alikes too, are removed.", cfg.clone(), jwks.clone(), "GET", "/orders/1",
+        json!([["authorization", format!("Bearer {}", g.ec.mint(&c))], ["x-edgeward-assertion", "forged"], ["X_Auth_Request_User", "root"], ["x-auth-request-preferred-username", "root"]]),
+        json!({"status": 200, "reason": null, "origin": {"reached": true, "headers": {
+            "x-auth-subject": "alice", "x-auth-request-user": "alice", "x-auth-request-email": "alice@example.test",
+            "x-auth-request-groups": "ops,eu%2Cwest", "x-auth-request-preferred-username": null,
+            "x_auth_request_user": null, "x-edgeward-assertion": assertion}}})));
+    cases.push(case("identity-assertion-jwks", "With [assertion], the gate serves its public key set itself (the origin is not reached).", cfg, jwks.clone(), "GET", "/.well-known/edgeward/jwks.json", json!([]),
+        json!({"status": 200, "reason": null, "origin": {"reached": false},
+               "response_headers": {"content-type": "application/jwk-set+json", "cache-control": "public, max-age=300"},
+               "answer_body": serde_json::from_str::<Value>(signer.jwks()).unwrap()})));
+}
+
 /// `access = "optional"`: no token passes as anonymous; a token must be valid.
 fn optional_cases(g: &Gen, jwks: &Value, cases: &mut Vec<Value>) {
     let mut cfg = base_config();
@@ -489,6 +588,58 @@ fn optional_cases(g: &Gen, jwks: &Value, cases: &mut Vec<Value>) {
         json!([["authorization", format!("Bearer {expired}")]]),
         json!({"status": 401, "reason": "token_expired", "origin": {"reached": false}}),
     ));
+}
+
+/// ES512 (P-521): every host verifies it, natively or with the core's
+/// `p521` feature. The P-521 key joins the usual key set.
+fn es512_cases(
+    cfg: &Value,
+    jwks: &Value,
+    read: &Value,
+    cases: &mut Vec<Value>,
+    (bearer, ok, bad_signature): (impl Fn(&str) -> Value, Value, Value),
+) {
+    let p521 = Signer::new(Algorithm::ES512, "ec512-1");
+    let mut jwks = jwks.clone();
+    jwks["keys"].as_array_mut().unwrap().push(p521.jwk());
+    let token = p521.mint(read);
+    let mut forged = read.clone();
+    forged["sub"] = json!("mallory");
+    let parts: Vec<&str> = token.split('.').collect();
+    let tampered = format!(
+        "{}.{}.{}",
+        parts[0],
+        base64::Engine::encode(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+            forged.to_string()
+        ),
+        parts[2]
+    );
+    for mut c in [
+        case(
+            "es512-valid",
+            "A valid ES512 (P-521) token passes.",
+            cfg.clone(),
+            jwks.clone(),
+            "GET",
+            "/orders/1",
+            bearer(&token),
+            ok,
+        ),
+        case(
+            "es512-tampered",
+            "An ES512 token whose payload changed after signing is refused.",
+            cfg.clone(),
+            jwks,
+            "GET",
+            "/orders/1",
+            bearer(&tampered),
+            bad_signature,
+        ),
+    ] {
+        c["needs_alg"] = json!("ES512");
+        cases.push(c);
+    }
 }
 
 #[test]
@@ -862,6 +1013,14 @@ fn regenerate() {
     let mut report_only = cfg.clone();
     report_only["mode"] = json!("report-only");
     cases.push(case("report-only", "report-only lets a denied request through, annotated.", report_only, jwks.clone(), "GET", "/orders/1", json!([]), json!({"status": 200, "reason": "token_missing", "set_headers": {"x-edgeward-decision": "deny; status=401; reason=token_missing"}})));
+    es512_cases(
+        &cfg,
+        &jwks,
+        &read,
+        &mut cases,
+        (bearer, ok("alice"), invalid("signature_invalid")),
+    );
+    assertion_cases(&g, &jwks, &mut cases);
     let dir = cases_dir();
     std::fs::create_dir_all(&dir).unwrap();
     for old in std::fs::read_dir(&dir).unwrap() {

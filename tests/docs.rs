@@ -210,7 +210,7 @@ fn heading(top: &str) -> String {
         "issuers" => "`[[issuers]]`".into(),
         "routes" => "`[[routes]]`".into(),
         "api_tokens" => "`[[api_tokens]]`".into(),
-        "token" | "keys" | "cache" | "headers" | "policy" | "cors" | "resource" => {
+        "token" | "keys" | "cache" | "headers" | "policy" | "cors" | "resource" | "assertion" => {
             format!("`[{top}]`")
         }
         _ => "Top level".into(),
@@ -290,7 +290,9 @@ fn full_config() -> Config {
         "keys": {"min_ttl": 60, "max_ttl": 3600, "default_ttl": 600, "stale_if_error": 3600,
                  "refetch_cooldown": 30, "max_response_bytes": 65536, "fetch_timeout": 5},
         "cache": {"ttl": 60, "capacity": 100, "negative_ttl": 10, "negative_capacity": 10},
-        "headers": {"subject": "x-s", "issuer": "x-i", "tenant": "x-t", "scopes": "x-sc",
+        "assertion": {"audience": "https://orders.internal", "issuer": "https://gate.example.com",
+                      "header": "x-a", "ttl": 30, "jwks_path": "/jwks", "kid": "k1"},
+        "headers": {"preset": "edgeward+oauth2-proxy", "subject": "x-s", "issuer": "x-i", "tenant": "x-t", "scopes": "x-sc",
                     "claims": {"email": "x-email"}, "decision": "x-d", "strip_authorization": true},
         "policy": {"default": "authenticated"},
         "resource": {"identifier": "https://api.example.com/orders", "authorization_servers": ["https://idp.example.com/"],
@@ -370,6 +372,11 @@ fn every_accepted_field_is_documented() {
             "resource",
             r#"{"resource": {"identifier": "https://a/", "zz_unknown": 1}}"#,
         ),
+        (
+            "assertion",
+            r#"{"assertion": {"audience": "a", "issuer": "g", "zz_unknown": 1}}"#,
+        ),
+        ("headers", r#"{"headers": {"preset": "zz_unknown"}}"#),
         ("routes", r#"{"routes": [{"path": "/", "zz_unknown": 1}]}"#),
         (
             "routes",
@@ -427,7 +434,8 @@ fn documented_defaults_are_the_real_defaults() {
     let minimal = Config::parse(
         "[[issuers]]\nissuer = \"https://idp.example.com/\"\naudiences = [\"orders\"]\n\
          [[routes]]\npath = \"/\"\n\
-         [[api_tokens]]\nname = \"ci\"\nsha256 = \"f5b3aab52898723eee423bf70d1b6d697c48b09af5616409a344581f4ec65167\"\n",
+         [[api_tokens]]\nname = \"ci\"\nsha256 = \"f5b3aab52898723eee423bf70d1b6d697c48b09af5616409a344581f4ec65167\"\n\
+         [assertion]\naudience = \"o\"\nissuer = \"g\"\n",
     )
     .unwrap();
     let value = serde_json::to_value(&minimal).unwrap();
@@ -438,6 +446,8 @@ fn documented_defaults_are_the_real_defaults() {
         ("routes", "path"),
         ("api_tokens", "name"),
         ("api_tokens", "sha256"),
+        ("assertion", "audience"),
+        ("assertion", "issuer"),
     ];
     let mut checked = 0;
     let Value::Object(top) = &value else {

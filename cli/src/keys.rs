@@ -76,12 +76,7 @@ pub fn public_jwk(material: &KeyMaterial, alg: Algorithm, kid: &str) -> Value {
 pub fn describe(m: &KeyMaterial) -> String {
     match m {
         KeyMaterial::Rsa { n, .. } => format!("{}-bit RSA", n.len() * 8),
-        KeyMaterial::Ec {
-            curve: Curve::P256, ..
-        } => "P-256 EC".into(),
-        KeyMaterial::Ec {
-            curve: Curve::P384, ..
-        } => "P-384 EC".into(),
+        KeyMaterial::Ec { curve, .. } => format!("{} EC", curve.name()),
         KeyMaterial::Ed25519 { .. } => "Ed25519".into(),
         KeyMaterial::Hmac { .. } => "HMAC".into(),
     }
@@ -96,11 +91,7 @@ pub fn thumbprint_kid(m: &KeyMaterial) -> String {
         }
         KeyMaterial::Ec { curve, x, y } => format!(
             r#"{{"crv":"{}","kty":"EC","x":"{}","y":"{}"}}"#,
-            if *curve == Curve::P256 {
-                "P-256"
-            } else {
-                "P-384"
-            },
+            curve.name(),
             b64url(x),
             b64url(y)
         ),
@@ -144,6 +135,9 @@ fn public_of(der: &[u8]) -> Result<(KeyMaterial, Algorithm), String> {
             return Ok((material, alg));
         }
     }
+    if let Some(material) = p521_public(der) {
+        return Ok((material, Algorithm::ES512));
+    }
     if let Ok(pair) = sig::Ed25519KeyPair::from_pkcs8_maybe_unchecked(der) {
         let x = pair.public_key().as_ref().to_vec();
         return Ok((KeyMaterial::Ed25519 { x }, Algorithm::EdDSA));
@@ -154,9 +148,47 @@ fn public_of(der: &[u8]) -> Result<(KeyMaterial, Algorithm), String> {
             Ok((KeyMaterial::Rsa { n: c.n, e: c.e }, Algorithm::RS256))
         }
         Err(e) => Err(format!(
-            "not a usable P-256, P-384, Ed25519 or RSA (2048-8192 bit) private key ({e})"
+            "not a usable P-256, P-384, P-521, Ed25519 or RSA (2048-8192 bit) private key ({e})"
         )),
     }
+}
+
+/// The public point of a PKCS#8 P-521 key (ring has no P-521).
+fn p521_public(der: &[u8]) -> Option<KeyMaterial> {
+    use p521::pkcs8::DecodePrivateKey;
+    let key = p521::ecdsa::SigningKey::from_pkcs8_der(der).ok()?;
+    let point = key.verifying_key().to_sec1_point(false);
+    let point = point.as_bytes();
+    let len = Curve::P521.coordinate_len();
+    if point.len() != 1 + 2 * len {
+        return None;
+    }
+    Some(KeyMaterial::Ec {
+        curve: Curve::P521,
+        x: point[1..1 + len].to_vec(),
+        y: point[1 + len..].to_vec(),
+    })
+}
+
+/// A new PKCS#8 P-521 key: a uniformly random scalar in `1..n` from the
+/// system RNG (66 bytes with the top 7 bits cleared, redrawn when out of
+/// range).
+fn generate_p521(rng: &dyn ring::rand::SecureRandom) -> CliResult<Vec<u8>> {
+    use p521::pkcs8::EncodePrivateKey;
+    let failed = || CliError::from("key generation failed");
+    for _ in 0..64 {
+        let mut bytes = [0u8; 66];
+        rng.fill(&mut bytes).map_err(|_| failed())?;
+        bytes[0] &= 0x01;
+        if let Ok(key) = p521::ecdsa::SigningKey::from_slice(&bytes) {
+            return Ok(key
+                .to_pkcs8_der()
+                .map_err(|_| failed())?
+                .as_bytes()
+                .to_vec());
+        }
+    }
+    Err(failed())
 }
 
 /// Generates a PKCS#8 private key for `alg`.
@@ -176,6 +208,7 @@ pub fn generate(alg: Algorithm, rsa_bits: usize) -> CliResult<SigningKey> {
                 .as_ref()
                 .to_vec()
         }
+        Algorithm::ES512 => generate_p521(&rng)?,
         Algorithm::EdDSA => {
             let v2 = sig::Ed25519KeyPair::generate_pkcs8(&rng).map_err(failed)?;
             ed25519_v1(v2.as_ref()).ok_or_else(|| CliError::from("key generation failed"))?
@@ -201,7 +234,7 @@ pub fn generate(alg: Algorithm, rsa_bits: usize) -> CliResult<SigningKey> {
             return Err(CliError::at(
                 "--alg",
                 format!(
-                    "{} keys are not generated; use RS256 PS256 ES256 ES384 or EdDSA",
+                    "{} keys are not generated; use RS256 PS256 ES256 ES384 ES512 or EdDSA",
                     alg_name(other)
                 ),
             ))
@@ -234,7 +267,7 @@ pub fn signing_alg(flag: &str, name: &str) -> CliResult<Algorithm> {
         Some(Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512) | None => Err(CliError::at(
             flag,
             format!(
-                "unknown or unsupported algorithm \"{name}\"; use RS256 RS384 RS512 PS256 PS384 PS512 ES256 ES384 or EdDSA"
+                "unknown or unsupported algorithm \"{name}\"; use RS256 RS384 RS512 PS256 PS384 PS512 ES256 ES384 ES512 or EdDSA"
             ),
         )),
         Some(a) => Ok(a),
@@ -352,7 +385,12 @@ mod tests {
 
     #[test]
     fn generated_keys_sign_and_fit() {
-        for alg in [Algorithm::ES256, Algorithm::ES384, Algorithm::EdDSA] {
+        for alg in [
+            Algorithm::ES256,
+            Algorithm::ES384,
+            Algorithm::ES512,
+            Algorithm::EdDSA,
+        ] {
             let key = generate(alg, 2048).unwrap();
             let again = SigningKey::from_der(key.der.clone(), None).unwrap();
             assert_eq!(again.alg, alg);

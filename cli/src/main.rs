@@ -168,7 +168,7 @@ pub struct CheckArgs {
 /// `edgeward keygen`.
 #[derive(Args, Debug)]
 pub struct KeygenArgs {
-    /// Algorithm the key is for: RS256 RS384 RS512 PS256 PS384 PS512 ES256 ES384 EdDSA.
+    /// Algorithm the key is for: RS256 RS384 RS512 PS256 PS384 PS512 ES256 ES384 ES512 EdDSA.
     #[arg(long, value_name = "ALG")]
     pub alg: String,
     /// Key id (default: a short thumbprint of the public key).
@@ -195,7 +195,7 @@ pub struct MintArgs {
     /// base64url thumbprint may start with `-`).
     #[arg(long, value_name = "ID", allow_hyphen_values = true)]
     pub kid: Option<String>,
-    /// Algorithm (default: from the key: ES256, ES384, EdDSA or RS256).
+    /// Algorithm (default: from the key: ES256, ES384, ES512, EdDSA or RS256).
     #[arg(long, value_name = "ALG")]
     pub alg: Option<String>,
     /// `iss` claim.

@@ -208,6 +208,11 @@ fn round_trip_es384() {
 }
 
 #[test]
+fn round_trip_es512() {
+    round_trip("ES512");
+}
+
+#[test]
 fn round_trip_eddsa() {
     round_trip("EdDSA");
 }
@@ -1124,7 +1129,7 @@ fn keys_interoperate_with_openssl() {
         );
         out.stdout
     };
-    for alg in ["ES256", "ES384", "EdDSA"] {
+    for alg in ["ES256", "ES384", "ES512", "EdDSA"] {
         let dir = TempDir::new(&format!("ossl-{alg}"));
         keygen(&dir.0, alg);
         // OpenSSL (and so Node's crypto) reads what keygen writes ...
@@ -1135,6 +1140,10 @@ fn keys_interoperate_with_openssl() {
         (
             vec!["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"],
             "ES256",
+        ),
+        (
+            vec!["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-521"],
+            "ES512",
         ),
         (vec!["-algorithm", "ED25519"], "EdDSA"),
     ] {

@@ -131,6 +131,28 @@ fn discovery_token_check_rotate_grace() {
 }
 
 #[test]
+fn es512_tokens_verify_against_the_issuer() {
+    let idp = DevIdp::start(&["--alg", "ES512"]);
+    let jwks = get(&idp.url("/jwks")).json();
+    assert_eq!(jwks["keys"][0]["crv"], "P-521");
+    assert_eq!(jwks["keys"][0]["alg"], "ES512");
+    let r = post_form(
+        &idp.url("/token"),
+        &[("grant_type", "client_credentials"), ("resource", "api")],
+    )
+    .json();
+    let token = r["access_token"].as_str().unwrap();
+    assert_eq!(part(token, 0)["alg"], "ES512");
+    let r = check(&idp, token, &[]).ok();
+    assert!(r.stdout.contains("ALLOWED (200)"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("ES512 signature verifies"),
+        "{}",
+        r.stdout
+    );
+}
+
+#[test]
 fn token_endpoint_parameters_and_errors() {
     let idp = DevIdp::start(&[
         "--alg",

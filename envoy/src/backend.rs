@@ -4,8 +4,11 @@
 //! `verify_signature` (envoy `source/extensions/common/wasm/foreign.cc`)
 //! takes a small protobuf `{1 hash_function, 2 public_key (DER SPKI),
 //! 3 signature, 4 text}` and answers `{1 bool result, 2 string error}`. It
-//! verifies RSA PKCS#1 v1.5 and ECDSA (DER signatures: the JWS `r||s` form
-//! is converted here). It answers false for valid PSS signatures (BoringSSL's
+//! verifies RSA PKCS#1 v1.5 and ECDSA on P-256, P-384 and P-521 (DER
+//! signatures: the JWS `r||s` form is converted here). ES512 is Envoy's
+//! alone in the shipped module (ring has no P-521 and the core's `p521`
+//! feature is left out): without a working `verify_signature` the filter
+//! refuses ES512 tokens (`alg_not_allowed`). It answers false for valid PSS signatures (BoringSSL's
 //! default padding) and has no Ed25519: PS* and EdDSA go to ring, always,
 //! and a `false` from Envoy is final: there is no fallback to another
 //! backend. Key and algorithm checks stay in the core; this only does
@@ -13,7 +16,7 @@
 
 use edgeward::keys::{Curve, KeyMaterial};
 use edgeward::{Algorithm, PublicKey, RingBackend, SignatureBackend};
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 
 /// A verifier for one signature: the foreign function, or a test double.
 pub trait Foreign {
@@ -47,6 +50,9 @@ pub struct EnvoyBackend<F: Foreign = EnvoyForeign> {
     /// False: ring for everything (no foreign function, a failed self-test,
     /// or `crypto = "ring"`).
     native: bool,
+    /// Whether Envoy passed the ES512 known-answer test (checked apart from
+    /// RS256/ES256, so an Envoy without P-521 still verifies the rest).
+    es512: Cell<bool>,
     /// Key material → DER SPKI, built once per key.
     spki: RefCell<Vec<(KeyMaterial, Vec<u8>)>>,
 }
@@ -57,6 +63,7 @@ impl<F: Foreign> EnvoyBackend<F> {
         EnvoyBackend {
             foreign,
             native,
+            es512: Cell::new(false),
             spki: RefCell::new(Vec::new()),
         }
     }
@@ -98,10 +105,21 @@ impl<F: Foreign> EnvoyBackend<F> {
 
     /// A known-answer test: a valid RS256 and ES256 signature must verify
     /// and altered ones must not. Run at configure time; a backend that
-    /// fails it is not used.
+    /// fails it is not used. ES512 is tested too, but only decides whether
+    /// Envoy verifies ES512.
     pub fn self_test(&self) -> Result<(), String> {
         let vectors = crate::selftest::vectors();
-        for v in &vectors {
+        self.es512.set(true);
+        let mut es512 = vectors
+            .iter()
+            .filter(|v| v.alg == Algorithm::ES512)
+            .peekable();
+        let es512_ok = es512.peek().is_some()
+            && es512.all(|v| {
+                self.native_verify(v.alg, &v.key, &v.message, &v.signature) == Some(v.valid)
+            });
+        self.es512.set(es512_ok);
+        for v in vectors.iter().filter(|v| v.alg != Algorithm::ES512) {
             let got = self.native_verify(v.alg, &v.key, &v.message, &v.signature);
             if got != Some(v.valid) {
                 return Err(format!(
@@ -128,6 +146,7 @@ impl<F: Foreign> EnvoyBackend<F> {
             Algorithm::RS512 => ("sha512", 0),
             Algorithm::ES256 => ("sha256", 32),
             Algorithm::ES384 => ("sha384", 48),
+            Algorithm::ES512 if self.es512.get() => ("sha512", 66),
             _ => return None,
         };
         let spki = self.spki_of(key)?;
@@ -161,6 +180,10 @@ impl<F: Foreign> SignatureBackend for EnvoyBackend<F> {
             // do: ring decides. A `false` never reaches here.
         }
         RingBackend.verify(alg, key, message, signature)
+    }
+
+    fn supports(&self, alg: Algorithm) -> bool {
+        RingBackend.supports(alg) || (alg == Algorithm::ES512 && self.native && self.es512.get())
     }
 }
 
@@ -256,6 +279,7 @@ const OID_RSA: &[u8] = &[
 const OID_EC: &[u8] = &[0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01];
 const OID_P256: &[u8] = &[0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07];
 const OID_P384: &[u8] = &[0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x22];
+const OID_P521: &[u8] = &[0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x23];
 
 /// The RSA `RSAPublicKey` (PKCS#1) of `n`, `e`.
 pub fn rsa_public_key(n: &[u8], e: &[u8]) -> Vec<u8> {
@@ -277,6 +301,7 @@ pub fn spki(m: &KeyMaterial) -> Option<Vec<u8>> {
             id.extend_from_slice(match curve {
                 Curve::P256 => OID_P256,
                 Curve::P384 => OID_P384,
+                Curve::P521 => OID_P521,
             });
             let mut point = vec![0x04];
             point.extend_from_slice(x);
@@ -372,6 +397,42 @@ mod tests {
             }
         }
         assert!(EnvoyBackend::new(Absent, true).self_test().is_err());
+    }
+
+    #[test]
+    fn es512_is_envoys_only_after_its_own_known_answer() {
+        // The stand-in has no P-521: RS256 and ES256 pass, ES512 is not
+        // claimed, and ES512 calls never reach it.
+        let b = EnvoyBackend::new(RingAsEnvoy, true);
+        b.self_test().unwrap();
+        assert!(!b.es512.get());
+        assert_eq!(
+            b.supports(Algorithm::ES512),
+            RingBackend.supports(Algorithm::ES512)
+        );
+        let v = crate::selftest::vectors()
+            .into_iter()
+            .find(|v| v.alg == Algorithm::ES512)
+            .unwrap();
+        assert_eq!(
+            b.native_verify(v.alg, &v.key, &v.message, &v.signature),
+            None
+        );
+        // An Envoy that says yes to every ES512 call fails the ES512
+        // known answer (the altered signature) and is not used for it.
+        struct YesToSha512;
+        impl Foreign for YesToSha512 {
+            fn call(&self, args: &[u8]) -> Option<Vec<u8>> {
+                if args.windows(6).any(|w| w == b"sha512") {
+                    Some(vec![0x08, 1])
+                } else {
+                    RingAsEnvoy.call(args)
+                }
+            }
+        }
+        let b = EnvoyBackend::new(YesToSha512, true);
+        b.self_test().unwrap();
+        assert!(!b.es512.get());
     }
 
     #[test]

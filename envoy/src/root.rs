@@ -74,19 +74,21 @@ impl Parts {
 
     /// Asks the gate about these parts.
     pub fn check<B: SignatureBackend>(&self, gate: &mut Gate<B>, now: i64) -> Outcome {
+        self.with(|req| gate.check(req, now))
+    }
+
+    /// Runs `f` with the core's borrowed view of these parts.
+    fn with<R>(&self, f: impl FnOnce(&Request) -> R) -> R {
         let headers: Vec<(&str, &str)> = self
             .headers
             .iter()
             .map(|(k, v)| (k.as_str(), v.as_str()))
             .collect();
-        gate.check(
-            &Request {
-                method: &self.method,
-                path: &self.path,
-                headers: &headers,
-            },
-            now,
-        )
+        f(&Request {
+            method: &self.method,
+            path: &self.path,
+            headers: &headers,
+        })
     }
 }
 
@@ -97,6 +99,8 @@ pub struct Metrics {
     answered: Option<u32>,
     fetch_success: Option<u32>,
     fetch_failed: Option<u32>,
+    cache_hit: Option<u32>,
+    cache_miss: Option<u32>,
     reasons: HashMap<&'static str, Option<u32>>,
 }
 
@@ -118,6 +122,8 @@ impl Metrics {
             answered: counter("edgeward.preflight_answered"),
             fetch_success: counter("edgeward.jwks_fetch_success"),
             fetch_failed: counter("edgeward.jwks_fetch_failed"),
+            cache_hit: counter("edgeward.jwt_cache_hit"),
+            cache_miss: counter("edgeward.jwt_cache_miss"),
             reasons: HashMap::new(),
         }
     }
@@ -407,15 +413,30 @@ impl State {
     /// Applies a decision to the effective context's request. True when it
     /// goes on to the upstream.
     pub fn apply(&mut self, ctx: u32, d: Decision, parts: &Parts) -> bool {
+        match self.gate.jwt_cache() {
+            Some(edgeward::CacheUse::Hit) => bump(self.metrics.cache_hit),
+            Some(edgeward::CacheUse::Miss) => bump(self.metrics.cache_miss),
+            None => {}
+        }
+        let refused = match &d {
+            Decision::Deny(_) => Some(LogLevel::Debug),
+            Decision::Allow(a) if a.report_only.is_some() => Some(LogLevel::Info),
+            _ => None,
+        };
+        if let Some(level) = refused {
+            // The same fields as every host's decision line (docs/observability.md).
+            let event = parts.with(|req| self.gate.describe(req, &d));
+            let mut line = serde_json::json!({"event": "decision"});
+            if let (Some(l), Ok(serde_json::Value::Object(m))) =
+                (line.as_object_mut(), serde_json::to_value(&event))
+            {
+                l.extend(m);
+            }
+            log(level, line);
+        }
         match d {
             Decision::Deny(d) => {
                 self.metrics.denied(d.reason.code());
-                log(
-                    LogLevel::Debug,
-                    serde_json::json!({"event": "deny", "status": d.status, "reason": d.reason.code(),
-                        "detail": d.detail, "method": parts.method,
-                        "path": parts.path.split('?').next()}),
-                );
                 let owned = d.headers();
                 let headers: Vec<(&str, &str)> =
                     owned.iter().map(|(k, v)| (*k, v.as_str())).collect();
@@ -439,13 +460,6 @@ impl State {
             }
             Decision::Allow(a) => {
                 bump(self.metrics.allowed);
-                if let Some(d) = &a.report_only {
-                    log(
-                        LogLevel::Info,
-                        serde_json::json!({"event": "report_only", "status": d.status,
-                            "reason": d.reason.code(), "path": parts.path.split('?').next()}),
-                    );
-                }
                 let mut removed: Vec<&str> = Vec::new();
                 for (name, _) in &parts.headers {
                     if a.strips(name) && !removed.contains(&name.as_str()) {

@@ -1,7 +1,7 @@
 //! Known answers for the signature backend's self-test at configure time:
-//! an RS256 and an ES256 signature from the conformance cases
-//! (`tests/cases/01-rs256-valid.json`, `02-es256-valid.json`), each also
-//! with one bit of the message flipped.
+//! an RS256, an ES256 and an ES512 signature from the conformance cases
+//! (`tests/cases/01-rs256-valid.json`, `02-es256-valid.json`,
+//! `54-es512-valid.json`), each also with one bit of the message flipped.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -22,12 +22,16 @@ const RS256_JWK: &str = r#"{"alg":"RS256","e":"AQAB","kid":"rsa-1","kty":"RSA","
 const ES256_TOKEN: &str = "eyJhbGciOiJFUzI1NiIsImtpZCI6ImVjLTEiLCJ0eXAiOiJhdCtqd3QifQ.eyJhdWQiOiJhcGk6Ly9vcmRlcnMiLCJlbWFpbCI6ImFsaWNlQGV4YW1wbGUudGVzdCIsImV4cCI6MTgwMDAwMzYwMCwiaWF0IjoxNzk5OTk5OTkwLCJpc3MiOiJodHRwczovL2lkcC50ZXN0LyIsInNjb3BlIjoib3JkZXJzOnJlYWQiLCJzdWIiOiJhbGljZSIsInRpZCI6ImFjbWUifQ.pFzgyf9hj5hdPf7hSf4i7b81irVAssQAjfukJcjvOmNGUunixrjkXThKe0erYC0oA9zHqEcSB_MF32Odj1tboA";
 const ES256_JWK: &str = r#"{"alg":"ES256","crv":"P-256","kid":"ec-1","kty":"EC","use":"sig","x":"knsLk8nAXGjZVFvUX_coeXGWb_jSbvZGS2gHGjozJ7E","y":"kB_MnoJw2L9NH6ZATeRhl_z-MXQPD916bcL8hGj3gvE"}"#;
 
+const ES512_TOKEN: &str = "eyJhbGciOiJFUzUxMiIsImtpZCI6ImVjNTEyLTEiLCJ0eXAiOiJhdCtqd3QifQ.eyJhdWQiOiJhcGk6Ly9vcmRlcnMiLCJlbWFpbCI6ImFsaWNlQGV4YW1wbGUudGVzdCIsImV4cCI6MTgwMDAwMzYwMCwiaWF0IjoxNzk5OTk5OTkwLCJpc3MiOiJodHRwczovL2lkcC50ZXN0LyIsInNjb3BlIjoib3JkZXJzOnJlYWQiLCJzdWIiOiJhbGljZSIsInRpZCI6ImFjbWUifQ.AQEXzl_bikuoZzpnB2yILpuXbF_bYPRxMJGToYNE1n_mzFxNRJ_czsi4g3Mr-SgV-7v0Hokq8_X_HwhdoRTk001fAfQ762eLqEnapGxzac-pE0x5nNvVIRDFSNF3BBNtjlzL0xJefSfah8hG_jVFIAAkh8BHWrzeCTiAWVTMQ61Lmp3j";
+const ES512_JWK: &str = r#"{"alg":"ES512","crv":"P-521","kid":"ec512-1","kty":"EC","use":"sig","x":"ALpix4V68EWFsG_m5FRdJosOtn_BfROyMQYncs8AuI01KVWzKNwdU1emME0cnRkOMAqYe0CSkpP_jCjQz86OucTj","y":"APsfV3-aK5frZCdonI26NY1M3LEvwwTBTaptH15Y4zf2wkEvyNrcJh75ishkoIgLAFTgh6i-6Lo97LdDpZj-WJvz"}"#;
+
 /// The vectors (valid and altered, for each algorithm).
 pub fn vectors() -> Vec<Vector> {
     let mut out = Vec::new();
     for (alg, token, jwk) in [
         (Algorithm::RS256, RS256_TOKEN, RS256_JWK),
         (Algorithm::ES256, ES256_TOKEN, ES256_JWK),
+        (Algorithm::ES512, ES512_TOKEN, ES512_JWK),
     ] {
         let (Some((input, sig)), Ok(jwk)) = (token.rsplit_once('.'), serde_json::from_str(jwk))
         else {
@@ -59,7 +63,7 @@ pub fn vectors() -> Vec<Vector> {
 #[cfg(test)]
 mod tests {
     #[test]
-    fn four_vectors() {
-        assert_eq!(super::vectors().len(), 4);
+    fn six_vectors() {
+        assert_eq!(super::vectors().len(), 6);
     }
 }

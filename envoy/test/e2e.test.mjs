@@ -123,6 +123,8 @@ describe("Envoy filter with oidc-provider", () => {
     assert.ok(s.denied >= 3, JSON.stringify(s));
     assert.ok(s["denied.token_missing"] >= 1, JSON.stringify(s));
     assert.ok(s.jwks_fetch_success >= 1, JSON.stringify(s));
+    assert.ok(s.jwt_cache_miss >= 1, JSON.stringify(s));
+    assert.ok(s.jwt_cache_hit >= 1, JSON.stringify(s));
     assert.ok(!/panicked|wasm trap|Function: proxy_on/.test(envoy.logs.raw ?? ""), "no VM failure in the whole run");
   });
 });

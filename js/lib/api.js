@@ -1,5 +1,5 @@
 // What every entry point exports, given its runtime's pieces.
-import { EdgewardError, forwardHeaders, makeCreateGate, reasonsFrom } from "./gate.js";
+import { EdgewardError, forwardHeaders, makeCreateGate, makeVerifyAssertion, reasonsFrom } from "./gate.js";
 export { denoKvStore, redisStore, workersKvStore } from "./stores.js";
 export { EdgewardError, forwardHeaders };
 
@@ -10,6 +10,7 @@ export function entry(runtime) {
   const native = runtime.native;
   return {
     createGate: makeCreateGate(runtime),
+    verifyAssertion: makeVerifyAssertion(runtime.bindings),
     reasons: reasonsFrom(runtime.bindings),
     runtime: Object.freeze({
       name: runtime.name,

@@ -141,6 +141,24 @@ function requestParts(req) {
   return [method, path, joinHeaders(req.headers)];
 }
 
+/** Milliseconds for latency_ms (performance.now where there is one). */
+function clockMs() {
+  return globalThis.performance?.now?.() ?? Date.now();
+}
+
+/**
+ * The event of the 503 a check answers itself after MAX_ROUNDS key fetches
+ * (no decision of the core's to describe): the same fields.
+ */
+function unavailableEvent(method, path) {
+  const cut = (s) => (s.length > 200 ? s.slice(0, 200) : s);
+  return {
+    outcome: "deny", status: 503, reason: "keys_unavailable", detail: "the issuer's keys cannot be fetched right now",
+    method: cut(String(method).toUpperCase()), path: cut(String(path).split("?")[0]), route: null, issuer: null,
+    unverified_issuer: null, kid: null, alg: null, identity: null, tenant: null, jwt_cache: null,
+  };
+}
+
 function secondsClock() {
   return Math.floor(Date.now() / 1000);
 }
@@ -217,6 +235,15 @@ class Gate {
   #clock;
   #onError;
   #hash;
+  /** options.onDecision, or null */
+  #onDecision = null;
+  /** Counters, named as the Envoy filter's (docs/observability.md); `denied.<reason>` in #deniedBy */
+  #counts = { allowed: 0, denied: 0, preflight_answered: 0, jwks_fetch_success: 0, jwks_fetch_failed: 0, jwt_cache_hit: 0, jwt_cache_miss: 0 };
+  #deniedBy = new Map();
+  /** onDecision threw: reported once */
+  #hookFailed = false;
+  /** No options.onError: a throwing hook goes to console.error */
+  #onErrorDefault = true;
   /**
    * flight id -> Promise of the fetch the core asked for (the ingest report;
    * rejects when it failed), while the core holds the flight open
@@ -242,17 +269,19 @@ class Gate {
   #maxBytes;
   #issuers;
   #crypto;
+  /** The binding's requirement class, for require() */
+  #Requirement;
 
   constructor(runtime, bindings, config, options) {
     if (options === null || typeof options !== "object") {
       throw configError([{ field: "options", message: "must be an object" }]);
     }
     const problems = [];
-    const known = ["fetch", "store", "now", "crypto", "onError"];
+    const known = ["fetch", "store", "now", "crypto", "onError", "onDecision", "assertionKey"];
     for (const k of Object.keys(options)) {
       if (!known.includes(k)) problems.push({ field: `options.${k}`, message: `unknown option; use one of ${known.join(", ")}` });
     }
-    const { fetch: fetchFn = globalThis.fetch, store, now, crypto = "auto", onError } = options;
+    const { fetch: fetchFn = globalThis.fetch, store, now, crypto = "auto", onError, onDecision } = options;
     if (typeof fetchFn !== "function") problems.push({ field: "options.fetch", message: "must be a fetch-compatible function" });
     if (
       store !== undefined &&
@@ -268,6 +297,7 @@ class Gate {
     }
     if (now !== undefined && typeof now !== "function") problems.push({ field: "options.now", message: "must be a function returning Unix seconds" });
     if (onError !== undefined && typeof onError !== "function") problems.push({ field: "options.onError", message: "must be a function" });
+    if (onDecision !== undefined && typeof onDecision !== "function") problems.push({ field: "options.onDecision", message: "must be a function (event) => void" });
     if (!["auto", "native", "wasm"].includes(crypto)) {
       problems.push({ field: "options.crypto", message: 'must be "native", "wasm" or "auto"' });
     } else if (crypto === "native" && !runtime.native) {
@@ -277,6 +307,21 @@ class Gate {
     if (typeof config === "string") json = config;
     else if (config !== null && typeof config === "object") json = JSON.stringify(config);
     else problems.push({ field: ".", message: "the configuration must be an object or JSON text" });
+    if (options.assertionKey !== undefined && json !== undefined) {
+      // The signing key of [assertion], kept out of the configuration
+      // object (which gate.config exposes; the core never serializes it).
+      const doc = JSON.parse(json);
+      if (typeof options.assertionKey !== "string") {
+        problems.push({ field: "options.assertionKey", message: "must be a string: a 32-byte Ed25519 seed, base64url" });
+      } else if (!doc.assertion || typeof doc.assertion !== "object") {
+        problems.push({ field: "options.assertionKey", message: "set, but the configuration has no assertion section" });
+      } else if (doc.assertion.key !== undefined) {
+        problems.push({ field: "options.assertionKey", message: "set, and assertion.key too: give the key once" });
+      } else {
+        doc.assertion.key = options.assertionKey;
+        json = JSON.stringify(doc);
+      }
+    }
     if (problems.length) throw configError(problems);
 
     // "auto" may leave an algorithm to ring where ring is faster (node.js);
@@ -285,6 +330,7 @@ class Gate {
       crypto === "wasm" ? undefined : ((crypto === "native" ? runtime.nativeStrict : runtime.native) ?? undefined);
     try {
       this.#w = new bindings.WasmGate(json, native);
+      this.#Requirement = bindings.WasmRequirement;
     } catch (e) {
       if (typeof e === "string") throw configError(JSON.parse(e));
       throw e;
@@ -296,6 +342,11 @@ class Gate {
     this.#store = store;
     this.#clock = now ?? secondsClock;
     this.#onError = onError ?? (() => {});
+    this.#onErrorDefault = onError === undefined;
+    if (onDecision) {
+      this.#onDecision = onDecision;
+      this.#w.setObserve(true);
+    }
     this.#hash = runtime.hash;
     const full = JSON.parse(this.#w.configJson());
     this.#timeoutMs = full.keys.fetch_timeout * 1000;
@@ -381,6 +432,7 @@ class Gate {
    */
   async check(request) {
     const [method, path, headers] = requestParts(request);
+    const started = clockMs();
     if (!this.#warmed) await this.#warmUp();
     let now = this.#now();
     for (let round = 0; ; round++) {
@@ -398,7 +450,7 @@ class Gate {
           this.#identities.set(a.id, identity);
         }
         this.#due(now);
-        return {
+        return this.#observe({
           allowed: true,
           outcome: "allow",
           status: 200,
@@ -408,12 +460,12 @@ class Gate {
           body: null,
           reason: a.reason,
           identity,
-        };
+        }, a, started, round > 0);
       }
       if (tag === 68 /* D */) {
         const d = JSON.parse(out.slice(1));
         this.#due(now);
-        return {
+        return this.#observe({
           allowed: false,
           outcome: "deny",
           status: d.status,
@@ -423,14 +475,14 @@ class Gate {
           body: d.body,
           reason: d.reason,
           identity: null,
-        };
+        }, d, started, round > 0);
       }
       if (tag === 82 /* R */) {
         // The gate answers (a CORS preflight, the RFC 9728 metadata): the
         // origin is not reached. No body for 204, nor for HEAD.
         const p = JSON.parse(out.slice(1));
         this.#due(now);
-        return {
+        return this.#observe({
           allowed: false,
           outcome: "answer",
           status: p.status,
@@ -440,13 +492,13 @@ class Gate {
           body: p.body === "" || /^head$/i.test(method) ? null : p.body,
           reason: null,
           identity: null,
-        };
+        }, p, started, round > 0);
       }
       const f = JSON.parse(out.slice(1));
       if (round >= MAX_ROUNDS) {
         this.#giveUp(f);
         const e = this.#unavailable();
-        return {
+        return this.#observe({
           allowed: false,
           outcome: "deny",
           status: e.status,
@@ -456,11 +508,70 @@ class Gate {
           body: e.body,
           reason: e.code,
           identity: null,
-        };
+        }, { event: this.#onDecision && unavailableEvent(method, path) }, started, true);
       }
       await this.#keysFor(f);
       now = this.#now();
     }
+  }
+
+  /**
+   * Counts a decision and hands its event to options.onDecision (`out`: the
+   * binding's answer, with `event` when a hook is set and `jwt_cache`).
+   * A hook that throws changes nothing: reported once through onError.
+   */
+  #observe(result, out, started, keyFetch) {
+    const c = this.#counts;
+    if (result.outcome === "allow") c.allowed++;
+    else if (result.outcome === "deny") {
+      c.denied++;
+      this.#deniedBy.set(result.reason, (this.#deniedBy.get(result.reason) ?? 0) + 1);
+    } else if (result.status === 204) c.preflight_answered++;
+    if (out.jwt_cache === "hit") c.jwt_cache_hit++;
+    else if (out.jwt_cache === "miss") c.jwt_cache_miss++;
+    if (this.#onDecision && out.event) {
+      const event = { ...out.event, latency_ms: clockMs() - started, key_fetch: keyFetch };
+      try {
+        const r = this.#onDecision(event);
+        // An async hook's rejection is caught the same way.
+        if (r && typeof r.then === "function") r.then(undefined, (e) => this.#hookError(e));
+      } catch (e) {
+        this.#hookError(e);
+      }
+    }
+    return result;
+  }
+
+  #hookError(e) {
+    if (this.#hookFailed) return;
+    this.#hookFailed = true;
+    this.#onError(e, "onDecision");
+    if (this.#onErrorDefault) console.error("edgeward: options.onDecision threw (reported once; decisions are unaffected):", e);
+  }
+
+  /**
+   * The counters (names shared with the Envoy filter, docs/observability.md):
+   * a plain object with `denied.<reason>` keys, or with
+   * `{ format: "prometheus" }` the Prometheus text exposition format.
+   * @param {{ format?: "object" | "prometheus" }} [options]
+   */
+  metrics({ format = "object" } = {}) {
+    const reasons = [...this.#deniedBy].sort(([a], [b]) => (a < b ? -1 : 1));
+    if (format === "object") {
+      const out = { ...this.#counts };
+      for (const [r, n] of reasons) out[`denied.${r}`] = n;
+      return out;
+    }
+    if (format !== "prometheus") throw new TypeError('metrics({ format }): "object" or "prometheus"');
+    const lines = [];
+    for (const [name, n] of Object.entries(this.#counts)) {
+      lines.push(`# TYPE edgeward_${name}_total counter`, `edgeward_${name}_total ${n}`);
+      if (name === "denied" && reasons.length) {
+        lines.push("# TYPE edgeward_denied_reason_total counter");
+        for (const [r, k] of reasons) lines.push(`edgeward_denied_reason_total{reason="${r}"} ${k}`);
+      }
+    }
+    return lines.join("\n") + "\n";
   }
 
   #unavailable() {
@@ -708,6 +819,7 @@ class Gate {
     } catch (e) {
       const message = e && e.name === "TimeoutError" ? `no answer within ${this.#timeoutMs / 1000}s` : String(e?.message ?? e);
       this.#w.fetchFailed(f.issuer, f.url, kind, f.flight, message, this.#now());
+      if (kind === 1) this.#counts.jwks_fetch_failed++;
       await this.#publish(f, kind);
       throw new Error(`fetching ${f.url} failed: ${message}`, { cause: e });
     }
@@ -717,10 +829,12 @@ class Gate {
     } catch (e) {
       const err = new Error(typeof e === "string" ? e : String(e?.message ?? e));
       INGEST_ERRORS.add(err);
+      if (kind === 1) this.#counts.jwks_fetch_failed++;
       await this.#publish(f, kind);
       throw err;
     }
     if (report.removed) this.#forgetVerdicts();
+    if (kind === 1) this.#counts.jwks_fetch_success++;
     await this.#publish(f, kind);
     return report;
   }
@@ -878,6 +992,230 @@ class Gate {
   express(options) {
     return this.connect(options);
   }
+
+  /**
+   * A Fastify plugin (`app.register(gate.fastify())`), following
+   * fastify-plugin's conventions (not encapsulated: it gates the context
+   * it is registered in and its children). An `onRequest` hook answers
+   * refusals and the gate's own answers (CORS preflights, metadata) itself;
+   * otherwise it edits the request headers (`request.headers` and
+   * `request.raw`: client-sent identity headers removed, verified ones
+   * set) and sets `request.identity` (and `request.edgeward`, the whole
+   * result); an `onSend` hook adds the result's `responseHeaders` (CORS)
+   * to the reply.
+   *
+   * `{ throwErrors: true }` (here or in `register`'s options): a refusal
+   * is thrown as an EdgewardError (`statusCode`, `code`, `headers`) for
+   * Fastify's error handler.
+   * @param {{ throwErrors?: boolean }} [options]
+   */
+  fastify(options) {
+    const own = middlewareOptions(options, "fastify", "throwErrors");
+    const gate = this;
+    function edgeward(instance, opts, done) {
+      const throwErrors = typeof opts?.throwErrors === "boolean" ? opts.throwErrors : own.throwErrors === true;
+      if (!instance.hasRequestDecorator("identity")) instance.decorateRequest("identity", null);
+      if (!instance.hasRequestDecorator("edgeward")) instance.decorateRequest("edgeward", null);
+      instance.addHook("onRequest", async (request, reply) => {
+        const r = await gate.check(request.raw);
+        if (!r.allowed) {
+          if (throwErrors && r.outcome === "deny") throw refusalError(r);
+          return fastifySend(reply, r);
+        }
+        applyToNodeRequest(request.raw, r);
+        request.identity = r.identity;
+        request.edgeward = r;
+      });
+      // After the handler (as in hono()), so its own Vary is merged, not lost.
+      instance.addHook("onSend", async (request, reply, payload) => {
+        const r = request.edgeward;
+        if (r?.allowed) {
+          for (const [k, v] of Object.entries(r.responseHeaders)) {
+            reply.header(k, k === "vary" ? mergeVary(reply.getHeader("vary"), v) : v);
+          }
+        }
+        return payload;
+      });
+      done();
+    }
+    // fastify-plugin's marks, set here so that fastify-plugin is not a dependency.
+    edgeward[Symbol.for("skip-override")] = true;
+    edgeward[Symbol.for("fastify.display-name")] = "edgeward";
+    edgeward[Symbol.for("plugin-meta")] = { name: "edgeward", fastify: ">=4" };
+    return edgeward;
+  }
+
+  /**
+   * A requirement stated in code for one framework route, with the keys
+   * and meaning of a `[[routes]]` entry's requirements (`scopes`, `roles`,
+   * `permissions` as `{ any, all }`, `tenants`, `owner`, `api_tokens`),
+   * checked by the core against the identity the gate's middleware set.
+   * Validated now: a bad rule throws an EdgewardError (`config_invalid`)
+   * naming the field (`require.scopes`).
+   * @param {object} rule
+   * @returns {Guard}
+   */
+  require(rule) {
+    if (rule === null || typeof rule !== "object" || Array.isArray(rule)) {
+      throw configError([{ field: "require", message: "must be an object such as { scopes: { all: [\"orders:read\"] } }" }]);
+    }
+    let compiled;
+    try {
+      compiled = new this.#Requirement(JSON.stringify(rule));
+    } catch (e) {
+      if (typeof e === "string") {
+        throw configError(JSON.parse(e).map((x) => ({ field: x.field === "." ? "require" : `require.${x.field}`, message: x.message })));
+      }
+      throw e;
+    }
+    return new Guard((identity, params, request) => this.#guard(compiled, identity, params, request));
+  }
+
+  #guard(rule, identity, params, request) {
+    const [method, path, headers] = request == null ? ["GET", "/", ""] : requestParts(request);
+    const named = {};
+    if (params != null && typeof params === "object") {
+      for (const k of Object.keys(params)) if (typeof params[k] === "string") named[k] = params[k];
+    }
+    const out = this.#w.require(rule, identityJson(identity), JSON.stringify(named), method, path, headers);
+    if (out === "") return { allowed: true, outcome: "allow", status: 200, headers: {}, remove: [], responseHeaders: {}, body: null, reason: null, identity };
+    const d = JSON.parse(out.slice(1));
+    if (out.charCodeAt(0) === 80 /* P */) {
+      // Report-only: the core's decision header replaces the gate's "allow".
+      const reason = /reason=([a-z_]+)/.exec(d.value)?.[1] ?? null;
+      return { allowed: true, outcome: "allow", status: 200, headers: { [d.name]: d.value }, remove: [d.name], responseHeaders: {}, body: null, reason, identity };
+    }
+    return { allowed: false, outcome: "deny", status: d.status, headers: d.headers, remove: [], responseHeaders: d.headers, body: d.body, reason: d.reason, identity: null };
+  }
+}
+
+/**
+ * Sends a refusal or a gate answer on a Fastify reply, the body as bytes:
+ * Fastify adds `; charset=utf-8` to the content type of a string.
+ */
+function fastifySend(reply, r) {
+  reply.code(r.status).headers(r.headers);
+  return reply.send(r.body == null ? undefined : new TextEncoder().encode(r.body));
+}
+
+/** An identity's JSON for the core, once per identity object. */
+const IDENTITY_JSON = new WeakMap();
+function identityJson(identity) {
+  if (identity == null || typeof identity !== "object") return "null";
+  let j = IDENTITY_JSON.get(identity);
+  if (j === undefined) {
+    j = JSON.stringify(identity);
+    if (Object.isFrozen(identity)) IDENTITY_JSON.set(identity, j);
+  }
+  return j;
+}
+
+const NOT_MOUNTED = (where, first) =>
+  new Error(`gate.require(...).${where}(): no result of the gate on this request; mount ${first} before the guard`);
+
+/**
+ * A requirement from `gate.require(rule)`, as middleware for the
+ * frameworks the gate serves. Each runs after the gate's own middleware
+ * (whose identity it checks) and refuses as the gate would: 401
+ * `token_missing` without a verified caller, 403 `scope_missing` with
+ * `error="insufficient_scope"`, ... `owner` reads the framework's path
+ * parameters.
+ */
+class Guard {
+  #check;
+  constructor(check) {
+    this.#check = check;
+  }
+
+  /**
+   * Checks an identity (from `check()`, `verify()` or a middleware).
+   * `params`: path parameters for `owner`; `request`: the request, whose
+   * `Origin` selects the CORS headers of a refusal.
+   * @returns {CheckResult}
+   */
+  check(identity, { params, request } = {}) {
+    return this.#check(identity, params, request);
+  }
+
+  /**
+   * Express / Connect middleware, after `gate.express()`:
+   * `app.post("/orders", guard.express(), handler)`.
+   * @param {{ passErrors?: boolean }} [options]
+   */
+  connect(options) {
+    const { passErrors = false } = middlewareOptions(options, "connect", "passErrors");
+    return (req, res, next) => {
+      let g;
+      try {
+        if (req.edgeward == null) throw NOT_MOUNTED("express", "gate.express()");
+        g = this.#check(req.edgeward.identity, req.params, req);
+      } catch (e) {
+        next(e);
+        return;
+      }
+      if (g.allowed) {
+        if (g.remove.length) editNodeHeaders(req, g);
+        next();
+      } else if (passErrors) {
+        next(refusalError(g));
+      } else {
+        res.statusCode = g.status;
+        for (const [k, v] of Object.entries(g.headers)) res.setHeader(k, v);
+        res.end(g.body ?? undefined);
+      }
+    };
+  }
+
+  /**
+   * Same as `connect()`.
+   * @param {{ passErrors?: boolean }} [options]
+   */
+  express(options) {
+    return this.connect(options);
+  }
+
+  /**
+   * Hono middleware, after `gate.hono()`: `app.post("/orders", guard.hono(), handler)`.
+   * @param {{ throwErrors?: boolean }} [options]
+   */
+  hono(options) {
+    const { throwErrors = false } = middlewareOptions(options, "hono", "throwErrors");
+    let HTTPException;
+    return async (c, next) => {
+      const r = c.get("edgeward");
+      if (r == null) throw NOT_MOUNTED("hono", "gate.hono()");
+      const g = this.#check(r.identity, c.req.param(), c.req.raw);
+      if (!g.allowed) {
+        const res = new Response(g.body, { status: g.status, headers: g.headers });
+        if (!throwErrors) return res;
+        HTTPException ??= await honoHTTPException();
+        const cause = refusalError(g);
+        throw new HTTPException(g.status, { res, message: cause.message, cause });
+      }
+      if (g.remove.length) c.req.raw = requestWithHeaders(c.req.raw, g);
+      await next();
+    };
+  }
+
+  /**
+   * A Fastify `preHandler` (or `onRequest`) hook, after the plugin:
+   * `app.post("/orders", { preHandler: guard.fastify() }, handler)`.
+   * @param {{ throwErrors?: boolean }} [options]
+   */
+  fastify(options) {
+    const { throwErrors = false } = middlewareOptions(options, "fastify", "throwErrors");
+    return async (request, reply) => {
+      const r = request.edgeward;
+      if (r == null) throw NOT_MOUNTED("fastify", "app.register(gate.fastify())");
+      const g = this.#check(r.identity, request.params, request.raw);
+      if (g.allowed) {
+        if (g.remove.length) editNodeHeaders(request.raw, g);
+        return;
+      }
+      if (throwErrors) throw refusalError(g);
+      return fastifySend(reply, g);
+    };
+  }
 }
 
 /** A middleware's options: an object holding at most `known`. */
@@ -1000,6 +1338,12 @@ function requestWithHeaders(req, result) {
 }
 
 function applyToNodeRequest(req, r) {
+  editNodeHeaders(req, r);
+  req.auth = r.identity;
+  req.edgeward = r;
+}
+
+function editNodeHeaders(req, r) {
   // Node derives req.headers and req.headersDistinct from rawHeaders when
   // first read, by the count of headers parsed: both are read (and edited
   // in place) before rawHeaders changes length.
@@ -1010,8 +1354,6 @@ function applyToNodeRequest(req, r) {
     for (const k of Object.keys(r.headers)) distinct[k] = [r.headers[k]];
   }
   if (Array.isArray(req.rawHeaders)) req.rawHeaders = editHeaders(r, req.rawHeaders);
-  req.auth = r.identity;
-  req.edgeward = r;
 }
 
 /** A `Vary` value with `add`'s names added to those already in `held`. */
@@ -1040,4 +1382,65 @@ export function forwardHeaders(result, incoming) {
 /** The reason codes with their statuses and descriptions. */
 export function reasonsFrom(bindings) {
   return deepFreeze(JSON.parse(bindings.reasonCodes()));
+}
+
+/**
+ * Builds `verifyAssertion` for one runtime: the origin's check of the
+ * signed identity assertion (`[assertion]`), done by the core.
+ * @param {any} bindings the wasm-bindgen module (initialised)
+ */
+export function makeVerifyAssertion(bindings) {
+  /** jwksUrl -> { until (ms), text } */
+  const fetched = new Map();
+  async function keySet(opts) {
+    if (opts.jwks !== undefined) return typeof opts.jwks === "string" ? opts.jwks : JSON.stringify(opts.jwks);
+    if (opts.publicKey !== undefined) {
+      const jwk = typeof opts.publicKey === "string" ? JSON.parse(opts.publicKey) : opts.publicKey;
+      return JSON.stringify({ keys: [jwk] });
+    }
+    const url = String(opts.jwksUrl);
+    const held = fetched.get(url);
+    if (held && held.until > Date.now()) return held.text;
+    const fetchFn = opts.fetch ?? globalThis.fetch;
+    const res = await fetchFn(url, { headers: { accept: "application/jwk-set+json, application/json" } });
+    if (!res.ok) throw new EdgewardError("assertion_keys_unavailable", 503, `the gate's key set at ${url} answered ${res.status}`);
+    const text = await res.text();
+    const age = /max-age=(\d+)/.exec(res.headers.get("cache-control") ?? "");
+    fetched.set(url, { until: Date.now() + Math.min(Number(age?.[1] ?? 300), 3600) * 1000, text });
+    return text;
+  }
+  function tokenOf(input, header) {
+    if (typeof input === "string") return input;
+    const h = input?.headers;
+    let v;
+    if (h && typeof h.get === "function") v = h.get(header);
+    else if (h && typeof h === "object") v = h[header];
+    if (Array.isArray(v)) v = v.length === 1 ? v[0] : undefined;
+    return typeof v === "string" ? v : undefined;
+  }
+  /**
+   * @param {string | {headers: any}} input the assertion, or a request carrying it
+   * @param {object} opts
+   */
+  return async function verifyAssertion(input, opts = {}) {
+    const problems = [];
+    const sources = ["jwks", "jwksUrl", "publicKey"].filter((k) => opts[k] !== undefined);
+    if (sources.length !== 1) problems.push({ field: "options", message: "give exactly one of jwks, jwksUrl, publicKey" });
+    for (const k of ["audience", "issuer"]) {
+      if (typeof opts[k] !== "string" || !opts[k]) problems.push({ field: `options.${k}`, message: "required: must equal the gate's assertion." + k });
+    }
+    if (problems.length) throw configError(problems);
+    const header = (opts.header ?? "x-edgeward-assertion").toLowerCase();
+    const token = tokenOf(input, header);
+    if (!token) throw new EdgewardError("assertion_missing", 401, `no ${header} header: the request did not come through the gate`);
+    const now = opts.now ? Math.floor(Number(opts.now())) : Math.floor(Date.now() / 1000);
+    let out = JSON.parse(bindings.verifyAssertion(token, await keySet(opts), opts.issuer, opts.audience, now, opts.clockTolerance ?? 0));
+    if (out.code === "key_not_found" && opts.jwksUrl !== undefined) {
+      // The gate may have a new key: read its key set again, once.
+      fetched.delete(String(opts.jwksUrl));
+      out = JSON.parse(bindings.verifyAssertion(token, await keySet(opts), opts.issuer, opts.audience, now, opts.clockTolerance ?? 0));
+    }
+    if (out.code) throw new EdgewardError(out.code, 401, out.detail);
+    return out.claims;
+  };
 }

@@ -6,6 +6,9 @@
 // module from being an error for Express-only users).
 // @ts-ignore
 import type { MiddlewareHandler } from "hono";
+// Types only, for `gate.fastify()` and `request.identity`; `any` without fastify.
+// @ts-ignore
+import type { FastifyPluginCallback, FastifyReply, FastifyRequest } from "fastify";
 
 /**
  * The gate configuration: the one schema every edgeward host reads
@@ -50,6 +53,12 @@ export interface Config {
     negative_capacity?: number;
   };
   headers?: {
+    /**
+     * Which identity headers the origin gets: edgeward's own (`x-auth-subject`,
+     * ..., the default), oauth2-proxy's (`x-auth-request-user`, `-email`,
+     * `-preferred-username`, `-groups`), or both.
+     */
+    preset?: "edgeward" | "oauth2-proxy" | "edgeward+oauth2-proxy";
     subject?: string;
     issuer?: string;
     tenant?: string;
@@ -74,11 +83,88 @@ export interface Config {
   cors?: CorsConfig;
   /** RFC 9728 protected-resource metadata, served by the gate. */
   resource?: ResourceConfig;
+  /** Signed identity assertion for the origin (see {@link verifyAssertion}). */
+  assertion?: AssertionConfig;
   /** Ordered routes; the first match wins. */
   routes?: RouteConfig[];
   /** Static API tokens, stored as SHA-256 hashes. */
   api_tokens?: { name: string; sha256: string; scopes?: string[] }[];
 }
+
+/**
+ * `[assertion]`: allowed requests with a verified token carry a short-lived
+ * EdDSA JWT the gate signs; the gate serves its key set at `jwks_path`.
+ */
+export interface AssertionConfig {
+  /** The origin's identifier: the assertion's `aud`. */
+  audience: string;
+  /** The gate's identifier: the assertion's `iss`. */
+  issuer: string;
+  /** Request header carrying it (default `x-edgeward-assertion`). */
+  header?: string;
+  /** Lifetime in seconds, 5 to 300 (default 60), never past the access token's `exp`. */
+  ttl?: number;
+  /** Where the gate serves its key set (default `/.well-known/edgeward/jwks.json`). */
+  jwks_path?: string;
+  /** Key id (default: the RFC 7638 thumbprint). */
+  kid?: string;
+  /** The Ed25519 seed (32 bytes, base64url); prefer `GateOptions.assertionKey`. */
+  key?: string;
+}
+
+/** The claims of a verified assertion. */
+export interface AssertionClaims {
+  iss: string;
+  aud: string;
+  iat: number;
+  exp: number;
+  /** The caller (the access token's subject, or the API token's name). */
+  sub?: string;
+  kind: "jwt" | "api_token";
+  /** The access token's issuer. */
+  idp_iss?: string;
+  tenant?: string;
+  /** Granted scopes, space-separated. */
+  scope: string;
+  roles?: string[];
+  permissions?: string[];
+}
+
+export interface VerifyAssertionOptions {
+  /** The gate's key set (object or JSON text)... */
+  jwks?: { keys: object[] } | string;
+  /** ...or where the gate serves it (`https://gate.example.com/.well-known/edgeward/jwks.json`; cached by its max-age, refetched once on an unknown kid)... */
+  jwksUrl?: string | URL;
+  /** ...or the one public JWK. */
+  publicKey?: object | string;
+  /** Must equal the gate's `assertion.audience`. */
+  audience: string;
+  /** Must equal the gate's `assertion.issuer`. */
+  issuer: string;
+  /** Header to read from a request (default `x-edgeward-assertion`). */
+  header?: string;
+  /** Seconds of clock skew allowed on `iat` / `exp` (default 0). */
+  clockTolerance?: number;
+  /** The clock, Unix seconds. */
+  now?: () => number;
+  /** The fetch for `jwksUrl` (default: global fetch). */
+  fetch?: (input: string, init?: RequestInit) => Promise<Response>;
+}
+
+/**
+ * Checks that a request came through the gate: verifies its signed identity
+ * assertion (EdDSA, `iss`, `aud`, `iat`/`exp`) and resolves to its claims.
+ * `input` is the assertion, a `Request`, or a Node / Express request.
+ * Rejects with an {@link EdgewardError} (`status` 401; `code`
+ * `assertion_missing`, `assertion_malformed`, `key_not_found`,
+ * `signature_invalid`, `issuer_invalid`, `audience_invalid`,
+ * `assertion_expired`, `assertion_not_yet_valid`; 503
+ * `assertion_keys_unavailable` when `jwksUrl` cannot be read).
+ */
+export function verifyAssertion(
+  input: string | { headers: Headers | Record<string, string | string[] | undefined> },
+  options: VerifyAssertionOptions,
+): Promise<AssertionClaims>;
 
 /**
  * `authenticated`: a valid token meeting the route's requirements.
@@ -118,7 +204,7 @@ export interface ResourceConfig {
 export type Algorithm =
   | "RS256" | "RS384" | "RS512"
   | "PS256" | "PS384" | "PS512"
-  | "ES256" | "ES384" | "EdDSA"
+  | "ES256" | "ES384" | "ES512" | "EdDSA"
   | "HS256" | "HS384" | "HS512";
 
 export interface IssuerConfig {
@@ -128,6 +214,16 @@ export interface IssuerConfig {
   jwks_uri?: string;
   /** Accepted `aud` values (one must be in the token). Required. */
   audiences: string[];
+  /**
+   * Top-level claims the token's audience is read from (default `["aud"]`;
+   * Cognito access tokens: `["aud", "client_id"]`).
+   */
+  audience_claims?: string[];
+  /**
+   * Claims (claim paths) that must equal a value exactly, compared as JSON,
+   * e.g. `{ token_use: "access" }`, `{ email_verified: true }`.
+   */
+  claim_values?: Record<string, unknown>;
   /** Accepted algorithms (default: every asymmetric one). */
   algorithms?: Algorithm[];
   /** Clock skew allowed on exp / nbf / iat, seconds (default 60). */
@@ -267,8 +363,66 @@ export interface GateOptions {
    * `auto` (native where available; the default).
    */
   crypto?: "auto" | "native" | "wasm";
-  /** Called with errors that do not fail a request (store, background refresh). */
+  /** Called with errors that do not fail a request (store, background refresh, a throwing `onDecision`). */
   onError?: (error: unknown, where: string) => void;
+  /**
+   * Called once per `check` decision with its {@link DecisionEvent}. What
+   * it throws (or rejects with) never changes the decision: it is reported
+   * once, to `onError` (or `console.error` without one).
+   */
+  onDecision?: (event: DecisionEvent) => void | Promise<void>;
+  /**
+   * The `[assertion]` signing key (a 32-byte Ed25519 seed, base64url), from
+   * a secret store or the environment; kept out of `gate.config`.
+   */
+  assertionKey?: string;
+}
+
+/**
+ * One decision, with the same fields on every host (docs/observability.md).
+ * Never the token, its signature or the subject; client-controlled strings
+ * are cut to 200 bytes.
+ */
+export interface DecisionEvent {
+  outcome: "allow" | "deny" | "answer" | "report_only";
+  /** The status sent (200 for allow); for report-only, the refusal's. */
+  status: number;
+  reason: ReasonCode | null;
+  /** The refusal's detail (as in its body). */
+  detail: string | null;
+  method: string;
+  /** The path, without the query string. */
+  path: string;
+  /** The matched route's `path` pattern. */
+  route: string | null;
+  /** The issuer of a verified token. */
+  issuer: string | null;
+  /** The `iss` of a token that was not verified: a claim, never trust it. */
+  unverified_issuer: string | null;
+  kid: string | null;
+  alg: string | null;
+  /** How a verified caller authenticated; null when refused before. */
+  identity: "jwt" | "api_token" | "anonymous" | null;
+  tenant: string | null;
+  /** Whether the verdict cache answered (`null`: no JWT looked at). */
+  jwt_cache: "hit" | "miss" | null;
+  /** Milliseconds the check took, key fetches included. */
+  latency_ms: number;
+  /** The check waited for a key fetch (its own or another request's). */
+  key_fetch: boolean;
+}
+
+/** The counters of `gate.metrics()`, named as the Envoy filter's. */
+export interface Metrics {
+  allowed: number;
+  denied: number;
+  preflight_answered: number;
+  jwks_fetch_success: number;
+  jwks_fetch_failed: number;
+  jwt_cache_hit: number;
+  jwt_cache_miss: number;
+  /** Refusals by reason: `denied.token_expired`, ... (only reasons seen). */
+  [reason: `denied.${string}`]: number;
 }
 
 /** A request of any of the shapes `check` reads. */
@@ -325,6 +479,10 @@ export interface Gate {
   check(request: RequestLike): Promise<CheckResult>;
   /** What is cached, per issuer. */
   keys(): CachedKeys[];
+  /** The counters since the gate was made (docs/observability.md). */
+  metrics(options?: { format?: "object" }): Metrics;
+  /** The counters in the Prometheus text exposition format (`edgeward_*_total`). */
+  metrics(options: { format: "prometheus" }): string;
   /** Refetches every issuer's keys (or one's) now. Rejects with `keys_unavailable` when a fetch fails. */
   refresh(issuer?: string): Promise<CachedKeys[]>;
   /**
@@ -347,6 +505,66 @@ export interface Gate {
   connect(options?: ConnectOptions): (req: any, res: any, next: (err?: unknown) => void) => void;
   /** Same as `connect()`. */
   express(options?: ConnectOptions): (req: any, res: any, next: (err?: unknown) => void) => void;
+  /**
+   * A Fastify plugin (fastify-plugin conventions: it gates the context it
+   * is registered in and its children): `app.register(gate.fastify())`.
+   * An `onRequest` hook answers refusals and gate answers itself (or, with
+   * `throwErrors`, throws the refusal as an {@link EdgewardError} for
+   * Fastify's error handler); allowed: `request.headers` edited as in
+   * `connect()`, `request.identity` and `request.edgeward` set, and
+   * `responseHeaders` (CORS) added to the reply in `onSend`.
+   */
+  fastify(options?: FastifyOptions): FastifyPluginCallback<FastifyOptions>;
+  /**
+   * A requirement for one framework route, in code: the keys and meaning
+   * of a `[[routes]]` entry's requirements, checked by the core against
+   * the identity the gate's middleware set. Throws an
+   * {@link EdgewardError} `config_invalid` naming the field
+   * (`require.scopes.all`) when the rule is invalid.
+   */
+  require(rule: Requirement): Guard;
+}
+
+/** The requirements of a `[[routes]]` entry, for `gate.require()`. */
+export interface Requirement {
+  scopes?: Need;
+  roles?: Need;
+  permissions?: Need;
+  tenants?: string[];
+  /** Path parameter (the framework's: `req.params`, `c.req.param()`) → claim that must equal it. */
+  owner?: Record<string, string>;
+  /** Accept static API tokens (default true). */
+  api_tokens?: boolean;
+}
+
+/**
+ * A requirement from `gate.require()`, as middleware run after the gate's
+ * own. Without a verified caller it refuses with 401 `token_missing`;
+ * unmet, with the refusal a route would give (403 `scope_missing` with
+ * `error="insufficient_scope"`, ...). In report-only mode it lets the
+ * request through with the decision header set.
+ */
+export interface Guard {
+  /** Checks an identity (`null`: none). `params` for `owner`; `request` for the CORS headers of a refusal. */
+  check(identity: Identity | null, options?: { params?: Record<string, string>; request?: RequestLike }): CheckResult;
+  /** Express / Connect middleware, after `gate.express()`. */
+  connect(options?: ConnectOptions): (req: any, res: any, next: (err?: unknown) => void) => void;
+  /** Same as `connect()`. */
+  express(options?: ConnectOptions): (req: any, res: any, next: (err?: unknown) => void) => void;
+  /** Hono middleware, after `gate.hono()`. */
+  hono(options?: HonoOptions): MiddlewareHandler<EdgewardHonoEnv>;
+  /** A Fastify `preHandler` hook, after `app.register(gate.fastify())`. */
+  fastify(options?: FastifyOptions): (request: FastifyRequest, reply: FastifyReply) => Promise<unknown>;
+}
+
+export interface FastifyOptions {
+  /**
+   * Throw refusals as an {@link EdgewardError} (`statusCode`, `code`,
+   * `headers` with `www-authenticate`) for Fastify's error handler. Gate
+   * answers (CORS preflights, the RFC 9728 metadata) are still sent.
+   * Default false: refusals are sent by the hook.
+   */
+  throwErrors?: boolean;
 }
 
 export interface HonoOptions {
@@ -374,6 +592,16 @@ export interface ConnectOptions {
 /** What `gate.hono()` sets on the context: `c.get("identity")`, `c.get("edgeward")`. */
 export interface EdgewardHonoEnv {
   Variables: { identity: Identity; edgeward: CheckResult };
+}
+
+// @ts-ignore: without fastify installed there is nothing to augment.
+declare module "fastify" {
+  interface FastifyRequest {
+    /** The verified identity, set by `gate.fastify()` on an allowed request (null before). */
+    identity: Identity | null;
+    /** The whole CheckResult, set by `gate.fastify()` on an allowed request (null before). */
+    edgeward: CheckResult | null;
+  }
 }
 
 declare global {

@@ -3,7 +3,9 @@
 // the core's HostBackend (js/src/lib.rs). The core has already matched the
 // key's type, curve, alg, use and key_ops to the token's alg: this only does
 // the arithmetic, exactly as ring would (PKCS#1 v1.5; PSS with salt length =
-// hash length; ECDSA in the fixed-width r||s form; Ed25519).
+// hash length; ECDSA in the fixed-width r||s form; Ed25519). ES512 (P-521)
+// is verified here only: the npm package's wasm has no P-521 code (ring has
+// none), so without this verifier ES512 tokens are refused.
 //
 // Answers, as the Rust side expects: 0 invalid, 1 valid, 2 unknown key (call
 // again with the JWK), 3 this algorithm is not available here (ring from now
@@ -30,6 +32,7 @@ function table(c) {
     ["ES256", "sha256", p1363],
     ["ES384", "sha384", p1363],
     ["EdDSA", null, {}],
+    ["ES512", "sha512", p1363],
   ];
 }
 
@@ -42,6 +45,7 @@ const SELF_TEST_KEYS = {
   p256: {"kty":"EC","x":"aq2ESYEiZXrPp0mbrDHJdusFViedYKoz4b15BhdhmHI","y":"Gthfo3dGkYyD_CmdwKzpFp9__8Z4G3rZOCnHVWdQIhw","crv":"P-256"},
   p384: {"kty":"EC","x":"otVzol5SRgNt62wgDWPGkgfgrxhXE78PbhFM1CqpBa3wkTRogX96hFIicB9dUAjU","y":"0uNFRkSxoYpW1yiCZ2mQKiRoaNdbGkhyI2BP6VuQ-gwLpr1LBoaEqZVomhWBgnfl","crv":"P-384"},
   ed: {"crv":"Ed25519","x":"OH9j4hAPUugqIQ82oMIavxMBNkckFbiRgnh72zvyCcU","kty":"OKP"},
+  p521: {"kty":"EC","x":"AN1FH1iJdEF1_dk3YM85awJIdX2KDqjSt7F6pAtkd-Zm536dIdpT1yDZwJKo-L37_ZR-z784Zs1W2uGVJn69ry0M","y":"ABz-gub7LLtDBkuXQorZcUsB7gdK0W1zfx3tT7zxLi82V2idW25UgR5yh5pJv1HOnkwgr5GBd1fQRc4CJqhoe9CW","crv":"P-521"},
 };
 const SELF_TEST = [
   ["rsa", "wrhygBFSTNvw99s1AYSJGwjTiDx6suCxzhrv88Qpr5snqDMpG0r99S_qK_fA8SyYZKa6S0Y63EiZZu5P5xswCG5Nd5GYGeCTjRctxSSkpL1ZBWBmjBvXu--DW_zdh9nGpN3IWQhtMWdPaTdBhXspkpx-k4iCxNJ0qvX1tf4ygzltni_AN_hh-5Z1Dv-9_MeTcnaev0vXrGXSIIK9qVCyTmSqLuSnpCKoiyVcYGqI8EM2IjG0KREAZLaA7bHgQ1Y5M5c9OOecrywu_rFmlqtey62HvBxJd6tVOoiA5Wus-3BWiGpKfmRJH8ccl9TjlSrqsAQ6uP4GcQNRHpph60n89g"],
@@ -53,6 +57,7 @@ const SELF_TEST = [
   ["p256", "gYx4UGUu8KiEO7FIQr7h0DVSptv0kM1U5OxTGfTXJ6uMEL9h6_3GffDbsGHIXhSvjK5u2_sisyybPud7tMZfJg"],
   ["p384", "ubqBumiOmxgeAwVto3SAa0F9dxghubZBp182G3TXc_h0ic8RoMPRRhceTZjPYtoAiyqyKpCUcaE9FiSlVM8ET5IFMGBB-SD7e0M43s-udVoxWS0ez6rYPlQTPUFnTeIa"],
   ["ed", "bf9tTaFHm5uaQowMLjxvDVYnftgmZbK6L0aVnHWLpJ7AXSFVEeU7kGW1v8H3HXVFrvE9S_gu9VEi_z12BQb8BQ"],
+  ["p521", "AFknpnE1UBvORujtWJbs7RniI4ouPqce8apMkjF1CeA33nmGKE3R6BoPwGMwKPwcEsQXCy1HTAykd5HZ1r9oUwWwAIp3JHCE_n-NR9VOLiP1__yklC7Fe1GAxE_YOoHOmNvpq0u9WdGAjSzig_4NRDoZUlBZHULhdXL8eM9W3vtRjchq"],
 ];
 
 const MAX_KEYS = 64;
@@ -154,6 +159,17 @@ export function nodeVerifier(c, options = {}) {
     /** Which algorithms verify natively (running the self-tests now). */
     algorithms() {
       return algs.filter((_, i) => (form[i] ??= selfTest(i)) >= 0).map(([name]) => name);
+    },
+    /**
+     * Whether algorithm `i` verifies natively (its self-test, run once).
+     * @param {number} i algorithm index
+     */
+    supports(i) {
+      try {
+        return (form[i] ??= selfTest(i)) >= 0;
+      } catch {
+        return false;
+      }
     },
     /**
      * @param {number} i algorithm index

@@ -8,7 +8,7 @@ import { entry } from "./api.js";
 
 await init({ module_or_path: new URL("../dist/edgeward_bg.wasm", import.meta.url) });
 
-export const { createGate, reasons, runtime } = entry({
+export const { createGate, verifyAssertion, reasons, runtime } = entry({
   bindings,
   native: null,
   hash: null,

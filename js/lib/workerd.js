@@ -20,7 +20,7 @@ const hash =
     ? (s) => c.createHash("sha256").update(s).digest("base64")
     : null;
 
-export const { createGate, reasons, runtime } = entry({
+export const { createGate, verifyAssertion, reasons, runtime } = entry({
   bindings,
   native: nodeVerifier(c),
   nativeStrict: nodeVerifier(c),

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Everything for the npm package: installs (idempotent: npm packages,
 # wasm-bindgen, redis-server), the wasm build (skipped when no input
-# changed), the test suite under Node, Deno and Bun,
-# the type declarations, and the pack test. Works from a fresh clone with
+# changed), the test suite under Node, Deno and Bun (under Node also
+# test/bundlers.test.js: the app in test/bundle bundled by esbuild and Vite
+# and run; test/docs-config.test.js: every documented configuration example
+# type-checked as Config), the type declarations, and the pack test. Works from a fresh clone with
 # CI=true and no stdin.
 #
 #   js/scripts/test.sh

@@ -48,6 +48,10 @@ extern "C" {
         signature: &[u8],
     ) -> u8;
 
+    /// Whether the verifier does algorithm `alg` (its self-test passes).
+    #[wasm_bindgen(method, structural)]
+    fn supports(this: &NativeVerifier, alg: u8) -> bool;
+
     /// Writes the SHA-256 of `data` to `out` (32 bytes). False when the
     /// host cannot (ring from now on).
     #[wasm_bindgen(method, structural)]
@@ -71,6 +75,7 @@ fn alg_index(alg: Algorithm) -> Option<u8> {
         Algorithm::ES256 => 6,
         Algorithm::ES384 => 7,
         Algorithm::EdDSA => 8,
+        Algorithm::ES512 => 9,
         _ => return None,
     })
 }
@@ -171,6 +176,19 @@ impl SignatureBackend for HostBackend {
             }
         }
         RingBackend.verify(alg, key, message, signature)
+    }
+
+    /// ES512 has no wasm fallback (no P-521 in ring, and this crate leaves
+    /// the core's `p521` feature off): only a verifier that passes its
+    /// ES512 self-test makes it supported.
+    fn supports(&self, alg: Algorithm) -> bool {
+        RingBackend.supports(alg)
+            || match (&self.native, alg_index(alg)) {
+                (Some(native), Some(i)) => {
+                    self.ring_only.get() & (1 << i) == 0 && native.supports(i)
+                }
+                _ => false,
+            }
     }
 
     fn sha256(&self, token: &str) -> [u8; 32] {
@@ -318,6 +336,9 @@ pub struct WasmGate {
     /// with `forgetIdentities` when its map fills.
     sent: HashMap<usize, (Arc<Identity>, u32)>,
     next_id: u32,
+    /// `check` answers carry the decision's `event` (the core's
+    /// `DecisionEvent`) for `onDecision` hooks and counters.
+    observe: bool,
 }
 
 #[wasm_bindgen]
@@ -339,6 +360,7 @@ impl WasmGate {
             gate,
             sent: HashMap::new(),
             next_id: 1,
+            observe: false,
         })
     }
 
@@ -378,7 +400,19 @@ impl WasmGate {
             path,
             headers: &pairs,
         };
-        match self.gate.check(&req, now as i64) {
+        let outcome = self.gate.check(&req, now as i64);
+        let event = match &outcome {
+            Outcome::Decided(d) if self.observe => {
+                serde_json::to_value(self.gate.describe(&req, d)).ok()
+            }
+            _ => None,
+        };
+        // For the jwt_cache_hit / jwt_cache_miss counters, on every answer.
+        let cache = self.gate.jwt_cache().map(|c| match c {
+            edgeward::CacheUse::Hit => "hit",
+            edgeward::CacheUse::Miss => "miss",
+        });
+        match outcome {
             Outcome::Decided(Decision::Allow(a)) => {
                 let (id, fresh) = self.identity_ref(&a.identity);
                 let set = header_map(
@@ -397,6 +431,8 @@ impl WasmGate {
                     "remove": &a.headers_to_remove[..],
                     "response": response,
                     "reason": a.report_only.as_ref().map(|d| d.reason.code()),
+                    "event": event,
+                    "jwt_cache": cache,
                 })
                 .to_string();
                 if fresh {
@@ -408,16 +444,29 @@ impl WasmGate {
                 }
                 format!("A{out}")
             }
-            Outcome::Decided(Decision::Deny(d)) => format!("D{}", deny_json(&d)),
+            Outcome::Decided(Decision::Deny(d)) => {
+                let mut out = deny_json(&d);
+                out["jwt_cache"] = cache.into();
+                if let Some(e) = event {
+                    out["event"] = e;
+                }
+                format!("D{out}")
+            }
             Outcome::Decided(Decision::Answer(a)) => {
                 let headers = header_map(a.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())));
                 format!(
                     "R{}",
-                    json!({"status": a.status, "headers": headers, "body": a.body})
+                    json!({"status": a.status, "headers": headers, "body": a.body, "event": event})
                 )
             }
             Outcome::NeedKeys(f) => format!("K{}", fetch_json(&f)),
         }
+    }
+
+    /// From now on, `check` answers carry the decision's `event`.
+    #[wasm_bindgen(js_name = setObserve)]
+    pub fn set_observe(&mut self, on: bool) {
+        self.observe = on;
     }
 
     /// Verifies a token alone. Answers `V{"until":..,"identity":{...}}`,
@@ -718,11 +767,113 @@ impl WasmGate {
     }
 }
 
+/// A requirement stated in code (`gate.require({...})` in `lib/gate.js`):
+/// the core's [`edgeward::policy::Requirement`], validated once.
+#[wasm_bindgen]
+pub struct WasmRequirement(edgeward::policy::Requirement);
+
+#[wasm_bindgen]
+impl WasmRequirement {
+    /// Parses a requirement from JSON. Throws a JSON array of
+    /// `{field, message}` when it is invalid.
+    #[wasm_bindgen(constructor)]
+    pub fn new(json: &str) -> Result<WasmRequirement, JsValue> {
+        edgeward::policy::Requirement::from_json(json)
+            .map(WasmRequirement)
+            .map_err(|e| {
+                let list: Vec<Value> =
+                    e.0.iter()
+                        .map(|e| json!({"field": e.field, "message": e.message}))
+                        .collect();
+                JsValue::from_str(&Value::Array(list).to_string())
+            })
+    }
+}
+
+/// An identity as the JS API shows it (`IdentityOut`), read back.
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct IdentityIn {
+    kind: String,
+    #[serde(default)]
+    subject: Option<String>,
+    #[serde(default)]
+    issuer: Option<String>,
+    #[serde(default)]
+    tenant: Option<String>,
+    #[serde(default)]
+    scopes: Vec<String>,
+    #[serde(default)]
+    roles: Vec<String>,
+    #[serde(default)]
+    permissions: Vec<String>,
+    #[serde(default)]
+    expires_at: Option<i64>,
+    #[serde(default)]
+    claims: Value,
+}
+
+#[wasm_bindgen]
+impl WasmGate {
+    /// Checks an identity this gate gave out (its JSON, `"null"` for none)
+    /// against `rule`. `params`: the framework's path parameters, a JSON
+    /// object of strings; `headers`: `name\nvalue\n...` (for CORS).
+    /// Answers `""` (met), `P{"name","value"}` (report-only: set this
+    /// decision header and go on) or `D{...}` (the refusal).
+    #[wasm_bindgen(js_name = require)]
+    pub fn require_rule(
+        &self,
+        rule: &WasmRequirement,
+        identity: &str,
+        params: &str,
+        method: &str,
+        path: &str,
+        headers: &str,
+    ) -> String {
+        let identity = match serde_json::from_str::<Option<IdentityIn>>(identity) {
+            Ok(Some(i)) => Identity {
+                kind: match i.kind.as_str() {
+                    "jwt" => IdentityKind::Jwt,
+                    "api_token" => IdentityKind::ApiToken,
+                    _ => IdentityKind::Anonymous,
+                },
+                subject: i.subject,
+                issuer: i.issuer,
+                tenant: i.tenant,
+                scopes: i.scopes,
+                roles: i.roles,
+                permissions: i.permissions,
+                expires_at: i.expires_at,
+                claims: i.claims,
+            },
+            // No identity (or one this binding cannot read): anonymous.
+            _ => Identity::anonymous(),
+        };
+        let params: HashMap<String, String> = serde_json::from_str(params).unwrap_or_default();
+        let params: Vec<(&str, String)> = params
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.clone()))
+            .collect();
+        let pairs = header_pairs(headers);
+        let req = Request {
+            method,
+            path,
+            headers: &pairs,
+        };
+        match self.gate.require(&rule.0, &identity, &params, &req) {
+            Ok(None) => String::new(),
+            Ok(Some((name, value))) => format!("P{}", json!({"name": name, "value": value})),
+            Err(d) => format!("D{}", deny_json(&d)),
+        }
+    }
+}
+
 /// Verifies one signature with a backend chosen by the caller, for the
 /// cross-backend vector tests: `backend` is `"wasm"` (ring) or `"native"`
 /// (through `native`). `jwk` is the public key; `None` when it does not
 /// parse or cannot verify `alg` (the core refuses such keys before any
-/// backend runs).
+/// backend runs), or when the backend cannot verify `alg` at all (ES512
+/// without `native`).
 #[wasm_bindgen(js_name = verifySignature)]
 pub fn verify_signature(
     alg: &str,
@@ -735,7 +886,13 @@ pub fn verify_signature(
     let jwk: Value = serde_json::from_str(jwk).ok()?;
     let key = edgeward::keys::parse_jwk(&jwk).ok()?;
     key.usable_for(alg).ok()?;
-    Some(HostBackend::new(native).verify(alg, &key, message, signature))
+    let backend = HostBackend::new(native);
+    // Unsupported (ES512 without native crypto): no answer, as the gate
+    // refuses such a token before any backend runs.
+    if !backend.supports(alg) {
+        return None;
+    }
+    Some(backend.verify(alg, &key, message, signature))
 }
 
 /// The reason codes, statuses and descriptions, as JSON.
@@ -746,4 +903,21 @@ pub fn reason_codes() -> String {
         .map(|r| json!({"code": r.code(), "status": r.status(), "description": r.description()}))
         .collect();
     Value::Array(list).to_string()
+}
+
+/// Verifies a signed identity assertion (`[assertion]`) against a key set:
+/// the origin's side. Answers `{"claims":{...}}` or `{"code","detail"}`.
+#[wasm_bindgen(js_name = verifyAssertion)]
+pub fn verify_assertion(
+    token: &str,
+    jwks: &str,
+    issuer: &str,
+    audience: &str,
+    now: f64,
+    leeway: f64,
+) -> String {
+    match edgeward::assertion::verify(token, jwks, issuer, audience, now as i64, leeway as i64) {
+        Ok(claims) => json!({ "claims": claims }).to_string(),
+        Err(r) => json!({ "code": r.code, "detail": r.detail }).to_string(),
+    }
 }

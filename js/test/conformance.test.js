@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { createGate, forwardHeaders } from "edgeward";
 import { test } from "./harness.js";
-import { caseFetch, caseMismatches, conformanceCases } from "./fixtures.js";
+import { caseFetch, caseMismatches, conformanceCases, expectFor } from "./fixtures.js";
 
 const cases = conformanceCases();
 
@@ -34,7 +34,7 @@ for (const crypto of ["native", "wasm"]) {
           originHeader: (name) => (origin?.has(name) ? [origin.get(name)] : []),
           responseHeader: (name) => response.get(name),
           answerBody: r.outcome === "answer" ? r.body : null,
-        }),
+        }, expectFor(c, crypto)),
       );
       if (r.outcome === "deny") {
         if (JSON.parse(r.body).reason !== r.reason) errs.push("body.reason differs from reason");

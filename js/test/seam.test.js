@@ -6,6 +6,8 @@
 //   express  app.use(gate.express()) and a final app.use handler, on a
 //            node:http server on loopback
 //   connect  gate.connect() wrapping a plain node:http handler
+//   fastify  app.register(gate.fastify()) and app.all("*"), Fastify's own
+//            server on loopback
 //   hono     app.use("*", gate.hono()) and app.all("*"), through
 //            app.request (Hono's own request path; @hono/node-server is
 //            not a dependency of the package's tests)
@@ -18,6 +20,7 @@ import assert from "node:assert/strict";
 import http from "node:http";
 import net from "node:net";
 import express from "express";
+import Fastify from "fastify";
 import { Hono } from "hono";
 import { createGate } from "edgeward";
 import { runtime, test } from "./harness.js";
@@ -199,6 +202,36 @@ test(`seam: ${cases.length} cases through node:http with gate.connect()`, async 
         res.end("reached");
       });
   });
+  assert.deepEqual(failures, []);
+});
+
+test(`seam: ${cases.length} cases through Fastify (app.register(gate.fastify()), real HTTP)`, async () => {
+  const failures = [];
+  for (const c of cases) {
+    const app = Fastify();
+    let seen = null;
+    const errs = [];
+    app.register(gateFor(c).fastify());
+    app.all("*", async (request) => {
+      // The handler reads request.headers; Fastify's getter is
+      // request.raw.headers, which must agree with rawHeaders.
+      if (request.headers !== request.raw.headers) errs.push("request.headers is not request.raw.headers");
+      seen = nodeObservation(request.raw);
+      return { reached: true };
+    });
+    await app.listen({ port: 0, host: "127.0.0.1" });
+    try {
+      const res = await rawRequest(app.server.address().port, c);
+      if (serverRefusedFirst(c, res, seen)) {
+        if (c.name !== "seam-method-case") failures.push(`fastify ${c.file}: the server refused it first (400)`);
+        continue;
+      }
+      errs.push(...caseMismatches(c, fromHttp(res, seen, errs)));
+      if (errs.length) failures.push(`fastify ${c.file}: ${errs.join("; ")}`);
+    } finally {
+      await app.close();
+    }
+  }
   assert.deepEqual(failures, []);
 });
 

@@ -4,6 +4,8 @@ import {
   type CheckResult,
   type Config,
   createGate,
+  type DecisionEvent,
+  type Metrics,
   denoKvStore,
   EdgewardError,
   forwardHeaders,
@@ -13,6 +15,7 @@ import {
   reasons,
   redisStore,
   runtime,
+  verifyAssertion,
   workersKvStore,
 } from "edgeward";
 import { Hono } from "hono";
@@ -106,3 +109,56 @@ function errorHandler(err: unknown, res: { status(n: number): { set(h: Record<st
 // @ts-expect-error: not an option
 gate.connect({ throwErrors: true });
 export { errorHandler, handler, hono, passing, use };
+
+// Fastify: the plugin, request.identity by declaration merging, guards.
+import Fastify from "fastify";
+const fastifyApp = Fastify();
+fastifyApp.register(gate.fastify());
+fastifyApp.register(gate.fastify(), { throwErrors: true });
+const writeGuard = gate.require({ scopes: { all: ["orders:write"] }, owner: { user: "sub" }, api_tokens: false });
+fastifyApp.post("/orders/:id", { preHandler: writeGuard.fastify({ throwErrors: true }) }, async (request) => {
+  const who: Identity | null = request.identity;
+  const sub: string | null | undefined = who?.subject;
+  return { sub, outcome: request.edgeward?.outcome };
+});
+const guarded: CheckResult = writeGuard.check(null, { params: { user: "alice" } });
+const expressGuard: (req: any, res: any, next: (err?: unknown) => void) => void = writeGuard.express({ passErrors: true });
+new Hono().post("/orders/:id", writeGuard.hono({ throwErrors: true }), (c) => c.json({ sub: c.get("identity").subject }));
+// @ts-expect-error: path belongs in [[routes]]
+gate.require({ path: "/orders" });
+// @ts-expect-error: not a fastify option
+gate.fastify({ passErrors: true });
+void guarded;
+void expressGuard;
+// Observability (docs/observability.md).
+const observed: Gate = createGate(config, {
+  onDecision: (e: DecisionEvent) => {
+    const outcome: "allow" | "deny" | "answer" | "report_only" = e.outcome;
+    const cache: "hit" | "miss" | null = e.jwt_cache;
+    const ms: number = e.latency_ms;
+    void [outcome, cache, ms, e.key_fetch, e.unverified_issuer];
+  },
+});
+const counters: Metrics = observed.metrics();
+const deniedExpired: number = counters["denied.token_expired"];
+const promText: string = observed.metrics({ format: "prometheus" });
+void [deniedExpired, promText];
+// Identity forwarding: header presets and the signed identity assertion.
+const forwarding: Config = {
+  headers: { preset: "oauth2-proxy" },
+  assertion: { audience: "https://orders.internal", issuer: "https://gate.example.com", ttl: 60 },
+};
+createGate(forwarding, { assertionKey: "seed" });
+async function originSide(req: Request): Promise<string | undefined> {
+  const asserted = await verifyAssertion(req, {
+    jwksUrl: "https://gate.example.com/.well-known/edgeward/jwks.json",
+    audience: "https://orders.internal",
+    issuer: "https://gate.example.com",
+  });
+  const assertedKind: "jwt" | "api_token" = asserted.kind;
+  void [assertedKind, asserted.scope];
+  return asserted.sub;
+}
+void originSide;
+// @ts-expect-error: audience is required
+verifyAssertion("token", { jwks: { keys: [] }, issuer: "g" });

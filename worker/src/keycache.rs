@@ -118,13 +118,15 @@ fn kv() -> Option<KvStore> {
 
 /// Decides a request: checks, and when the core asks for keys, gets them
 /// (or waits for the request that is getting them) and checks again.
-/// `first`: an outcome the fast path already got for this request.
+/// `first`: an outcome the fast path already got for this request. The
+/// flag: the request waited for a key fetch (its own or another's).
 pub async fn decide(
     parts: &Parts,
     clock: Clock,
     ctx: &Context,
     mut first: Option<Outcome>,
-) -> Decision {
+) -> (Decision, bool) {
+    let mut waited = false;
     // A backstop only: every flight ends within fetch_timeout (reported) or
     // FLIGHT_GRACE later (counted lost by the core), and a request may wait
     // on two (discovery, then the key set).
@@ -140,16 +142,22 @@ pub async fn decide(
             Some(o) => o,
             None => match with_app(|app| parts.with(|req| app.gate.check(req, now))) {
                 Some(o) => o,
-                None => return crate::keys_timeout("api"),
+                None => return (crate::keys_timeout("api"), waited),
             },
         };
         match outcome {
-            Outcome::Decided(d) => return d,
-            Outcome::NeedKeys(f) if f.start => obtain(f, clock, &kv(), Some(ctx)).await,
+            Outcome::Decided(d) => return (d, waited),
+            Outcome::NeedKeys(f) if f.start => {
+                waited = true;
+                obtain(f, clock, &kv(), Some(ctx)).await
+            }
             Outcome::NeedKeys(_) => {
+                waited = true;
+                // No await between the check above and this return: the
+                // gate's description of its latest check is this request's.
                 if now_ms() > deadline {
                     let realm = with_app(|a| a.gate.config().realm.clone()).unwrap_or_default();
-                    return crate::keys_timeout(&realm);
+                    return (crate::keys_timeout(&realm), waited);
                 }
                 Delay::from(Duration::from_millis(pause)).await;
                 pause = (pause * 2).min(16);

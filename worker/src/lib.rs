@@ -8,7 +8,8 @@
 //! - settings (config var or bundled file, secrets, `ORIGIN`): [`settings`]
 //! - keys: per-isolate memory → KV (`EDGEWARD_KV`) → the IdP: [`keycache`]
 //! - forwarding: [`proxy`]; native signature arithmetic: [`native`]
-//! - one JSON log line per denial and per key fetch: [`log`]
+//! - one JSON log line per decision (allows sampled) and per key fetch,
+//!   one Analytics Engine data point per decision: [`log`]
 //!
 //! Build: `worker/scripts/build.sh` (cargo + wasm-bindgen + wasm-opt + a
 //! small ES module entry, `worker/js/entry.mjs`); run: `wrangler dev` with the
@@ -23,7 +24,6 @@ pub mod proxy;
 pub mod settings;
 
 use edgeward::config::Mode;
-use edgeward::policy::{split_path, Policy};
 use edgeward::{Answer, Decision, Deny, Gate, Reason, Request, SharedTier, SignatureBackend};
 use native::NativeBackend;
 use serde_json::json;
@@ -37,8 +37,10 @@ use worker::{event, Context, Env};
 pub struct App {
     /// The core.
     pub gate: Gate<NativeBackend>,
-    /// The routes again, only to name the matched route in deny logs.
-    pub policy: Policy,
+    /// Share of allowed requests with a decision log line.
+    pub log_sample: f64,
+    /// The Analytics Engine dataset, when bound.
+    pub analytics: Option<JsValue>,
     /// Where allowed requests go.
     pub origin: Option<String>,
     /// The KV binding (looked up once per isolate).
@@ -152,8 +154,6 @@ async fn load(env: &Env) -> Result<App, String> {
     let s = settings::load(env).inspect_err(|e| {
         log::line(json!({"event": "config_error", "error": e}));
     })?;
-    let policy = Policy::new(&s.config.routes, s.config.policy.default)
-        .map_err(|e| format!("routes: {e}"))?;
     let backend = NativeBackend::detect();
     let issuers: Vec<String> = s.config.issuers.iter().map(|i| i.issuer.clone()).collect();
     let mode = s.config.mode;
@@ -188,7 +188,8 @@ async fn load(env: &Env) -> Result<App, String> {
     wanted_headers.push(TEST_NOW_HEADER.into());
     let mut app = App {
         gate,
-        policy,
+        log_sample: s.log_sample,
+        analytics: s.analytics,
         origin: s.origin,
         kv: kv.clone(),
         wanted_headers: std::rc::Rc::new(Wanted::new(wanted_headers)),
@@ -202,6 +203,8 @@ async fn load(env: &Env) -> Result<App, String> {
         "origin": app.origin.as_deref().unwrap_or("(request URL)"),
         "kv": if kv.is_some() { settings::KV_BINDING } else { "(none: memory and IdP only)" },
         "crypto": backend.name(),
+        "log_sample": app.log_sample,
+        "analytics": app.analytics.is_some().then_some(settings::ANALYTICS_BINDING),
     }));
     if let Some(kv) = kv {
         keycache::warm_from_kv(&mut app, &kv).await;
@@ -312,52 +315,6 @@ fn plain_error(status: u16, error: &str, reason: &str, detail: &str) -> web_sys:
     web_sys::Response::new_with_opt_str_and_init(Some(&body), &init).unwrap()
 }
 
-/// What a deny log line says about the request (never the token).
-fn describe(parts: &Parts) -> serde_json::Value {
-    with_app(|app| {
-        parts.with(|req| {
-            let route = split_path(req.path_only()).ok().and_then(|segs| {
-                app.policy
-                    .route(req.method, &segs)
-                    .route
-                    .map(|r| r.config.path.clone())
-            });
-            let (mut issuer, mut kid) = (None, None);
-            if let Ok(Some(p)) = edgeward::token::extract(req, &app.gate.config().token) {
-                if let Ok(jws) = edgeward::jws::parse(&p.token) {
-                    kid = jws.header.kid.clone();
-                    issuer = jws
-                        .claims
-                        .get("iss")
-                        .and_then(|v| v.as_str())
-                        .map(str::to_owned);
-                }
-            }
-            json!({
-                "method": req.method,
-                "path": req.path_only(),
-                "route": route,
-                "issuer": issuer,
-                "kid": kid,
-            })
-        })
-    })
-    .unwrap_or(serde_json::Value::Null)
-}
-
-fn log_decision(event: &str, d: &Deny, parts: &Parts) {
-    let mut line = json!({
-        "event": event,
-        "status": d.status,
-        "reason": d.reason.code(),
-        "detail": d.detail,
-    });
-    if let (Some(l), serde_json::Value::Object(m)) = (line.as_object_mut(), describe(parts)) {
-        l.extend(m);
-    }
-    log::line(line);
-}
-
 thread_local! {
     /// A check the fast path could not finish (keys needed), handed to the
     /// async path of the same request. JS calls `fetchFast` and then, with
@@ -391,6 +348,7 @@ pub fn fetch_fast(req: web_sys::Request, ctx: worker::worker_sys::Context) -> Js
     let Some(wanted) = with_app(|a| a.wanted_headers.clone()) else {
         return JsValue::UNDEFINED;
     };
+    let started = now_ms();
     let parts = Parts::from_request(&req, &wanted);
     let clock = clock_for(&parts);
     let Some(outcome) = with_app(|app| parts.with(|r| app.gate.check(r, clock.now()))) else {
@@ -398,6 +356,7 @@ pub fn fetch_fast(req: web_sys::Request, ctx: worker::worker_sys::Context) -> Js
     };
     match outcome {
         edgeward::Outcome::Decided(d) => {
+            log::decision(&req, &d, &parts, started, false);
             keycache::schedule_refreshes(clock, &Context::new(ctx));
             match finish(&req, d, &parts) {
                 Ok(v) => v,
@@ -426,16 +385,10 @@ fn finish(req: &web_sys::Request, d: Decision, parts: &Parts) -> Result<JsValue,
         .into()
     };
     match d {
-        Decision::Deny(d) => {
-            log_decision("deny", &d, parts);
-            Ok(built(deny_response(&d, parts.method == "HEAD")))
-        }
-        // Answered here; the origin is never reached. Not a refusal: no log.
+        Decision::Deny(d) => Ok(built(deny_response(&d, parts.method == "HEAD"))),
+        // Answered here; the origin is never reached.
         Decision::Answer(a) => Ok(built(answer_response(&a, parts.method == "HEAD"))),
         Decision::Allow(allow) => {
-            if let Some(d) = &allow.report_only {
-                log_decision("report_only", d, parts);
-            }
             with_app(|app| proxy::origin_request(req, &allow, app, &parts.path))
                 .unwrap_or_else(|| Err("the gate is not ready".into()))
         }
@@ -467,6 +420,7 @@ async fn fetch(req: web_sys::Request, env: Env, ctx: Context) -> worker::Result<
 }
 
 async fn handle(req: web_sys::Request, env: Env, ctx: Context) -> web_sys::Response {
+    let started = now_ms();
     let handoff = HANDOFF.with(|h| h.borrow_mut().take());
     if let Err(e) = ensure_ready(&env).await {
         log::line(json!({"event": "config_error", "status": 500, "error": e}));
@@ -488,7 +442,10 @@ async fn handle(req: web_sys::Request, env: Env, ctx: Context) -> web_sys::Respo
             (parts, clock, None)
         }
     };
-    let decision = keycache::decide(&parts, clock, &ctx, first).await;
+    let handed_off = first.is_some();
+    let (decision, waited) = keycache::decide(&parts, clock, &ctx, first).await;
+    // Before any other check: the gate describes its latest one.
+    log::decision(&req, &decision, &parts, started, waited || handed_off);
     keycache::schedule_refreshes(clock, &ctx);
     let out = match finish(&req, decision, &parts) {
         Ok(v) => v,

@@ -1,10 +1,127 @@
 //! Structured logs: one JSON object per line on `console.log`, which
 //! Workers Logs / `wrangler tail` / Logpush index field by field. Never a
 //! token, a key or a secret.
+//!
+//! Per decision: a `decision` line with the core's fields
+//! ([`edgeward::DecisionEvent`], docs/observability.md) plus `latency_ms`,
+//! `key_fetch`, `sample_rate`, `cf_ray` and `traceparent` — always for
+//! refusals, gate answers, report-only and requests that waited for keys;
+//! for plain allows, a random share `EDGEWARD_LOG_SAMPLE`. With an
+//! `EDGEWARD_ANALYTICS` binding, one Analytics Engine data point per
+//! decision (layout in worker/README.md).
 
-use wasm_bindgen::JsValue;
+use crate::{now_ms, with_app, Parts};
+use edgeward::{Decision, DecisionEvent, EventOutcome};
+use serde_json::{json, Value};
+use wasm_bindgen::{JsCast, JsValue};
 
 /// Writes one log line.
-pub fn line(v: serde_json::Value) {
+pub fn line(v: Value) {
     web_sys::console::log_1(&JsValue::from_str(&v.to_string()));
+}
+
+/// Analytics Engine caps an index at 96 bytes.
+const INDEX_BYTES: usize = 96;
+
+/// Logs (when due) and records the decision just made for `parts`. Call
+/// before the gate's next check: the core describes its latest one.
+pub fn decision(
+    req: &web_sys::Request,
+    d: &Decision,
+    parts: &Parts,
+    started: f64,
+    key_fetch: bool,
+) {
+    let plain_allow = matches!(d, Decision::Allow(a) if a.report_only.is_none());
+    let Some((rate, analytics)) = with_app(|a| (a.log_sample, a.analytics.clone())) else {
+        return;
+    };
+    let logged = !plain_allow || key_fetch || rate >= 1.0 || js_sys::Math::random() < rate;
+    if !logged && analytics.is_none() {
+        return;
+    }
+    let Some(event) = with_app(|app| parts.with(|r| app.gate.describe(r, d))) else {
+        return;
+    };
+    let latency_ms = now_ms() - started;
+    if logged {
+        let mut l = json!({"event": "decision"});
+        if let (Some(m), Ok(Value::Object(e))) = (l.as_object_mut(), serde_json::to_value(&event)) {
+            m.extend(e);
+            m.insert("latency_ms".into(), latency_ms.into());
+            m.insert("key_fetch".into(), key_fetch.into());
+            // What a count of these lines must be multiplied by.
+            let rate = if plain_allow && !key_fetch { rate } else { 1.0 };
+            m.insert("sample_rate".into(), rate.into());
+            let headers = req.headers();
+            for (name, field) in [("cf-ray", "cf_ray"), ("traceparent", "traceparent")] {
+                if let Ok(Some(v)) = headers.get(name) {
+                    m.insert(field.into(), edgeward::observe::bound(&v).into());
+                }
+            }
+        }
+        line(l);
+    }
+    if let Some(dataset) = analytics {
+        write_point(&dataset, &event, latency_ms, key_fetch);
+    }
+}
+
+/// One data point: blobs, doubles and the index as worker/README.md lays
+/// them out. A failing write is logged, never fatal.
+fn write_point(dataset: &JsValue, e: &DecisionEvent, latency_ms: f64, key_fetch: bool) {
+    let s = |v: &Option<String>| v.clone().unwrap_or_default();
+    let outcome = match e.outcome {
+        EventOutcome::Allow => "allow",
+        EventOutcome::Deny => "deny",
+        EventOutcome::Answer => "answer",
+        EventOutcome::ReportOnly => "report_only",
+    };
+    let mut index = s(&e.route);
+    if index.len() > INDEX_BYTES {
+        let mut end = INDEX_BYTES;
+        while !index.is_char_boundary(end) {
+            end -= 1;
+        }
+        index.truncate(end);
+    }
+    let point = json!({
+        "indexes": [index],
+        "blobs": [
+            outcome,
+            e.reason.unwrap_or_default(),
+            s(&e.route),
+            s(&e.issuer),
+            e.method,
+            s(&e.unverified_issuer),
+            s(&e.kid),
+            s(&e.alg),
+            e.identity.and_then(|k| serde_json::to_value(k).ok()).and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default(),
+            s(&e.tenant),
+        ],
+        "doubles": [
+            e.status,
+            latency_ms,
+            if key_fetch { 1 } else { 0 },
+            match e.jwt_cache {
+                Some(edgeward::CacheUse::Hit) => 1,
+                Some(edgeward::CacheUse::Miss) => 0,
+                None => -1,
+            },
+        ],
+    });
+    let result = js_sys::JSON::parse(&point.to_string()).and_then(|p| {
+        let write = js_sys::Reflect::get(dataset, &JsValue::from_str("writeDataPoint"))?;
+        write
+            .unchecked_into::<js_sys::Function>()
+            .call1(dataset, &p)
+    });
+    if let Err(err) = result {
+        let error = err
+            .dyn_ref::<js_sys::Error>()
+            .map(|e| String::from(e.message()))
+            .or_else(|| err.as_string())
+            .unwrap_or_else(|| "writeDataPoint failed".into());
+        line(json!({"event": "analytics_error", "error": error}));
+    }
 }

@@ -3,10 +3,13 @@
 //! Ring compiled to wasm is the reference and runs everywhere, but bignum
 //! arithmetic in wasm is 5-10x slower than BoringSSL. With `nodejs_compat`
 //! workerd offers a synchronous `node:crypto.verify`, which this backend uses
-//! for RS256/384/512, ES256/384 and EdDSA. PS* (workerd's node:crypto does not
-//! do PSS padding), HMAC, and anything the host refuses go to ring. Key and
-//! algorithm checks stay in the core: a backend only does arithmetic on a key
-//! the core already matched to the token's `alg`.
+//! for RS256/384/512, ES256/384/512 and EdDSA. PS* (workerd's node:crypto
+//! does not do PSS padding), HMAC, and anything the host refuses go to ring.
+//! ES512 is node:crypto's alone (ring has no P-521 and the Worker leaves the
+//! core's `p521` feature off): without `nodejs_compat` ES512 tokens are
+//! refused (`alg_not_allowed`). Key and algorithm checks stay in the core: a
+//! backend only does arithmetic on a key the core already matched to the
+//! token's `alg`.
 
 use edgeward::keys::KeyMaterial;
 use edgeward::{Algorithm, PublicKey, RingBackend, SignatureBackend};
@@ -77,6 +80,7 @@ fn params(alg: Algorithm) -> Option<(&'static str, u32)> {
         Algorithm::RS512 => ("sha512", 0),
         Algorithm::ES256 => ("sha256", 32),
         Algorithm::ES384 => ("sha384", 48),
+        Algorithm::ES512 => ("sha512", 66),
         Algorithm::EdDSA => ("", 0),
         _ => return None,
     })
@@ -110,12 +114,18 @@ impl SignatureBackend for NativeBackend {
             _ => RingBackend.verify(alg, key, message, signature),
         }
     }
+
+    fn supports(&self, alg: Algorithm) -> bool {
+        RingBackend.supports(alg) || (self.native && params(alg).is_some())
+    }
 }
 
 /// Test builds only: one Wycheproof vector through this backend and through
 /// ring, after the core's own key checks. Bit 0: this backend's answer; bit
 /// 1: ring's; 4: whether node:crypto answered (no fallback); 8: the core
-/// refuses the key or the alg for it (no backend runs); -1: bad input.
+/// refuses the key or the alg for it (no backend runs); 16: ring cannot
+/// verify the alg (ES512: bit 1 means nothing); 32: neither can this backend
+/// (the gate would refuse the token); -1: bad input.
 #[cfg(feature = "test-vectors")]
 #[wasm_bindgen(js_name = testVerify)]
 pub fn test_verify(alg: &str, jwk: &str, msg: &[u8], sig: &[u8]) -> i32 {
@@ -130,6 +140,9 @@ pub fn test_verify(alg: &str, jwk: &str, msg: &[u8], sig: &[u8]) -> i32 {
         _ => return 8,
     };
     let backend = NativeBackend::detect();
+    if !backend.supports(alg) {
+        return 32 | 16;
+    }
     let native = backend.verify(alg, &key, msg, sig);
     let ring = RingBackend.verify(alg, &key, msg, sig);
     let answered = match params(alg).filter(|_| backend.native) {
@@ -139,5 +152,8 @@ pub fn test_verify(alg: &str, jwk: &str, msg: &[u8], sig: &[u8]) -> i32 {
         }
         None => false,
     };
-    i32::from(native) | (i32::from(ring) << 1) | (i32::from(answered) << 2)
+    i32::from(native)
+        | (i32::from(ring) << 1)
+        | (i32::from(answered) << 2)
+        | (i32::from(!RingBackend.supports(alg)) << 4)
 }

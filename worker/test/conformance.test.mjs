@@ -35,6 +35,8 @@ function bindingsFor(c) {
     delete i.hmac_secret;
   }
   if (Object.keys(hmac).length) b.EDGEWARD_HMAC_SECRETS = JSON.stringify(hmac);
+  if (config.assertion?.key) b.EDGEWARD_ASSERTION_KEY = config.assertion.key;
+  delete config.assertion?.key;
   b.EDGEWARD_CONFIG = JSON.stringify(config);
   return b;
 }
@@ -160,6 +162,36 @@ describe(`conformance cases (${cases.length}) in workerd`, () => {
       }
     });
   }
+});
+
+describe("without nodejs_compat, cases that need ES512 are refused", () => {
+  // The module has no P-521 (ring has none, the core's p521 feature is left
+  // out): with no node:crypto an ES512 token gets alg_not_allowed, never a
+  // crash or a verification that can only fail (tests/cases/README.md).
+  const needing = cases.filter((c) => c.needs_alg === "ES512");
+  it(`${needing.map((c) => c.file).join(", ")}: 401 alg_not_allowed`, async () => {
+    assert.ok(needing.length >= 2, `only ${needing.length} ES512 cases`);
+    const gate = await startWorker({
+      dir: path.resolve(here, "..", "build", "test"),
+      workers: needing.map((c) => ({ name: workerName(c), bindings: bindingsFor(c), routes: [`${workerName(c)}.gate.test/*`] })),
+      outboundService: outbound,
+      compatibilityFlags: [],
+    });
+    try {
+      for (const c of needing) {
+        const headers = new Headers(c.request.headers);
+        headers.set("x-edgeward-test-now", String(c.now));
+        const reachedBefore = originSeen.length;
+        const res = await gate.mf.dispatchFetch(`https://${workerName(c)}.gate.test${c.request.path}`, { method: c.request.method, headers });
+        const text = await res.text();
+        assert.equal(res.status, 401, `${c.file}: ${text}`);
+        assert.equal(JSON.parse(text).reason, "alg_not_allowed", c.file);
+        assert.equal(originSeen.length, reachedBefore, `${c.file}: origin reached`);
+      }
+    } finally {
+      await gate.stop();
+    }
+  });
 });
 
 describe("the shipped build ignores the test clock", () => {

@@ -160,15 +160,32 @@ describe("the Worker in workerd with oidc-provider tokens", () => {
 
   it("logs: one JSON line per denial (reason, route, issuer, kid; never the token) and per key fetch", async () => {
     const t = await idp.token(RESOURCES.rs256, "profile");
-    const r = await gate.fetch("/orders/9", { headers: bearer(t) });
+    const r = await gate.fetch("/orders/9?secret=q", { headers: { ...bearer(t), "cf-ray": "8f1e2d3c4b5a6978-AMS", traceparent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01" } });
     assert.equal(r.status, 403);
     await r.arrayBuffer();
-    const line = await until(() => gate.logs.find((l) => l.event === "deny" && l.path === "/orders/9"));
+    const line = await until(() => gate.logs.find((l) => l.event === "decision" && l.outcome === "deny" && l.path === "/orders/9"));
     assert.equal(line.reason, "scope_missing");
     assert.equal(line.status, 403);
+    assert.equal(line.method, "GET");
     assert.equal(line.route, "/orders/**");
-    assert.equal(line.issuer, idp.issuer);
+    assert.equal(line.issuer, idp.issuer, "verified before the policy refused it");
+    assert.equal(line.unverified_issuer, null);
+    assert.equal(line.identity, "jwt");
     assert.equal(line.kid, "k1-rs256");
+    assert.equal(line.alg, "RS256");
+    assert.equal(line.cf_ray, "8f1e2d3c4b5a6978-AMS");
+    assert.equal(line.traceparent, "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01");
+    assert.equal(line.sample_rate, 1);
+    assert.equal(typeof line.latency_ms, "number");
+    assert.equal(line.key_fetch, false);
+    assert.equal(line.subject, undefined, "no subject (personal data)");
+    assert.ok(!JSON.stringify(line).includes("secret=q"), "no query string");
+    // The first request waited for the key set: logged although allowed.
+    const first = gate.logs.find((l) => l.event === "decision" && l.key_fetch === true);
+    assert.ok(first, "a decision line for the request that fetched keys");
+    // The gate's default sample (0.01) leaves most allows unlogged.
+    const allows = gate.logs.filter((l) => l.event === "decision" && l.outcome === "allow" && !l.key_fetch).length;
+    assert.ok(allows < 5, `${allows} sampled allow lines`);
     for (const l of gate.logs) {
       const text = JSON.stringify(l);
       assert.ok(!text.includes(t.split(".")[2]), "no token signature in logs");
@@ -246,7 +263,7 @@ describe("the Worker in workerd with oidc-provider tokens", () => {
     assert.ok(writes.every((l) => l.key === kvKey(idp.issuer)), JSON.stringify(writes));
     const fetches = gate.logs.filter((l) => l.event === "key_fetch" && l.kind === "jwks");
     assert.ok(writes.length <= fetches.length, `${writes.length} writes, ${fetches.length} fetches`);
-    assert.ok(gate.logs.filter((l) => l.event === "deny").length > 5);
+    assert.ok(gate.logs.filter((l) => l.event === "decision" && l.outcome === "deny").length > 5);
   });
 
   it("the IdP rotates its signing key: tokens with the new kid verify without a restart", async () => {
@@ -914,8 +931,10 @@ scopes.any = ["orders:admin"]
       assert.equal(seen.headers.authorization, undefined, "Authorization stripped");
       assert.equal(seen.headers["x-edgeward-decision"], "deny; status=403; reason=scope_missing");
       assert.equal(seen.headers["x-auth-subject"], "svc");
-      const line = await until(() => w.logs.find((l) => l.event === "report_only" && l.reason === "scope_missing"));
+      const line = await until(() => w.logs.find((l) => l.event === "decision" && l.outcome === "report_only" && l.reason === "scope_missing"));
       assert.ok(line);
+      assert.equal(line.status, 403, "the status enforce mode would send");
+      assert.equal(line.issuer, idp.issuer);
     } finally {
       await w.stop();
     }
@@ -950,6 +969,141 @@ scopes.any = ["orders:admin"]
       const seen = await r.json();
       assert.equal(seen.url, "/orders/5?x=1");
       assert.equal(seen.headers["x-auth-subject"], "svc");
+    } finally {
+      await w.stop();
+    }
+  });
+});
+
+describe("observability: decision lines and Analytics Engine", () => {
+  let idp, origin;
+  before(async () => {
+    idp = await startIdp({ tag: "obs" });
+    origin = await startOrigin();
+  });
+  after(async () => {
+    await idp?.stop().catch(() => {});
+    await origin?.stop();
+  });
+
+  // The recorder stands in for the dataset (Miniflare's local Analytics
+  // Engine binding drops every point): it logs what the Worker writes.
+  const recorder = {
+    name: "ae-recorder",
+    modules: true,
+    script: `export default function () {
+  return { writeDataPoint(p) { console.log(JSON.stringify({ event: "test_data_point", point: p })); } };
+}`,
+  };
+
+  it("EDGEWARD_LOG_SAMPLE=1 logs every allow; =0 none, while refusals are always logged; no token material in any line", async () => {
+    const t = await idp.token(RESOURCES.rs256, "orders:read");
+    const forged = forgedToken(idp.issuer, "no-such-kid");
+    const allowLines = async (sample) => {
+      const w = await startWorker({ config: gateConfig(idp), origin: origin.url, bindings: { EDGEWARD_LOG_SAMPLE: sample } });
+      try {
+        for (let i = 0; i < 4; i++) {
+          const r = await w.fetch(`/orders/${i}`, { headers: bearer(t) });
+          assert.equal(r.status, 200);
+          await r.arrayBuffer();
+        }
+        const d = await w.fetch("/orders/x", { headers: { ...bearer(forged), traceparent: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01" } });
+        assert.equal(d.status, 401);
+        await d.arrayBuffer();
+        const denied = await until(() => w.logs.find((l) => l.event === "decision" && l.outcome === "deny"));
+        assert.ok(denied, `sample ${sample}: the refusal is logged`);
+        assert.equal(denied.reason, "key_not_found");
+        assert.equal(denied.issuer, null, "a forged token's issuer is not verified");
+        assert.equal(denied.unverified_issuer, idp.issuer);
+        assert.equal(denied.kid, "no-such-kid");
+        assert.equal(denied.traceparent, "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
+        assert.equal(denied.cf_ray, undefined, "no cf-ray header, no field");
+        for (const l of w.logs) {
+          const text = JSON.stringify(l);
+          for (const part of [...t.split("."), ...forged.split(".")]) assert.ok(!text.includes(part), `token material in ${text}`);
+        }
+        return w.logs.filter((l) => l.event === "decision" && l.outcome === "allow" && !l.key_fetch);
+      } finally {
+        await w.stop();
+      }
+    };
+    const all = await allowLines("1");
+    assert.equal(all.length, 3, JSON.stringify(all)); // the first allow waited for keys: logged as such
+    assert.ok(all.every((l) => l.sample_rate === 1 && l.issuer === idp.issuer && l.route === "/orders/**" && l.identity === "jwt"));
+    assert.deepEqual(all.map((l) => l.jwt_cache), ["hit", "hit", "hit"], "the same token: the verdict cache answers");
+    assert.equal((await allowLines(0)).length, 0);
+  });
+
+  it("a bad EDGEWARD_LOG_SAMPLE is a configuration error naming the var", async () => {
+    const w = await startWorker({ config: gateConfig(idp), origin: origin.url, bindings: { EDGEWARD_LOG_SAMPLE: "often" } });
+    try {
+      const r = await w.fetch("/health");
+      assert.equal(r.status, 500);
+      await r.arrayBuffer();
+      const line = await until(() => w.logs.find((l) => l.event === "config_error"));
+      assert.match(line.error, /EDGEWARD_LOG_SAMPLE must be a number from 0 to 1.*"often"/);
+    } finally {
+      await w.stop();
+    }
+  });
+
+  it("EDGEWARD_ANALYTICS: one data point per decision with the documented layout", async () => {
+    const w = await startWorker({
+      config: gateConfig(idp),
+      origin: origin.url,
+      bindings: { EDGEWARD_LOG_SAMPLE: "0" },
+      wrappedBindings: { EDGEWARD_ANALYTICS: { scriptName: "ae-recorder" } },
+      others: [recorder],
+    });
+    try {
+      const t = await idp.token(RESOURCES.rs256, "orders:read");
+      for (const [path, headers, status] of [
+        ["/orders/1", bearer(t), 200],
+        ["/orders/2", bearer(t), 200],
+        ["/orders/3", {}, 401],
+        ["/health", {}, 200],
+      ]) {
+        const r = await w.fetch(path, { headers });
+        assert.equal(r.status, status, path);
+        await r.arrayBuffer();
+      }
+      const points = await until(() => {
+        const p = w.logs.filter((l) => l.event === "test_data_point").map((l) => l.point);
+        return p.length >= 4 && p;
+      });
+      assert.equal(points.length, 4, JSON.stringify(points));
+      const [fetched, cached, missing, health] = points;
+      assert.deepEqual(fetched.indexes, ["/orders/**"]);
+      assert.deepEqual(fetched.blobs.slice(0, 5), ["allow", "", "/orders/**", idp.issuer, "GET"]);
+      assert.equal(fetched.blobs[6], "obs-rs256");
+      assert.equal(fetched.blobs[8], "jwt");
+      assert.equal(fetched.doubles[0], 200);
+      assert.equal(typeof fetched.doubles[1], "number");
+      assert.equal(fetched.doubles[2], 1, "waited for the key set");
+      assert.equal(fetched.doubles[3], 0, "verdict cache miss");
+      assert.equal(cached.doubles[2], 0);
+      assert.equal(cached.doubles[3], 1, "verdict cache hit");
+      assert.deepEqual(missing.blobs.slice(0, 5), ["deny", "token_missing", "/orders/**", "", "GET"]);
+      assert.equal(missing.doubles[0], 401);
+      assert.equal(missing.doubles[3], -1, "no JWT looked at");
+      assert.deepEqual(health.blobs.slice(0, 3), ["allow", "", "/health"]);
+      assert.equal(health.blobs[8], "anonymous");
+      assert.ok(!w.logs.some((l) => l.event === "decision" && l.outcome === "allow" && !l.key_fetch), "sample 0: no plain allow logged");
+    } finally {
+      await w.stop();
+    }
+  });
+
+  it("Miniflare's own Analytics Engine binding is taken as the dataset (its local writes are dropped)", async () => {
+    const w = await startWorker({ config: gateConfig(idp), origin: origin.url, analytics: true });
+    try {
+      const r = await w.fetch("/orders/1");
+      assert.equal(r.status, 401);
+      await r.arrayBuffer();
+      const start = await until(() => w.logs.find((l) => l.event === "start"));
+      assert.equal(start.analytics, "EDGEWARD_ANALYTICS");
+      await until(() => w.logs.find((l) => l.event === "decision"));
+      assert.ok(!w.logs.some((l) => l.event === "analytics_error"), JSON.stringify(w.logs));
     } finally {
       await w.stop();
     }

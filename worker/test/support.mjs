@@ -190,7 +190,7 @@ export function tmpDir(name) {
 // The built Worker in workerd. `logs` collects its JSON log lines.
 // `wrappedBindings` and `others` (more workers, e.g. the module a wrapped
 // binding names) are for the gate's own tests; the gate is the first worker.
-export async function startWorker({ config, origin, kvPersist, dir = buildDir, bindings = {}, kv = true, outboundService, workers, wrappedBindings, others }) {
+export async function startWorker({ config, origin, kvPersist, dir = buildDir, bindings = {}, kv = true, outboundService, workers, wrappedBindings, others, analytics = false, compatibilityFlags = ["nodejs_compat"] }) {
   const logs = [];
   const collect = (stream) => {
     let buf = "";
@@ -220,11 +220,13 @@ export async function startWorker({ config, origin, kvPersist, dir = buildDir, b
       { type: "CompiledWasm", include: ["**/*.wasm"] },
     ],
     compatibilityDate: "2025-09-01",
-    compatibilityFlags: ["nodejs_compat"],
+    compatibilityFlags,
     ...(kv ? { kvNamespaces: ["EDGEWARD_KV"] } : {}),
     bindings: b,
     ...(outboundService ? { outboundService } : {}),
     ...(wrappedBindings ? { wrappedBindings } : {}),
+    // Miniflare's local Analytics Engine dataset (it drops what is written).
+    ...(analytics ? { analyticsEngineDatasets: { EDGEWARD_ANALYTICS: { dataset: "edgeward_test" } } } : {}),
   });
   const gateBindings = {
     ...(config === undefined ? {} : { EDGEWARD_CONFIG: typeof config === "string" ? config : JSON.stringify(config) }),
