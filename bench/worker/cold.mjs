@@ -2,35 +2,40 @@
 // first verdict, for edgeward's Worker (warm KV) and the jose reference
 // Worker doing the same job (OIDC discovery, then the JWKS), in one run.
 //
-//   node bench/worker/cold.mjs [--samples N] [--delays 0,50] [--json out.json] [--dump]
+//   node bench/worker/cold.mjs [--samples N] [--delays 0,50] [--alg ES256|RS256] [--before DIR] [--compare name=DIR,...] [--json out.json] [--dump]
 //   EDGEWARD_WORKER_NAMES=1 EDGEWARD_WORKER_OUT=/tmp/ew-names worker/scripts/build.sh
 //   BENCH_EDGEWARD_DIR=/tmp/ew-names node bench/worker/cold.mjs    (Rust phases by name)
 //
-// Each sample is a new workerd (Miniflare) per Worker, edgeward and jose
-// interleaved, with the inspector on. workerd evaluates a Worker's entry
-// module when it loads it, before any inspector can attach, so each Worker
+// Each sample is a new workerd (Miniflare) per Worker, the Workers
+// interleaved. workerd evaluates a Worker's entry module when it loads it,
+// before any request (and before an inspector can attach), so each Worker
 // runs behind a two-line entry that imports the real one on the first
 // request (`import()` of a module in the bundle): the module's evaluation
 // (for edgeward: instantiating the wasm) then happens inside the first
-// request, as in a production isolate started for that request. V8's
-// sampling profiler (50 µs) runs from just before the request is sent to
-// just after its response ends. Reported per Worker, median and range:
-//   wall  request sent → response received (loopback HTTP included),
-//   cpu   the isolate thread's busy samples (not "(idle)") × 50 µs,
-//   proc  the workerd process's user+system CPU over the same span
-//         (/proc, 10 ms ticks: coarse; includes workerd's HTTP and, for
-//         edgeward, Miniflare's KV simulator, a Durable Object in the same
-//         process that itself starts cold on the first read),
-// and the isolate's busy time split into phases by the functions on each
-// sample's stack (innermost match wins; Rust names need a names build, see
-// above): instantiate (module evaluation, wasm instantiation), config
-// (settings + config parse and validation), gate (policy, gate build, the
-// start log line), kv (the KV reads' JS and Rust side, not the wait),
-// restore (adopting the snapshot: JWKS parse, key import), verify (the
-// check: token, signature, claims, policy), forward (the origin request
-// built and sent), gc, other (everything else: workerd's JS glue, the
-// wrapper, "(program)": V8 work outside any function, e.g. lazy wasm
-// compilation on first call).
+// request, as in an isolate started for that request. For edgeward, KV
+// holds the key snapshot (written by an earlier isolate), and Miniflare's KV
+// simulator (a Durable Object in the same workerd) is woken by one read
+// from Node before the request, as production KV is always up. Each sample
+// is two runs: one plain, for
+//   wall    request sent → response received (loopback HTTP included),
+//   main    the workerd main thread's CPU over that span (schedstat, ns):
+//           the isolate, plus workerd's HTTP and the KV simulator; V8's
+//           background compiler threads not included,
+//   proc    every workerd thread's CPU over that span,
+//   KV read the snapshot read as the Worker timed it (log key_load),
+// and one under V8's sampling profiler (workerd's inspector, 50 µs), for the
+// isolate's busy time split into phases by the functions on each sample's
+// stack (innermost match wins; Rust names need a names build, see above):
+// instantiate (wasm instantiation), crypto (loading node:crypto), config
+// (settings, config parse and validation), gate (policy, gate build), kv
+// (the KV reads' JS and Rust side, not the wait), restore (adopting the
+// snapshot: JWKS parse, key import), verify (the check: token, signature,
+// claims, policy), forward (the origin request), log, gc, other (everything
+// else; mostly the async state machine that inlines the rest, and V8's lazy
+// compilation of each wasm function on its first call, which is charged to
+// its caller). The profiler inflates what it watches (every function V8
+// compiles is logged to it), module loading most: read its phases as
+// shares, and main-thread CPU as the cost.
 import http from "node:http";
 import fs from "node:fs";
 import os from "node:os";
@@ -50,7 +55,7 @@ const listen = (server) => new Promise((r) => server.listen(0, "127.0.0.1", () =
 
 // ---- the IdP: OIDC discovery and a JWKS on loopback, each answer delayed
 // by `idpDelay` ms (a remote IdP).
-const alg = "ES256";
+const alg = opt("--alg", "ES256");
 const { privateKey, publicKey } = await jose.generateKeyPair(alg, { extractable: true });
 const jwk = { ...(await jose.exportJWK(publicKey)), kid: "cold", alg, use: "sig" };
 let idpDelay = 0;
@@ -114,6 +119,11 @@ function workerdPids() {
     } catch {}
   }
   return out;
+}
+// CPU of a process's main thread, ms: where workerd runs the isolate (and
+// its own HTTP, and Miniflare's KV simulator); V8's compiler threads aside.
+function mainMs(pid) {
+  return Number(fs.readFileSync(`/proc/${pid}/task/${pid}/schedstat`, "utf8").split(" ")[0]) / 1e6;
 }
 // CPU of every thread of a process, ms (schedstat: nanoseconds on CPU).
 function cpuMs(pid) {
@@ -261,12 +271,14 @@ async function sample(kind, tok, { kvWarm = true, profiled = true } = {}) {
   const h0 = { ...hits };
   await sleep(20); // the process settles (its startup threads)
   const cpu0 = cpuMs(pid);
+  const main0 = mainMs(pid);
   const t0 = performance.now();
   const sent = Number(process.hrtime.bigint() / 1000n);
   const res = await get(url, tok);
   const received = Number(process.hrtime.bigint() / 1000n);
   const wall = performance.now() - t0;
   const proc = cpuMs(pid) - cpu0;
+  const main = mainMs(pid) - main0;
   const { profile } = (await ins?.call("Profiler.stop")) ?? { profile: { nodes: [], samples: [], timeDeltas: [] } };
   ins?.close();
   if (res.status !== 200) throw new Error(`${kind}: first request answered ${res.status} ${res.body.slice(0, 200)}`);
@@ -278,7 +290,7 @@ async function sample(kind, tok, { kvWarm = true, profiled = true } = {}) {
   const cpu = Object.entries(ms).reduce((a, [k, v]) => a + (k === "idle" ? 0 : v), 0);
   const kvLine = logs.split("\n").find((l) => l.includes('"key_load"'));
   const kvRead = kvLine ? JSON.parse(kvLine.slice(kvLine.indexOf("{"))).duration_ms : undefined;
-  return { wall, cpu, proc, kvRead, phases: ms, fetches: hits.discovery - h0.discovery + hits.jwks - h0.jwks, top };
+  return { wall, cpu, proc, main, kvRead, phases: ms, fetches: hits.discovery - h0.discovery + hits.jwks - h0.jwks, top };
 }
 
 // Warm KV: one edgeward isolate takes a request and writes the snapshot.
@@ -299,7 +311,7 @@ for (const delay of DELAYS) {
       // logged); the isolate's CPU and its phases from a profiled run.
       const plain = await sample(kind, tokens[t++], { profiled: false });
       const prof = await sample(kind, tokens[t++]);
-      acc[kind].push({ ...prof, wall: plain.wall, proc: plain.proc, kvRead: plain.kvRead, fetches: plain.fetches });
+      acc[kind].push({ ...prof, wall: plain.wall, proc: plain.proc, main: plain.main, kvRead: plain.kvRead, fetches: plain.fetches });
     }
   }
   for (const kind of variants) {
@@ -315,6 +327,7 @@ for (const delay of DELAYS) {
       wall: stat((x) => x.wall),
       cpu: stat((x) => x.cpu),
       proc: stat((x) => x.proc),
+      main: stat((x) => x.main),
       kv_read: kind === "jose" ? null : stat((x) => x.kvRead ?? NaN),
       phases,
       idp_fetches: xs.reduce((a, x) => a + x.fetches, 0),
@@ -336,11 +349,11 @@ const range = (s) => `${f1(s.median)} (${f1(s.min)}–${f1(s.max)})`;
 const lines = [];
 lines.push(`- ${results.machine}; Node ${results.node}; ${SAMPLES} new workerd per Worker and IdP latency, interleaved; median (min–max), ms`);
 lines.push("");
-lines.push(`| IdP latency | Worker | wall, first verdict | isolate CPU | workerd process CPU | KV read | IdP fetches | ${PHASE_NAMES.join(" | ")} |`);
-lines.push(`|---|---|---|---|---|---|---|${PHASE_NAMES.map(() => "---").join("|")}|`);
+lines.push(`| IdP latency | Worker | wall, first verdict | workerd main thread CPU | workerd process CPU | isolate CPU, profiled | KV read | IdP fetches | ${PHASE_NAMES.join(" | ")} |`);
+lines.push(`|---|---|---|---|---|---|---|---|${PHASE_NAMES.map(() => "---").join("|")}|`);
 for (const r of results.rows) {
   lines.push(
-    `| ${r.idp_delay_ms} ms | ${NAMES[r.kind] ?? `edgeward ${r.kind}, warm KV`} | ${range(r.wall)} | ${range(r.cpu)} | ${range(r.proc)} | ${r.kv_read ? range(r.kv_read) : "–"} | ${r.idp_fetches} | ${PHASE_NAMES.map((ph) => f1(r.phases[ph])).join(" | ")} |`,
+    `| ${r.idp_delay_ms} ms | ${NAMES[r.kind] ?? `edgeward ${r.kind}, warm KV`} | ${range(r.wall)} | ${range(r.main)} | ${range(r.proc)} | ${range(r.cpu)} | ${r.kv_read ? range(r.kv_read) : "–"} | ${r.idp_fetches} | ${PHASE_NAMES.map((ph) => f1(r.phases[ph])).join(" | ")} |`,
   );
 }
 console.log(lines.join("\n"));
