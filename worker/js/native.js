@@ -6,22 +6,28 @@
 // happen here: the core has matched the key to the token's alg before asking.
 // Anything this file cannot do answers -2 and the core's ring backend does it.
 
-const nodeCrypto = (() => {
-  try {
-    const c = globalThis.process?.getBuiltinModule?.("node:crypto");
-    return c && typeof c.verify === "function" && typeof c.createPublicKey === "function" ? c : null;
-  } catch {
-    return null;
+// node:crypto is loaded on first need, not when this module is evaluated:
+// in a new isolate, workerd builds its Node modules then, ~5 ms of CPU that
+// the first verdict need not wait for (src/native.rs). `undefined` until
+// tried, then the module, or null when the runtime has none.
+let nodeCrypto;
+
+// Loads node:crypto now if it is not yet; whether it is there.
+export function nativeLoad() {
+  if (nodeCrypto === undefined) {
+    try {
+      const c = globalThis.process?.getBuiltinModule?.("node:crypto");
+      nodeCrypto = c && typeof c.verify === "function" && typeof c.createPublicKey === "function" ? c : null;
+    } catch {
+      nodeCrypto = null;
+    }
   }
-})();
+  return nodeCrypto !== null;
+}
 
 // RFC 7638 thumbprint -> KeyObject. Bounded: a key set rotates slowly.
 const keys = new Map();
 const MAX_KEYS = 64;
-
-export function nativeAvailable() {
-  return nodeCrypto !== null;
-}
 
 // Loads a public JWK (only its public members are used). False when
 // node:crypto refuses it; the caller then uses ring for this key.
@@ -68,9 +74,11 @@ function fixedToDer(sig, width) {
 }
 
 // 1: valid; 0: invalid; -1: key not loaded (call nativeAddKey); -2: cannot
-// (use ring). `hash` is "sha256"/"sha384"/"sha512" or "" for Ed25519;
+// (use ring); -3: node:crypto not loaded yet (nativeLoad). `hash` is "sha256"/"sha384"/"sha512" or "" for Ed25519;
 // `ecWidth` is the byte width of r and s for ECDSA, else 0.
 export function nativeVerify(hash, thumbprint, ecWidth, msg, sig) {
+  if (nodeCrypto === undefined) return -3;
+  if (nodeCrypto === null) return -2;
   const key = keys.get(thumbprint);
   if (key === undefined) return -1;
   try {

@@ -5,6 +5,8 @@
 #   worker/scripts/build.sh           the shipped Worker → worker/build/worker/ (wrangler.toml's main)
 #   worker/scripts/build.sh --test    the test build (feature test-clock) → worker/build/test/
 #   EDGEWARD_CONFIG_FILE=edgeward.toml worker/scripts/build.sh   bundle a configuration file
+#   EDGEWARD_WORKER_NAMES=1 EDGEWARD_WORKER_OUT=dir worker/scripts/build.sh   keep function names
+#     (wasm-opt -g), so a CPU profile names Rust functions (bench/worker/cold.mjs)
 #
 # No worker-build: it would cost ~8 min to install on 2 cores and downloads its
 # tools from GitHub; this is the same pipeline with the tools we already pin
@@ -47,7 +49,8 @@ CARGO_PROFILE_RELEASE_OPT_LEVEL="$opt" \
 
 wasm="$CARGO_TARGET_DIR/wasm32-unknown-unknown/release/edgeward_worker.wasm"
 stamp="$out/.built-from"
-want_stamp="$(stat -c %Y "$wasm") $(cat "$here/js/entry.mjs" "$here/test/test-entry.mjs" | md5sum | cut -c1-32) ${features[*]} $opt"
+names="${EDGEWARD_WORKER_NAMES:+-g}"
+want_stamp="$(stat -c %Y "$wasm") $(cat "$here/js/entry.mjs" "$here/test/test-entry.mjs" | md5sum | cut -c1-32) ${features[*]} $opt $names"
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want_stamp" ]; then
   echo "[worker] $out is up to date" >&2
   exit 0
@@ -56,7 +59,7 @@ rm -rf "$out"
 mkdir -p "$out"
 wasm-bindgen --target web --no-typescript --out-dir "$out" \
   "$wasm"
-"$here/node_modules/.bin/wasm-opt" "$([ "$opt" = 3 ] && echo -O3 || echo -Oz)" \
+"$here/node_modules/.bin/wasm-opt" "$([ "$opt" = 3 ] && echo -O3 || echo -Oz)" $names \
   --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
   --enable-mutable-globals --enable-reference-types --enable-multivalue \
   "$out/edgeward_worker_bg.wasm" -o "$out/edgeward_worker_bg.wasm"

@@ -24,7 +24,7 @@ pub mod proxy;
 pub mod settings;
 
 use edgeward::config::Mode;
-use edgeward::{Answer, Decision, Deny, Gate, Reason, Request, SharedTier, SignatureBackend};
+use edgeward::{Answer, Decision, Deny, Gate, Reason, Request, SharedTier};
 use native::NativeBackend;
 use serde_json::json;
 use std::cell::RefCell;
@@ -48,6 +48,9 @@ pub struct App {
     /// Request headers the core reads (lowercase); nothing else is copied
     /// out of the runtime's `Headers`.
     pub wanted_headers: std::rc::Rc<Wanted>,
+    /// The isolate's start log line, written after its first verdict
+    /// ([`after_first_verdict`]); `None` once written.
+    pub start_line: Option<serde_json::Value>,
     /// The headers removed from every forwarded request, as a JS `Set` made
     /// once (the core's `headers_to_remove` is the same shared list on every
     /// decision, so it is recognised by pointer).
@@ -154,7 +157,8 @@ async fn load(env: &Env) -> Result<App, String> {
     let s = settings::load(env).inspect_err(|e| {
         log::line(json!({"event": "config_error", "error": e}));
     })?;
-    let backend = NativeBackend::detect();
+    // node:crypto is loaded after the first verdict (src/native.rs).
+    let backend = NativeBackend::deferred();
     let issuers: Vec<String> = s.config.issuers.iter().map(|i| i.issuer.clone()).collect();
     let mode = s.config.mode;
     let mut gate = Gate::with_backend(s.config, backend).map_err(|e| e.to_string())?;
@@ -186,6 +190,16 @@ async fn load(env: &Env) -> Result<App, String> {
     }
     #[cfg(feature = "test-clock")]
     wanted_headers.push(TEST_NOW_HEADER.into());
+    let start_line = json!({
+        "event": "start",
+        "config": s.source,
+        "mode": if mode == Mode::ReportOnly { "report-only" } else { "enforce" },
+        "issuers": issuers,
+        "origin": s.origin.as_deref().unwrap_or("(request URL)"),
+        "kv": if kv.is_some() { settings::KV_BINDING } else { "(none: memory and IdP only)" },
+        "log_sample": s.log_sample,
+        "analytics": s.analytics.is_some().then_some(settings::ANALYTICS_BINDING),
+    });
     let mut app = App {
         gate,
         log_sample: s.log_sample,
@@ -193,24 +207,33 @@ async fn load(env: &Env) -> Result<App, String> {
         origin: s.origin,
         kv: kv.clone(),
         wanted_headers: std::rc::Rc::new(Wanted::new(wanted_headers)),
+        start_line: Some(start_line),
         strip: None,
     };
-    log::line(json!({
-        "event": "start",
-        "config": s.source,
-        "mode": if mode == Mode::ReportOnly { "report-only" } else { "enforce" },
-        "issuers": issuers,
-        "origin": app.origin.as_deref().unwrap_or("(request URL)"),
-        "kv": if kv.is_some() { settings::KV_BINDING } else { "(none: memory and IdP only)" },
-        "crypto": backend.name(),
-        "log_sample": app.log_sample,
-        "analytics": app.analytics.is_some().then_some(settings::ANALYTICS_BINDING),
-    }));
     if let Some(kv) = kv {
         keycache::warm_from_kv(&mut app, &kv).await;
     }
     Ok(app)
 }
+
+/// Once per isolate, after its first verdict: what that verdict did not
+/// need, run once the response is on its way (a timer; until it fires, ring
+/// verifies): node:crypto loaded (src/native.rs), the start log line, which
+/// says which backend verifies, and the log lines held back until now
+/// ([`log::release`]).
+fn after_first_verdict(ctx: &Context) {
+    let Some(Some(mut line)) = with_app(|a| a.start_line.take()) else {
+        return;
+    };
+    ctx.wait_until(async move {
+        worker::Delay::from(Duration::from_millis(AFTER_FIRST_VERDICT_MS)).await;
+        line["crypto"] = native::in_use().into();
+        log::release(Some(line));
+    });
+}
+
+/// How long after a new isolate's first response its deferred work starts.
+const AFTER_FIRST_VERDICT_MS: u64 = 20;
 
 /// The request parts the core reads, owned.
 pub struct Parts {
@@ -416,13 +439,17 @@ fn origin_failed(parts: &Parts, e: JsValue) -> web_sys::Response {
 
 #[event(fetch)]
 async fn fetch(req: web_sys::Request, env: Env, ctx: Context) -> worker::Result<web_sys::Response> {
-    Ok(handle(req, env, ctx).await)
+    let res = handle(req, env, &ctx).await;
+    after_first_verdict(&ctx);
+    Ok(res)
 }
 
-async fn handle(req: web_sys::Request, env: Env, ctx: Context) -> web_sys::Response {
+async fn handle(req: web_sys::Request, env: Env, ctx: &Context) -> web_sys::Response {
     let started = now_ms();
     let handoff = HANDOFF.with(|h| h.borrow_mut().take());
     if let Err(e) = ensure_ready(&env).await {
+        // No verdict comes from this isolate: nothing is held back.
+        log::release(None);
         log::line(json!({"event": "config_error", "status": 500, "error": e}));
         return plain_error(
             500,
@@ -443,10 +470,10 @@ async fn handle(req: web_sys::Request, env: Env, ctx: Context) -> web_sys::Respo
         }
     };
     let handed_off = first.is_some();
-    let (decision, waited) = keycache::decide(&parts, clock, &ctx, first).await;
+    let (decision, waited) = keycache::decide(&parts, clock, ctx, first).await;
     // Before any other check: the gate describes its latest one.
     log::decision(&req, &decision, &parts, started, waited || handed_off);
-    keycache::schedule_refreshes(clock, &ctx);
+    keycache::schedule_refreshes(clock, ctx);
     let out = match finish(&req, decision, &parts) {
         Ok(v) => v,
         Err(e) => return origin_failed(&parts, e),

@@ -10,6 +10,12 @@
 //! refused (`alg_not_allowed`). Key and algorithm checks stay in the core: a
 //! backend only does arithmetic on a key the core already matched to the
 //! token's `alg`.
+//!
+//! node:crypto is loaded on first need (js/native.js): loading it costs a new
+//! isolate ~5 ms of CPU. Until it is loaded ([`load`], which the Worker runs
+//! right after its first verdict), ring verifies the algorithms it does
+//! quickly in wasm; ES384 (~8x slower there) and ES512 (not in ring) load
+//! node:crypto at once.
 
 use edgeward::keys::KeyMaterial;
 use edgeward::{Algorithm, PublicKey, RingBackend, SignatureBackend};
@@ -40,8 +46,8 @@ fn thumbprint(key: &PublicKey) -> String {
 
 #[wasm_bindgen(module = "/js/native.js")]
 extern "C" {
-    #[wasm_bindgen(js_name = nativeAvailable)]
-    fn native_available() -> bool;
+    #[wasm_bindgen(js_name = nativeLoad)]
+    fn native_load() -> bool;
     #[wasm_bindgen(js_name = nativeAddKey)]
     fn native_add_key(thumbprint: &str, jwk: &str) -> bool;
     #[wasm_bindgen(js_name = nativeVerify)]
@@ -55,21 +61,31 @@ pub struct NativeBackend {
 }
 
 impl NativeBackend {
-    /// Detects node:crypto (the Worker needs the `nodejs_compat` flag).
+    /// Loads node:crypto now (the Worker needs the `nodejs_compat` flag);
+    /// ring only when there is none.
     pub fn detect() -> NativeBackend {
-        NativeBackend {
-            native: native_available(),
-        }
+        NativeBackend { native: load() }
     }
 
-    /// Ring only (the reference), e.g. to compare.
-    pub fn ring_only() -> NativeBackend {
-        NativeBackend { native: false }
+    /// node:crypto once it is loaded ([`load`]), ring until then: nothing
+    /// is loaded here.
+    pub fn deferred() -> NativeBackend {
+        NativeBackend { native: true }
     }
+}
 
-    /// Whether node:crypto is in use.
-    pub fn is_native(&self) -> bool {
-        self.native
+/// Loads node:crypto if it is not yet (once per isolate; later calls are
+/// free); whether it is there.
+pub fn load() -> bool {
+    native_load()
+}
+
+/// What verifies signatures once node:crypto is loaded (loads it), for the log.
+pub fn in_use() -> &'static str {
+    if load() {
+        "node:crypto"
+    } else {
+        "ring"
     }
 }
 
@@ -101,6 +117,15 @@ impl SignatureBackend for NativeBackend {
         };
         let thumbprint = thumbprint(key);
         let mut answer = native_verify(hash, &thumbprint, width, message, signature);
+        if answer == -3 {
+            // Not loaded yet (a new isolate's first verdicts): ring where it
+            // is quick in wasm, else load node:crypto now.
+            if alg != Algorithm::ES384 && RingBackend.supports(alg) {
+                return RingBackend.verify(alg, key, message, signature);
+            }
+            native_load();
+            answer = native_verify(hash, &thumbprint, width, message, signature);
+        }
         if answer == -1 {
             answer = if native_add_key(&thumbprint, &key.to_jwk().to_string()) {
                 native_verify(hash, &thumbprint, width, message, signature)
@@ -116,7 +141,9 @@ impl SignatureBackend for NativeBackend {
     }
 
     fn supports(&self, alg: Algorithm) -> bool {
-        RingBackend.supports(alg) || (self.native && params(alg).is_some())
+        // An alg only node:crypto verifies (ES512) loads it now, so that a
+        // runtime without it refuses the token as unsupported.
+        RingBackend.supports(alg) || (self.native && params(alg).is_some() && load())
     }
 }
 
