@@ -59,6 +59,22 @@ rm -rf "$out"
 mkdir -p "$out"
 wasm-bindgen --target web --no-typescript --out-dir "$out" \
   "$wasm"
+# wasm-bindgen imports a snippet module once per kind of import (plain and
+# shimmed), so the import object names glue.js twice: a duplicate key that
+# esbuild (wrangler deploy) warns about. Same module, same object: keep one.
+node -e '
+  const fs = require("fs"), f = process.argv[1];
+  const seen = new Map();
+  const out = [];
+  for (const line of fs.readFileSync(f, "utf8").split("\n")) {
+    const m = line.match(/^import \* as (import\d+) from "([^"]+)"$/);
+    if (m) { if (seen.has(m[2])) continue; seen.set(m[2], m[1]); }
+    const k = line.match(/^\s*"([^"]+)": (import\d+),$/);
+    if (k && seen.has(k[1]) && seen.get(k[1]) !== k[2]) continue;
+    out.push(line);
+  }
+  fs.writeFileSync(f, out.join("\n"));
+' "$out/edgeward_worker.js"
 "$here/node_modules/.bin/wasm-opt" "$([ "$opt" = 3 ] && echo -O3 || echo -Oz)" $names \
   --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
   --enable-mutable-globals --enable-reference-types --enable-multivalue \

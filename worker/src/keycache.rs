@@ -348,7 +348,7 @@ async fn http_get(f: &KeyFetch, timeout_ms: u64, max_bytes: usize) -> Result<Fet
                     headers.push((name.to_owned(), v));
                 }
             }
-            let body = JsFuture::from(read_capped(&res, max_bytes))
+            let body = JsFuture::from(crate::proxy::read_capped(&res, max_bytes))
                 .await
                 .map_err(js_error)?;
             return Ok(Fetched {
@@ -367,13 +367,6 @@ async fn http_get(f: &KeyFetch, timeout_ms: u64, max_bytes: usize) -> Result<Fet
             Err(format!("no response within {timeout_ms} ms"))
         }
     }
-}
-
-#[wasm_bindgen::prelude::wasm_bindgen(module = "/js/glue.js")]
-extern "C" {
-    /// A body read in chunks, never past `max` bytes (js/glue.js).
-    #[wasm_bindgen(js_name = readCapped)]
-    fn read_capped(res: &web_sys::Response, max: usize) -> js_sys::Promise;
 }
 
 #[wasm_bindgen::prelude::wasm_bindgen]

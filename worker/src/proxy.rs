@@ -14,6 +14,8 @@ use edgeward::Allow;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 
+// One extern block per JS module: wasm-bindgen emits an import entry per
+// block, and two for the same file are a duplicate key in the bundle.
 #[wasm_bindgen(module = "/js/glue.js")]
 extern "C" {
     /// Method, URL and the `wanted` headers' values, in one call.
@@ -31,6 +33,9 @@ extern "C" {
     ) -> Result<JsValue, JsValue>;
     #[wasm_bindgen(js_name = sendForward)]
     fn send_forward(forward: &JsValue) -> js_sys::Promise;
+    /// A body read in chunks, never past `max` bytes (key fetches).
+    #[wasm_bindgen(js_name = readCapped)]
+    pub fn read_capped(res: &web_sys::Response, max: usize) -> js_sys::Promise;
 }
 
 /// The request for the origin, as `{url, init, respond?}` (fetch's
