@@ -647,10 +647,12 @@ impl Config {
 
     /// Parses and validates JSON.
     pub fn from_json(text: &str) -> Result<Config, ConfigErrors> {
-        let de = &mut serde_json::Deserializer::from_str(text);
-        let cfg: Config = serde_path_to_error::deserialize(de).map_err(|e| {
-            let field = e.path().to_string();
-            single(&field, e.into_inner().to_string())
+        // Not serde_path_to_error: its wrappers instantiate every config
+        // type's deserializer again (~14 KB gzip of a wasm build); the field
+        // is found from the error's position instead (`json_path_at`).
+        let cfg: Config = serde_json::from_str(text).map_err(|e| {
+            let field = json_path_at(text, e.line(), e.column());
+            single(&field, e.to_string())
         })?;
         cfg.validate()?;
         Ok(cfg)
@@ -1176,6 +1178,135 @@ const RESERVED_HEADERS: &[&str] = &[
     "upgrade",
 ];
 
+/// The field a JSON parse error at `line`:`column` (serde_json's position:
+/// 1-based line, bytes consumed on it) is in, written as
+/// serde_path_to_error writes paths (`issuers[0].audience`, `.` for the
+/// top): the keys and indices open at that point. A key counts once its
+/// value is due, or when the error is at its closing quote (an unknown field
+/// is named), an index once its element has begun or is
+/// peeked at (a value refused at its opening `[` is its key's, an element
+/// refused at its first byte its index's), a closed object or array no
+/// longer (a missing field is its object's).
+fn json_path_at(text: &str, line: usize, column: usize) -> String {
+    enum Frame {
+        Object {
+            key: Option<String>,
+            at_value: bool,
+            key_end: usize,
+        },
+        Array {
+            index: usize,
+            begun: bool,
+        },
+    }
+    let bytes = text.as_bytes();
+    let mut end = 0;
+    for _ in 1..line {
+        match bytes[end..].iter().position(|&b| b == b'\n') {
+            Some(i) => end += i + 1,
+            None => break,
+        }
+    }
+    let end = (end + column).min(bytes.len());
+    let mut stack: Vec<Frame> = Vec::new();
+    let mut i = 0;
+    while i < end {
+        let b = bytes[i];
+        if b.is_ascii_whitespace() {
+            i += 1;
+            continue;
+        }
+        // A value begins: the array it is in has begun an element.
+        if let Some(Frame::Array { begun, .. }) = stack.last_mut() {
+            if !matches!(b, b',' | b']') {
+                *begun = true;
+            }
+        }
+        match b {
+            b'{' => stack.push(Frame::Object {
+                key: None,
+                at_value: false,
+                key_end: 0,
+            }),
+            b'[' => stack.push(Frame::Array {
+                index: 0,
+                begun: false,
+            }),
+            b'}' | b']' => {
+                stack.pop();
+            }
+            b':' => {
+                if let Some(Frame::Object { at_value, .. }) = stack.last_mut() {
+                    *at_value = true;
+                }
+            }
+            b',' => match stack.last_mut() {
+                Some(Frame::Object { key, at_value, .. }) => {
+                    *key = None;
+                    *at_value = false;
+                }
+                Some(Frame::Array { index, begun }) => {
+                    *index += 1;
+                    *begun = false;
+                }
+                None => {}
+            },
+            b'"' => {
+                let start = i + 1;
+                i += 1;
+                while i < bytes.len() && bytes[i] != b'"' {
+                    i += if bytes[i] == b'\\' { 2 } else { 1 };
+                }
+                if let Some(Frame::Object {
+                    key,
+                    at_value: false,
+                    key_end,
+                }) = stack.last_mut()
+                {
+                    let raw = &text[start..i.min(text.len())];
+                    let unescaped = raw
+                        .contains('\\')
+                        .then(|| serde_json::from_str(&format!("\"{raw}\"")).ok())
+                        .flatten();
+                    *key = Some(unescaped.unwrap_or_else(|| raw.to_string()));
+                    *key_end = i + 1;
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    // An error on peeking at an element (not consumed yet) is in it too.
+    if let Some(Frame::Array { begun, .. }) = stack.last_mut() {
+        let next = bytes[end..].iter().find(|b| !b.is_ascii_whitespace());
+        if next.is_some_and(|b| !matches!(b, b',' | b']')) {
+            *begun = true;
+        }
+    }
+    let mut path = String::new();
+    for frame in &stack {
+        match frame {
+            // A key is refused as it is read (unknown field), or its value.
+            Frame::Object {
+                key: Some(k),
+                at_value,
+                key_end,
+            } if *at_value || *key_end == end => {
+                if !path.is_empty() {
+                    path.push('.');
+                }
+                path.push_str(k);
+            }
+            Frame::Array { index, begun: true } => path.push_str(&format!("[{index}]")),
+            _ => {}
+        }
+    }
+    if path.is_empty() {
+        path.push('.');
+    }
+    path
+}
+
 fn single(field: &str, message: String) -> ConfigErrors {
     let field = if field.is_empty() { "." } else { field };
     ConfigErrors(vec![ConfigError {
@@ -1268,6 +1399,69 @@ mod tests {
         let e = Config::parse("[keys]\nmin_tll = 3\n").unwrap_err();
         assert_eq!(e.0[0].field, "keys.min_tll");
         assert!(e.0[0].message.contains("min_tll"), "{e}");
+    }
+
+    #[test]
+    fn json_errors_name_the_field_serde_path_to_error_would() {
+        let base = r#"{"issuers":[{"issuer":"https://a/","audiences":["x"]}]}"#;
+        let cases = [
+            r#"{"issuers":[{"issuer":"https://a/","audiences":["x"],"audience":"x"}]}"#,
+            r#"{"issuers":[{"issuer":"https://a/"}]}"#,
+            r#"{"issuers":[{"issuer":"https://a/","audiences":["x"]},{"audiences":["y"]}]}"#,
+            r#"{"issuers":[{"issuer":"https://a/","audiences":["x", 3]}]}"#,
+            r#"{"issuers":[{"issuer":["https://a/"],"audiences":["x"]}]}"#,
+            r#"{"issuers":[{"issuer":{"a":1},"audiences":["x"]}]}"#,
+            r#"{"issuers":[{"issuer":"https://a/","audiences":["x"],"leeway":-1}]}"#,
+            r#"{"issuers":[{"issuer":"https://a/","audiences":["x"],"leeway":1.5}]}"#,
+            r#"{"issuers":[{"issuer":"https://a/","audiences":["x"],"algorithms":["RS256","nope"]}]}"#,
+            r#"{"issuers":{}}"#,
+            r#"{"issuers":[], "token":{"max_size":"big"}}"#,
+            "{\n  \"issuers\": [],\n  \"keys\": {\n    \"min_tll\": 3\n  }\n}",
+            "{\n  \"routes\": [\n    {\"path\": \"/a\"},\n    {\"path\": \"/b\", \"access\": \"maybe\"}\n  ]\n}",
+            r#"{"routes":[{"path":"/a","scopes":{"all":["a"],"one":["b"]}}]}"#,
+            r#"{"routes":[{"path":"/a","methods":[[]]}]}"#,
+            r#"{"headers":{"claims":{"email":3}}}"#,
+            r#"{"headers":{"claims":{"a"b":3}}}"#,
+            r#"{"headers":{"claims":{"a\"b":3}}}"#,
+            r#"{"token":{"cookie" "x"}}"#,
+            r#"{"policy":{"default":"sometimes"}}"#,
+            r#"{"policy":{"default":"deny"},"extra":true}"#,
+            r#"{"cors":{"allowed_origins":"*"}}"#,
+            r#"{"api_tokens":[{"name":"ci"}]}"#,
+            r#"{"issuers":[{"issuer":"https://a/","audiences":["x"]}],}"#,
+            r#"{"issuers":[{"issuer":"https://a/","audiences":["x"]}]"#,
+            r#"[1]"#,
+            r#""#,
+        ];
+        assert!(Config::from_json(base).is_ok());
+        let mut refused = 0;
+        for text in cases {
+            let de = &mut serde_json::Deserializer::from_str(text);
+            let want = serde_path_to_error::deserialize::<_, Config>(de)
+                .map(|_| ())
+                .map_err(|e| (e.path().to_string(), e.into_inner().to_string()));
+            let got = serde_json::from_str::<Config>(text)
+                .map(|_| ())
+                .map_err(|e| (json_path_at(text, e.line(), e.column()), e.to_string()));
+            // serde_path_to_error writes `?` where a syntax error leaves the
+            // next key unread; this names the object the key was due in.
+            if let (Err((got_field, _)), Err((want_field, _))) = (&got, &want) {
+                if want_field.contains('?') {
+                    assert!(!got_field.contains('?'), "{text}");
+                    continue;
+                }
+            }
+            assert_eq!(got, want, "{text}");
+            refused += usize::from(got.is_err());
+        }
+        assert!(refused >= 20, "{refused}");
+        // Unlike serde_path_to_error::deserialize, which stops at the end of
+        // the object, from_str refuses what follows it.
+        let e = Config::from_json(&format!("{base} x")).unwrap_err();
+        assert!(e.0[0].message.contains("trailing characters"), "{e}");
+        // A duplicate is named (serde_path_to_error says `.`).
+        let e = Config::from_json(r#"{"realm": "x", "realm": "y"}"#).unwrap_err();
+        assert_eq!(e.0[0].field, "realm");
     }
 
     #[test]

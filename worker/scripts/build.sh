@@ -6,7 +6,7 @@
 #   worker/scripts/build.sh --test    the test build (feature test-clock) → worker/build/test/
 #   EDGEWARD_CONFIG_FILE=edgeward.toml worker/scripts/build.sh   bundle a configuration file
 #   EDGEWARD_WORKER_NAMES=1 EDGEWARD_WORKER_OUT=dir worker/scripts/build.sh   keep function names
-#     (wasm-opt -g), so a CPU profile names Rust functions (bench/worker/cold.mjs)
+#     (wasm-opt -g, JS not minified), so a CPU profile names Rust functions (bench/worker/cold.mjs)
 #
 # No worker-build: it would cost ~8 min to install on 2 cores and downloads its
 # tools from GitHub; this is the same pipeline with the tools we already pin
@@ -79,6 +79,16 @@ node -e '
   --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
   --enable-mutable-globals --enable-reference-types --enable-multivalue \
   "$out/edgeward_worker_bg.wasm" -o "$out/edgeward_worker_bg.wasm"
+# The JS minified (esbuild, a dev dependency of worker/): ~5 KB of
+# the gzip size is wasm-bindgen's comments and long names. Not with
+# EDGEWARD_WORKER_NAMES, whose builds are for reading profiles.
+if [ -z "${EDGEWARD_WORKER_NAMES:-}" ]; then
+  for f in "$out"/*.js "$out"/snippets/*/*.js "$out"/snippets/*/*/*.js; do
+    [ -f "$f" ] || continue
+    "$here/node_modules/.bin/esbuild" "$f" --minify --format=esm --log-level=error --outfile="$f.min"
+    mv "$f.min" "$f"
+  done
+fi
 cp "$here/js/entry.mjs" "$out/entry.mjs"
 if [ "${1:-}" = "--test" ]; then
   # The test build's entry adds a vectors route in front of the shipped one.
