@@ -118,6 +118,14 @@ describe("Envoy filter with oidc-provider", () => {
   });
 
   it("counters: allowed, denied with reasons, key fetches", async () => {
+    // One token three times: each worker keeps its own verdict cache, so of
+    // three requests on two workers at least two meet on one worker, and
+    // the second of those is a cache hit.
+    const t = await idp.token(RESOURCES.rs256);
+    for (let i = 0; i < 3; i++) {
+      const res = await envoy.fetch("/orders/1", { headers: bearer(t) });
+      assert.equal(res.status, 200);
+    }
     const s = await envoy.stats();
     assert.ok(s.allowed >= 3, JSON.stringify(s));
     assert.ok(s.denied >= 3, JSON.stringify(s));
