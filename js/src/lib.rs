@@ -101,6 +101,13 @@ pub struct HostBackend {
     /// Algorithms (bit per `alg_index`) the host said it cannot verify.
     ring_only: Cell<u16>,
     hash: Cell<HostHash>,
+    /// The SHA-256 the host already computed for the token being verified
+    /// (`verifyHashed`): the token's address and length, and the digest.
+    /// Taken by the first `sha256` call on that very slice.
+    given: Cell<Option<(usize, usize, [u8; 32])>>,
+    /// Whether given digests are used: checked against ring's on the first
+    /// one, then trusted (as `hash` is for the verifier's own SHA-256).
+    given_state: Cell<HostHash>,
 }
 
 impl HostBackend {
@@ -115,6 +122,45 @@ impl HostBackend {
             thumbprints: RefCell::new(Vec::new()),
             ring_only: Cell::new(0),
             hash: Cell::new(hash),
+            given: Cell::new(None),
+            given_state: Cell::new(HostHash::Untested),
+        }
+    }
+
+    /// Holds the host's SHA-256 of `token` (standard base64) for the next
+    /// `sha256(token)`; ignored when it does not decode to 32 bytes.
+    fn give_digest(&self, token: &str, digest_b64: &str) {
+        use base64::Engine;
+        // Room beyond 32 bytes: decode_slice may want its estimate of it.
+        let mut buf = [0u8; 48];
+        let given =
+            match base64::engine::general_purpose::STANDARD.decode_slice(digest_b64, &mut buf) {
+                Ok(32) => {
+                    let mut d = [0u8; 32];
+                    d.copy_from_slice(&buf[..32]);
+                    Some((token.as_ptr() as usize, token.len(), d))
+                }
+                _ => None,
+            };
+        self.given.set(given);
+    }
+
+    /// The digest held for exactly this slice, when given digests are
+    /// trusted (the first one is checked against ring's).
+    fn given_sha256(&self, token: &str) -> Option<[u8; 32]> {
+        let (ptr, len, d) = self.given.take()?;
+        if ptr != token.as_ptr() as usize || len != token.len() {
+            return None;
+        }
+        match self.given_state.get() {
+            HostHash::Native => Some(d),
+            HostHash::Ring => None,
+            HostHash::Untested => {
+                let ok = d == RingBackend.sha256(token);
+                self.given_state
+                    .set(if ok { HostHash::Native } else { HostHash::Ring });
+                Some(d).filter(|_| ok)
+            }
         }
     }
 
@@ -192,6 +238,9 @@ impl SignatureBackend for HostBackend {
     }
 
     fn sha256(&self, token: &str) -> [u8; 32] {
+        if let Some(d) = self.given_sha256(token) {
+            return d;
+        }
         let mut state = self.hash.get();
         if state == HostHash::Untested {
             state = if self.host_hash_ok() {
@@ -339,6 +388,10 @@ pub struct WasmGate {
     /// `check` answers carry the decision's `event` (the core's
     /// `DecisionEvent`) for `onDecision` hooks and counters.
     observe: bool,
+    /// Where JS writes a token's UTF-8 (`inputBuffer`, `verifyInput`):
+    /// `TextEncoder.encodeInto` straight into wasm memory, about ten times
+    /// cheaper in Node than the binding's per-character string copy.
+    input: Vec<u8>,
 }
 
 #[wasm_bindgen]
@@ -361,6 +414,7 @@ impl WasmGate {
             sent: HashMap::new(),
             next_id: 1,
             observe: false,
+            input: Vec::new(),
         })
     }
 
@@ -380,6 +434,19 @@ impl WasmGate {
     #[wasm_bindgen(js_name = hashBackend)]
     pub fn hash_backend(&self) -> String {
         match self.gate.backend().hash.get() {
+            HostHash::Untested => "untested",
+            HostHash::Native => "native",
+            HostHash::Ring => "ring",
+        }
+        .to_owned()
+    }
+
+    /// Whether digests given with `verifyHashed` / `verifyInput` are used:
+    /// `untested` before the first, `native` once one matched ring's,
+    /// `ring` when one did not (the core hashes tokens itself from then on).
+    #[wasm_bindgen(js_name = givenHashState)]
+    pub fn given_hash_state(&self) -> String {
+        match self.gate.backend().given_state.get() {
             HostHash::Untested => "untested",
             HostHash::Native => "native",
             HostHash::Ring => "ring",
@@ -481,6 +548,46 @@ impl WasmGate {
             Verification::Denied(d) => format!("D{}", deny_json(&d)),
             Verification::NeedKeys(f) => format!("K{}", fetch_json(&f)),
         }
+    }
+
+    /// `verify` with the token's SHA-256 (standard base64) that the host
+    /// already computed for its own verdict cache, so the token is hashed
+    /// once per call instead of twice. The first digest given is checked
+    /// against ring's; if it is wrong, the core hashes tokens itself from
+    /// then on.
+    #[wasm_bindgen(js_name = verifyHashed)]
+    pub fn verify_hashed(&mut self, token: &str, digest: &str, now: f64) -> String {
+        self.gate.backend().give_digest(token, digest);
+        let out = self.verify(token, now);
+        self.gate.backend().given.set(None);
+        out
+    }
+
+    /// The address of a buffer of at least `len` bytes in wasm memory, for
+    /// the next `verifyInput`. Valid until the next call into this gate
+    /// (and JS must take a fresh view of memory: it may have grown).
+    #[wasm_bindgen(js_name = inputBuffer)]
+    pub fn input_buffer(&mut self, len: usize) -> *mut u8 {
+        if self.input.len() < len {
+            self.input.resize(len, 0);
+        }
+        self.input.as_mut_ptr()
+    }
+
+    /// `verifyHashed` on the first `len` bytes of the input buffer (the
+    /// token's UTF-8, as `TextEncoder.encodeInto` wrote it).
+    #[wasm_bindgen(js_name = verifyInput)]
+    pub fn verify_input(&mut self, len: usize, digest: &str, now: f64) -> String {
+        let input = std::mem::take(&mut self.input);
+        let bytes = &input[..len.min(input.len())];
+        let out = match std::str::from_utf8(bytes) {
+            Ok(token) => self.verify_hashed(token, digest, now),
+            // encodeInto writes valid UTF-8 only; anything else is decoded
+            // as the binding's string copy would (U+FFFD), without a digest.
+            Err(_) => self.verify(&String::from_utf8_lossy(bytes), now),
+        };
+        self.input = input;
+        out
     }
 
     /// Feeds a fetch response back. Answers the report as JSON
