@@ -23,7 +23,6 @@ use serde::Serialize;
 use serde_json::{json, Value};
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
-use std::rc::Rc;
 use std::sync::Arc;
 use wasm_bindgen::prelude::*;
 
@@ -33,16 +32,17 @@ extern "C" {
     #[derive(Clone)]
     pub type NativeVerifier;
 
-    /// Verifies `signature` over `message` with the key named by
-    /// `thumbprint` (RFC 7638). `jwk` is the public JWK when the verifier
-    /// asked for it, else empty. Answers 0 (invalid), 1 (valid), 2 (unknown
+    /// Verifies `signature` over `message` with the key numbered `slot`
+    /// (one number per key, never reused in this module instance, so a
+    /// verifier shared by several gates keeps their keys apart). `jwk` is
+    /// the public JWK when the verifier asked for it, else empty. Answers 0 (invalid), 1 (valid), 2 (unknown
     /// key: call again with `jwk`), 3 (this algorithm is not available
     /// natively: ring from now on) or 4 (ring decides this call).
     #[wasm_bindgen(method, structural)]
     fn verify(
         this: &NativeVerifier,
         alg: u8,
-        thumbprint: &str,
+        slot: u32,
         jwk: &str,
         message: &[u8],
         signature: &[u8],
@@ -80,9 +80,13 @@ fn alg_index(alg: Algorithm) -> Option<u8> {
     })
 }
 
-/// Most distinct keys whose thumbprints are remembered (a key set rotates a
-/// few keys; the list is cleared when it fills).
-const THUMBPRINTS: usize = 64;
+/// Most distinct keys whose slots are remembered (a key set rotates a few
+/// keys; the list is cleared when it fills).
+const SLOTS: usize = 64;
+
+/// The next key slot: process-wide (one wasm instance), so slots from
+/// different gates sharing one JS verifier never collide.
+static NEXT_SLOT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(1);
 
 /// Whether the host's SHA-256 is used: not yet checked, checked, refused.
 #[derive(Clone, Copy, PartialEq)]
@@ -95,9 +99,10 @@ enum HostHash {
 /// Native crypto through the host when given, ring otherwise.
 pub struct HostBackend {
     native: Option<NativeVerifier>,
-    /// Key material → RFC 7638 thumbprint, so the thumbprint (a SHA-256 in
-    /// wasm) is computed once per key, not once per token.
-    thumbprints: RefCell<Vec<(KeyMaterial, Rc<str>)>>,
+    /// Key material → its slot, the number the JS verifier keeps the key's
+    /// `KeyObject` under (a number crosses the boundary for free; a
+    /// thumbprint string had to be decoded on every call).
+    slots: RefCell<Vec<(KeyMaterial, u32)>>,
     /// Algorithms (bit per `alg_index`) the host said it cannot verify.
     ring_only: Cell<u16>,
     hash: Cell<HostHash>,
@@ -119,7 +124,7 @@ impl HostBackend {
         };
         HostBackend {
             native,
-            thumbprints: RefCell::new(Vec::new()),
+            slots: RefCell::new(Vec::new()),
             ring_only: Cell::new(0),
             hash: Cell::new(hash),
             given: Cell::new(None),
@@ -181,17 +186,17 @@ impl HostBackend {
             .all(|t| self.host_sha256(t.as_bytes()) == Some(RingBackend.sha256(t)))
     }
 
-    fn thumbprint(&self, key: &PublicKey) -> Rc<str> {
-        let mut known = self.thumbprints.borrow_mut();
-        if let Some((_, t)) = known.iter().find(|(m, _)| *m == key.material) {
-            return t.clone();
+    fn slot(&self, key: &PublicKey) -> u32 {
+        let mut known = self.slots.borrow_mut();
+        if let Some((_, n)) = known.iter().find(|(m, _)| *m == key.material) {
+            return *n;
         }
-        if known.len() >= THUMBPRINTS {
+        if known.len() >= SLOTS {
             known.clear();
         }
-        let t: Rc<str> = key.thumbprint().into();
-        known.push((key.material.clone(), t.clone()));
-        t
+        let n = NEXT_SLOT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        known.push((key.material.clone(), n));
+        n
     }
 }
 
@@ -207,11 +212,11 @@ impl SignatureBackend for HostBackend {
     fn verify(&self, alg: Algorithm, key: &PublicKey, message: &[u8], signature: &[u8]) -> bool {
         if let (Some(native), Some(i)) = (&self.native, alg_index(alg)) {
             if self.ring_only.get() & (1 << i) == 0 {
-                let thumbprint = self.thumbprint(key);
-                let mut answer = native.verify(i, &thumbprint, "", message, signature);
+                let slot = self.slot(key);
+                let mut answer = native.verify(i, slot, "", message, signature);
                 if answer == NATIVE_NEED_JWK {
                     let jwk = key.to_jwk().to_string();
-                    answer = native.verify(i, &thumbprint, &jwk, message, signature);
+                    answer = native.verify(i, slot, &jwk, message, signature);
                 }
                 match answer {
                     NATIVE_INVALID => return false,
@@ -276,18 +281,32 @@ struct IdentityOut<'a> {
 }
 
 fn identity_json(id: &Identity) -> String {
-    serde_json::to_string(&IdentityOut {
-        kind: id.kind,
-        subject: &id.subject,
-        issuer: &id.issuer,
-        tenant: &id.tenant,
-        scopes: &id.scopes,
-        roles: &id.roles,
-        permissions: &id.permissions,
-        expires_at: id.expires_at,
-        claims: &id.claims,
-    })
-    .unwrap_or_else(|_| "null".into())
+    let mut out = Vec::with_capacity(512);
+    write_identity(&mut out, id);
+    String::from_utf8(out).unwrap_or_else(|_| "null".into())
+}
+
+/// Appends the identity's JSON (`null` if it cannot be written) to `out`.
+fn write_identity(out: &mut Vec<u8>, id: &Identity) {
+    let start = out.len();
+    let written = serde_json::to_writer(
+        &mut *out,
+        &IdentityOut {
+            kind: id.kind,
+            subject: &id.subject,
+            issuer: &id.issuer,
+            tenant: &id.tenant,
+            scopes: &id.scopes,
+            roles: &id.roles,
+            permissions: &id.permissions,
+            expires_at: id.expires_at,
+            claims: &id.claims,
+        },
+    );
+    if written.is_err() {
+        out.truncate(start);
+        out.extend_from_slice(b"null");
+    }
 }
 
 /// Header pairs as a JSON object, as the JS API shows headers; a name that
@@ -543,7 +562,15 @@ impl WasmGate {
     pub fn verify(&mut self, token: &str, now: f64) -> String {
         match self.gate.verify(token, now as i64) {
             Verification::Verified(id, until) => {
-                format!("V{{\"until\":{until},\"identity\":{}}}", identity_json(&id))
+                // One buffer, sized for a typical access token's identity.
+                let mut out = Vec::with_capacity(256 + 2 * token.len());
+                let _ = std::io::Write::write_fmt(
+                    &mut out,
+                    format_args!("V{{\"until\":{until},\"identity\":"),
+                );
+                write_identity(&mut out, &id);
+                out.push(b'}');
+                String::from_utf8(out).unwrap_or_else(|_| "D{}".into())
             }
             Verification::Denied(d) => format!("D{}", deny_json(&d)),
             Verification::NeedKeys(f) => format!("K{}", fetch_json(&f)),
