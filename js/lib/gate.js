@@ -216,7 +216,8 @@ function responseHeaders(res) {
  * @param {object} runtime
  * @param {any} runtime.bindings the wasm-bindgen module (initialised)
  * @param {any} runtime.native a native verifier (native.js) or null
- * @param {((s: string) => string) | null} runtime.hash SHA-256 of a string, or null
+ * @param {((s: string) => string) | null} runtime.hash SHA-256 of a string (base64), or null
+ * @param {WebAssembly.Memory} [runtime.memory] the module's memory, when the entry has it (verify() writes tokens into it)
  * @param {string} runtime.name
  */
 export function makeCreateGate(runtime) {
