@@ -570,7 +570,9 @@ impl WasmGate {
                 );
                 write_identity(&mut out, &id);
                 out.push(b'}');
-                String::from_utf8(out).unwrap_or_else(|_| "D{}".into())
+                // serde_json writes UTF-8: the lossy path never replaces.
+                String::from_utf8(out)
+                    .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
             }
             Verification::Denied(d) => format!("D{}", deny_json(&d)),
             Verification::NeedKeys(f) => format!("K{}", fetch_json(&f)),
