@@ -97,7 +97,7 @@ export function nodeVerifier(c, options = {}) {
   const algs = table(c);
   /** @type {(number | undefined)[]} per algorithm: the FORMS index that passed the self-test, or -1 */
   const form = [];
-  /** thumbprint -> { key, opts: per-algorithm verify options } */
+  /** key slot (a number from lib.rs, never reused) -> { key, opts: per-algorithm verify options } */
   const keys = new Map();
 
   function selfTest(i) {
@@ -173,21 +173,21 @@ export function nodeVerifier(c, options = {}) {
     },
     /**
      * @param {number} i algorithm index
-     * @param {string} thumbprint RFC 7638 thumbprint of the key
+     * @param {number} slot the key's number (lib.rs: one per key, never reused)
      * @param {string} jwk the public JWK (JSON), or "" when not sent
      * @param {Uint8Array} message signing input (a view into wasm memory)
      * @param {Uint8Array} signature
      */
-    verify(i, thumbprint, jwk, message, signature) {
+    verify(i, slot, jwk, message, signature) {
       try {
         const f = (form[i] ??= selfTest(i));
         if (f < 0) return UNSUPPORTED;
-        let entry = keys.get(thumbprint);
+        let entry = keys.get(slot);
         if (entry === undefined) {
           if (jwk === "") return NEED_JWK;
           if (keys.size >= MAX_KEYS) keys.clear();
           entry = { key: c.createPublicKey({ key: JSON.parse(jwk), format: "jwk" }), opts: [] };
-          keys.set(thumbprint, entry);
+          keys.set(slot, entry);
         }
         const opts = (entry.opts[i] ??= FORMS[f](entry.key, algs[i][2]));
         return c.verify(algs[i][1], message, opts, signature) ? VALID : INVALID;

@@ -8,7 +8,7 @@ import * as bindings from "../dist/edgeward.js";
 import { entry } from "./api.js";
 import { nodeVerifier } from "./native.js";
 
-bindings.initSync({ module: readWasm() });
+const wasm = bindings.initSync({ module: readWasm() });
 
 /**
  * The wasm: in the package (`dist/`), or, once a bundler (esbuild, Vite,
@@ -47,6 +47,8 @@ export const { createGate, verifyAssertion, reasons, runtime } = entry({
   native: nodeVerifier(c, { ring: name === "node" ? ["EdDSA"] : [] }),
   nativeStrict: nodeVerifier(c),
   hash,
+  // gate.verify() writes tokens straight into wasm memory (gate.js).
+  memory: wasm.memory,
   name,
 });
 export { EdgewardError, forwardHeaders, denoKvStore, redisStore, workersKvStore } from "./api.js";

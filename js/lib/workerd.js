@@ -7,7 +7,7 @@ import * as bindings from "../dist/edgeward.js";
 import { entry } from "./api.js";
 import { nodeVerifier } from "./native.js";
 
-bindings.initSync({ module: wasmModule });
+const wasm = bindings.initSync({ module: wasmModule });
 
 let c = null;
 try {
@@ -25,6 +25,8 @@ export const { createGate, verifyAssertion, reasons, runtime } = entry({
   native: nodeVerifier(c),
   nativeStrict: nodeVerifier(c),
   hash,
+  // gate.verify() writes tokens straight into wasm memory (gate.js).
+  memory: wasm.memory,
   name: "workerd",
 });
 export { EdgewardError, forwardHeaders, denoKvStore, redisStore, workersKvStore } from "./api.js";

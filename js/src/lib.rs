@@ -23,7 +23,6 @@ use serde::Serialize;
 use serde_json::{json, Value};
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
-use std::rc::Rc;
 use std::sync::Arc;
 use wasm_bindgen::prelude::*;
 
@@ -33,16 +32,17 @@ extern "C" {
     #[derive(Clone)]
     pub type NativeVerifier;
 
-    /// Verifies `signature` over `message` with the key named by
-    /// `thumbprint` (RFC 7638). `jwk` is the public JWK when the verifier
-    /// asked for it, else empty. Answers 0 (invalid), 1 (valid), 2 (unknown
+    /// Verifies `signature` over `message` with the key numbered `slot`
+    /// (one number per key, never reused in this module instance, so a
+    /// verifier shared by several gates keeps their keys apart). `jwk` is
+    /// the public JWK when the verifier asked for it, else empty. Answers 0 (invalid), 1 (valid), 2 (unknown
     /// key: call again with `jwk`), 3 (this algorithm is not available
     /// natively: ring from now on) or 4 (ring decides this call).
     #[wasm_bindgen(method, structural)]
     fn verify(
         this: &NativeVerifier,
         alg: u8,
-        thumbprint: &str,
+        slot: u32,
         jwk: &str,
         message: &[u8],
         signature: &[u8],
@@ -80,9 +80,13 @@ fn alg_index(alg: Algorithm) -> Option<u8> {
     })
 }
 
-/// Most distinct keys whose thumbprints are remembered (a key set rotates a
-/// few keys; the list is cleared when it fills).
-const THUMBPRINTS: usize = 64;
+/// Most distinct keys whose slots are remembered (a key set rotates a few
+/// keys; the list is cleared when it fills).
+const SLOTS: usize = 64;
+
+/// The next key slot: process-wide (one wasm instance), so slots from
+/// different gates sharing one JS verifier never collide.
+static NEXT_SLOT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(1);
 
 /// Whether the host's SHA-256 is used: not yet checked, checked, refused.
 #[derive(Clone, Copy, PartialEq)]
@@ -95,12 +99,20 @@ enum HostHash {
 /// Native crypto through the host when given, ring otherwise.
 pub struct HostBackend {
     native: Option<NativeVerifier>,
-    /// Key material → RFC 7638 thumbprint, so the thumbprint (a SHA-256 in
-    /// wasm) is computed once per key, not once per token.
-    thumbprints: RefCell<Vec<(KeyMaterial, Rc<str>)>>,
+    /// Key material → its slot, the number the JS verifier keeps the key's
+    /// `KeyObject` under (a number crosses the boundary for free; a
+    /// thumbprint string had to be decoded on every call).
+    slots: RefCell<Vec<(KeyMaterial, u32)>>,
     /// Algorithms (bit per `alg_index`) the host said it cannot verify.
     ring_only: Cell<u16>,
     hash: Cell<HostHash>,
+    /// The SHA-256 the host already computed for the token being verified
+    /// (`verifyHashed`): the token's address and length, and the digest.
+    /// Taken by the first `sha256` call on that very slice.
+    given: Cell<Option<(usize, usize, [u8; 32])>>,
+    /// Whether given digests are used: checked against ring's on the first
+    /// one, then trusted (as `hash` is for the verifier's own SHA-256).
+    given_state: Cell<HostHash>,
 }
 
 impl HostBackend {
@@ -112,9 +124,48 @@ impl HostBackend {
         };
         HostBackend {
             native,
-            thumbprints: RefCell::new(Vec::new()),
+            slots: RefCell::new(Vec::new()),
             ring_only: Cell::new(0),
             hash: Cell::new(hash),
+            given: Cell::new(None),
+            given_state: Cell::new(HostHash::Untested),
+        }
+    }
+
+    /// Holds the host's SHA-256 of `token` (standard base64) for the next
+    /// `sha256(token)`; ignored when it does not decode to 32 bytes.
+    fn give_digest(&self, token: &str, digest_b64: &str) {
+        use base64::Engine;
+        // Room beyond 32 bytes: decode_slice may want its estimate of it.
+        let mut buf = [0u8; 48];
+        let given =
+            match base64::engine::general_purpose::STANDARD.decode_slice(digest_b64, &mut buf) {
+                Ok(32) => {
+                    let mut d = [0u8; 32];
+                    d.copy_from_slice(&buf[..32]);
+                    Some((token.as_ptr() as usize, token.len(), d))
+                }
+                _ => None,
+            };
+        self.given.set(given);
+    }
+
+    /// The digest held for exactly this slice, when given digests are
+    /// trusted (the first one is checked against ring's).
+    fn given_sha256(&self, token: &str) -> Option<[u8; 32]> {
+        let (ptr, len, d) = self.given.take()?;
+        if ptr != token.as_ptr() as usize || len != token.len() {
+            return None;
+        }
+        match self.given_state.get() {
+            HostHash::Native => Some(d),
+            HostHash::Ring => None,
+            HostHash::Untested => {
+                let ok = d == RingBackend.sha256(token);
+                self.given_state
+                    .set(if ok { HostHash::Native } else { HostHash::Ring });
+                Some(d).filter(|_| ok)
+            }
         }
     }
 
@@ -135,17 +186,17 @@ impl HostBackend {
             .all(|t| self.host_sha256(t.as_bytes()) == Some(RingBackend.sha256(t)))
     }
 
-    fn thumbprint(&self, key: &PublicKey) -> Rc<str> {
-        let mut known = self.thumbprints.borrow_mut();
-        if let Some((_, t)) = known.iter().find(|(m, _)| *m == key.material) {
-            return t.clone();
+    fn slot(&self, key: &PublicKey) -> u32 {
+        let mut known = self.slots.borrow_mut();
+        if let Some((_, n)) = known.iter().find(|(m, _)| *m == key.material) {
+            return *n;
         }
-        if known.len() >= THUMBPRINTS {
+        if known.len() >= SLOTS {
             known.clear();
         }
-        let t: Rc<str> = key.thumbprint().into();
-        known.push((key.material.clone(), t.clone()));
-        t
+        let n = NEXT_SLOT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        known.push((key.material.clone(), n));
+        n
     }
 }
 
@@ -161,11 +212,11 @@ impl SignatureBackend for HostBackend {
     fn verify(&self, alg: Algorithm, key: &PublicKey, message: &[u8], signature: &[u8]) -> bool {
         if let (Some(native), Some(i)) = (&self.native, alg_index(alg)) {
             if self.ring_only.get() & (1 << i) == 0 {
-                let thumbprint = self.thumbprint(key);
-                let mut answer = native.verify(i, &thumbprint, "", message, signature);
+                let slot = self.slot(key);
+                let mut answer = native.verify(i, slot, "", message, signature);
                 if answer == NATIVE_NEED_JWK {
                     let jwk = key.to_jwk().to_string();
-                    answer = native.verify(i, &thumbprint, &jwk, message, signature);
+                    answer = native.verify(i, slot, &jwk, message, signature);
                 }
                 match answer {
                     NATIVE_INVALID => return false,
@@ -192,6 +243,9 @@ impl SignatureBackend for HostBackend {
     }
 
     fn sha256(&self, token: &str) -> [u8; 32] {
+        if let Some(d) = self.given_sha256(token) {
+            return d;
+        }
         let mut state = self.hash.get();
         if state == HostHash::Untested {
             state = if self.host_hash_ok() {
@@ -227,18 +281,32 @@ struct IdentityOut<'a> {
 }
 
 fn identity_json(id: &Identity) -> String {
-    serde_json::to_string(&IdentityOut {
-        kind: id.kind,
-        subject: &id.subject,
-        issuer: &id.issuer,
-        tenant: &id.tenant,
-        scopes: &id.scopes,
-        roles: &id.roles,
-        permissions: &id.permissions,
-        expires_at: id.expires_at,
-        claims: &id.claims,
-    })
-    .unwrap_or_else(|_| "null".into())
+    let mut out = Vec::with_capacity(512);
+    write_identity(&mut out, id);
+    String::from_utf8(out).unwrap_or_else(|_| "null".into())
+}
+
+/// Appends the identity's JSON (`null` if it cannot be written) to `out`.
+fn write_identity(out: &mut Vec<u8>, id: &Identity) {
+    let start = out.len();
+    let written = serde_json::to_writer(
+        &mut *out,
+        &IdentityOut {
+            kind: id.kind,
+            subject: &id.subject,
+            issuer: &id.issuer,
+            tenant: &id.tenant,
+            scopes: &id.scopes,
+            roles: &id.roles,
+            permissions: &id.permissions,
+            expires_at: id.expires_at,
+            claims: &id.claims,
+        },
+    );
+    if written.is_err() {
+        out.truncate(start);
+        out.extend_from_slice(b"null");
+    }
 }
 
 /// Header pairs as a JSON object, as the JS API shows headers; a name that
@@ -339,6 +407,10 @@ pub struct WasmGate {
     /// `check` answers carry the decision's `event` (the core's
     /// `DecisionEvent`) for `onDecision` hooks and counters.
     observe: bool,
+    /// Where JS writes a token's UTF-8 (`inputBuffer`, `verifyInput`):
+    /// `TextEncoder.encodeInto` straight into wasm memory, about ten times
+    /// cheaper in Node than the binding's per-character string copy.
+    input: Vec<u8>,
 }
 
 #[wasm_bindgen]
@@ -361,6 +433,7 @@ impl WasmGate {
             sent: HashMap::new(),
             next_id: 1,
             observe: false,
+            input: Vec::new(),
         })
     }
 
@@ -380,6 +453,19 @@ impl WasmGate {
     #[wasm_bindgen(js_name = hashBackend)]
     pub fn hash_backend(&self) -> String {
         match self.gate.backend().hash.get() {
+            HostHash::Untested => "untested",
+            HostHash::Native => "native",
+            HostHash::Ring => "ring",
+        }
+        .to_owned()
+    }
+
+    /// Whether digests given with `verifyHashed` / `verifyInput` are used:
+    /// `untested` before the first, `native` once one matched ring's,
+    /// `ring` when one did not (the core hashes tokens itself from then on).
+    #[wasm_bindgen(js_name = givenHashState)]
+    pub fn given_hash_state(&self) -> String {
+        match self.gate.backend().given_state.get() {
             HostHash::Untested => "untested",
             HostHash::Native => "native",
             HostHash::Ring => "ring",
@@ -476,11 +562,61 @@ impl WasmGate {
     pub fn verify(&mut self, token: &str, now: f64) -> String {
         match self.gate.verify(token, now as i64) {
             Verification::Verified(id, until) => {
-                format!("V{{\"until\":{until},\"identity\":{}}}", identity_json(&id))
+                // One buffer, sized for a typical access token's identity.
+                let mut out = Vec::with_capacity(256 + 2 * token.len());
+                let _ = std::io::Write::write_fmt(
+                    &mut out,
+                    format_args!("V{{\"until\":{until},\"identity\":"),
+                );
+                write_identity(&mut out, &id);
+                out.push(b'}');
+                // serde_json writes UTF-8: the lossy path never replaces.
+                String::from_utf8(out)
+                    .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
             }
             Verification::Denied(d) => format!("D{}", deny_json(&d)),
             Verification::NeedKeys(f) => format!("K{}", fetch_json(&f)),
         }
+    }
+
+    /// `verify` with the token's SHA-256 (standard base64) that the host
+    /// already computed for its own verdict cache, so the token is hashed
+    /// once per call instead of twice. The first digest given is checked
+    /// against ring's; if it is wrong, the core hashes tokens itself from
+    /// then on.
+    #[wasm_bindgen(js_name = verifyHashed)]
+    pub fn verify_hashed(&mut self, token: &str, digest: &str, now: f64) -> String {
+        self.gate.backend().give_digest(token, digest);
+        let out = self.verify(token, now);
+        self.gate.backend().given.set(None);
+        out
+    }
+
+    /// The address of a buffer of at least `len` bytes in wasm memory, for
+    /// the next `verifyInput`. Valid until the next call into this gate
+    /// (and JS must take a fresh view of memory: it may have grown).
+    #[wasm_bindgen(js_name = inputBuffer)]
+    pub fn input_buffer(&mut self, len: usize) -> *mut u8 {
+        if self.input.len() < len {
+            self.input.resize(len, 0);
+        }
+        self.input.as_mut_ptr()
+    }
+
+    /// `verifyHashed` on the first `len` bytes of the input buffer (the
+    /// token's UTF-8, as `TextEncoder.encodeInto` wrote it).
+    #[wasm_bindgen(js_name = verifyInput)]
+    pub fn verify_input(&mut self, len: usize, digest: &str, now: f64) -> String {
+        let input = std::mem::take(&mut self.input);
+        let bytes = &input[..len.min(input.len())];
+        let out = match std::str::from_utf8(bytes) {
+            Ok(token) => self.verify_hashed(token, digest, now),
+            // encodeInto writes valid UTF-8 only; anything else is decoded
+            // as the binding's string copy would (U+FFFD), without a digest.
+            Err(_) => self.verify(&String::from_utf8_lossy(bytes), now),
+        };
+        self.input = input;
+        out
     }
 
     /// Feeds a fetch response back. Answers the report as JSON

@@ -105,3 +105,49 @@ test("token SHA-256: node:crypto's when it agrees with ring, else ring", () => {
     w.free();
   }
 });
+
+test("verifyHashed / verifyInput: the host's token digest is used once it matched ring's, never when it did not", () => {
+  const c = nodeCrypto.default ?? nodeCrypto;
+  const digest = (t) => c.createHash("sha256").update(t).digest("base64");
+  const signer = new Signer("ES256", "ec-h");
+  const body = new TextEncoder().encode(JSON.stringify({ keys: [signer.jwk()] }));
+  const tokens = Object.fromEntries(["a", "b", "c"].map((sub) => [sub, signer.mint({ sub })]));
+  for (const [name, verifier] of [["node:crypto", nodeVerifier(c)], ["crypto: wasm", undefined]]) {
+    for (const [given, want] of [
+      [digest, "native"],
+      // One digest for every token (b's): trusted, even once, it would
+      // file a's verdict under b's key, or merge them all.
+      [() => digest(tokens.b), "ring"],
+      [() => "not base64!", "untested"],
+    ]) {
+      const what = `${name}, ${want}`;
+      const w = new bindings.WasmGate(JSON.stringify(baseConfig()), verifier);
+      const k = w.verify(tokens.a, NOW);
+      const f = JSON.parse(k.slice(1));
+      w.ingest(ISSUER, f.url, 1, f.flight, 200, "cache-control\nmax-age=600", body, NOW);
+      const memory = bindings.initSync({ module: new Uint8Array() }).memory;
+      for (const [i, sub] of ["a", "b", "c", "b", "a"].entries()) {
+        const t = tokens[sub];
+        let out;
+        if (i % 2 === 0) {
+          out = w.verifyHashed(t, given(t), NOW);
+        } else {
+          const ptr = w.inputBuffer(t.length * 3);
+          const { written } = new TextEncoder().encodeInto(t, new Uint8Array(memory.buffer, ptr, t.length * 3));
+          out = w.verifyInput(written, given(t), NOW);
+        }
+        assert.equal(out[0], "V", `${what}: ${out}`);
+        assert.equal(JSON.parse(out.slice(1)).identity.subject, sub, what);
+      }
+      assert.equal(w.givenHashState(), want, what);
+      // Not UTF-8 (encodeInto never writes that): decoded as a string
+      // argument would be, and refused as a malformed token.
+      const ptr = w.inputBuffer(4);
+      new Uint8Array(memory.buffer, ptr, 4).set([0xff, 0x2e, 0xfe, 0x2e]);
+      const bad = w.verifyInput(4, digest("x"), NOW);
+      assert.equal(bad[0], "D", what);
+      assert.equal(bad, w.verify("\ufffd.\ufffd.", NOW), what);
+      w.free();
+    }
+  }
+});
