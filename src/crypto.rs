@@ -33,6 +33,7 @@ pub trait SignatureBackend {
 }
 
 /// The reference backend: ring, reached through jsonwebtoken's provider API.
+/// ES256/ES384 need the `ring-ecdsa` feature; without it they never verify.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct RingBackend;
 
@@ -66,8 +67,8 @@ pub fn verify_with_provider(
 }
 
 /// jsonwebtoken's provider interface implemented on ring: RS256/384/512,
-/// PS256/384/512, ES256, ES384 (fixed-width signatures only), EdDSA
-/// (Ed25519) and HS256/384/512.
+/// PS256/384/512, ES256, ES384 (fixed-width signatures only; with the
+/// `ring-ecdsa` feature, on by default), EdDSA (Ed25519) and HS256/384/512.
 ///
 /// Install it as jsonwebtoken's process default where `jsonwebtoken::encode`
 /// or `decode` are used directly (the CLI does, to mint tokens):
@@ -89,7 +90,9 @@ fn verification_alg(alg: Algorithm) -> Option<&'static dyn sig::VerificationAlgo
         Algorithm::PS256 => &sig::RSA_PSS_2048_8192_SHA256,
         Algorithm::PS384 => &sig::RSA_PSS_2048_8192_SHA384,
         Algorithm::PS512 => &sig::RSA_PSS_2048_8192_SHA512,
+        #[cfg(feature = "ring-ecdsa")]
         Algorithm::ES256 => &sig::ECDSA_P256_SHA256_FIXED,
+        #[cfg(feature = "ring-ecdsa")]
         Algorithm::ES384 => &sig::ECDSA_P384_SHA384_FIXED,
         Algorithm::EdDSA => &sig::ED25519,
         _ => return None,
@@ -234,6 +237,7 @@ pub fn sign(alg: Algorithm, der: &[u8], msg: &[u8]) -> Option<Vec<u8>> {
         return Some(out);
     }
     match alg {
+        #[cfg(feature = "ring-ecdsa")]
         Algorithm::ES256 | Algorithm::ES384 => {
             let signing = if alg == Algorithm::ES256 {
                 &sig::ECDSA_P256_SHA256_FIXED_SIGNING

@@ -7,11 +7,14 @@
 // minus the floor's, is the filter's cost; wall-clock rate and p99 latency
 // are reported too but are noisier on 2 shared cores.
 //
-//   node bench/envoy/run.mjs [--requests N] [--alg RS256|ES256] [--json out.json]
+//   node bench/envoy/run.mjs [--requests N] [--alg RS256|ES256] [--json out.json] [--baseline other.wasm]
 //
-// Needs envoy/.venv (envoy/scripts/test.sh installs it) and
-// envoy/build/edgeward.wasm (envoy/scripts/build.sh); the tokens are signed
-// here with node:crypto.
+// Needs envoy/.venv (envoy/scripts/test.sh installs it),
+// envoy/build/edgeward.wasm (envoy/scripts/build.sh) and, for the ring-only
+// row, envoy/build/test/edgeward.wasm (build.sh --test: the shipped filter
+// leaves ring's ECDSA out and refuses crypto "ring"). --baseline adds rows for
+// another build of the filter (say, the previous commit's), interleaved with
+// this one's in the same run. The tokens are signed here with node:crypto.
 import http from "node:http";
 import fs from "node:fs";
 import os from "node:os";
@@ -24,6 +27,7 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, "..", "..");
 const envoyBin = path.join(root, "envoy", ".venv", "bin", "envoy");
 const wasm = path.join(root, "envoy", "build", "edgeward.wasm");
+const ringWasm = path.join(root, "envoy", "build", "test", "edgeward.wasm");
 const arg = (name, dflt) => {
   const i = process.argv.indexOf(name);
   return i < 0 ? dflt : process.argv[i + 1];
@@ -66,7 +70,7 @@ function cluster(name, port) {
   };
 }
 
-function edgewardFilter({ cache, crypto: backend, idpPort }) {
+function edgewardFilter({ cache, crypto: backend, idpPort, module = wasm }) {
   const config = {
     edgeward: {
       issuers: [{ issuer: ISSUER, jwks_uri: `http://127.0.0.1:${idpPort}/jwks`, audiences: ["api"], algorithms: [ALG] }],
@@ -84,7 +88,7 @@ function edgewardFilter({ cache, crypto: backend, idpPort }) {
         name: "edgeward",
         root_id: "edgeward",
         failure_policy: "FAIL_CLOSED",
-        vm_config: { vm_id: "edgeward", runtime: "envoy.wasm.runtime.v8", code: { local: { filename: wasm } } },
+        vm_config: { vm_id: "edgeward", runtime: "envoy.wasm.runtime.v8", code: { local: { filename: module } } },
         configuration: { "@type": "type.googleapis.com/google.protobuf.StringValue", value: JSON.stringify(config) },
       },
     },
@@ -229,8 +233,19 @@ const runs = [
   ["edgeward, distinct tokens (no cache hit)", edgewardFilter({ cache: true, crypto: "envoy", idpPort }), distinct],
   ["edgeward, cache off (same token, verified every time)", edgewardFilter({ cache: false, crypto: "envoy", idpPort }), same],
   ["edgeward, cache on (repeated token)", edgewardFilter({ cache: true, crypto: "envoy", idpPort }), same],
-  ["edgeward, ring only, cache off", edgewardFilter({ cache: false, crypto: "ring", idpPort }), same],
+  ["edgeward, ring only, cache off (test build, with ring's ECDSA)", edgewardFilter({ cache: false, crypto: "ring", idpPort, module: ringWasm }), same],
 ];
+const baseline = arg("--baseline");
+if (baseline) {
+  // Each baseline row right after the same row of this build.
+  for (const [i, label, cache, tokens] of [
+    [4, "distinct tokens (no cache hit)", true, distinct],
+    [6, "cache off (same token, verified every time)", false, same],
+    [8, "cache on (repeated token)", true, same],
+  ]) {
+    runs.splice(i, 0, [`baseline ${path.basename(baseline)}, ${label}`, edgewardFilter({ cache, crypto: "envoy", idpPort, module: path.resolve(baseline) }), tokens]);
+  }
+}
 const results = [];
 for (const [name, filter, tokens] of runs) {
   const [port, adminPort] = [await freePort(), await freePort()];
