@@ -8,6 +8,7 @@
 // are reported too but are noisier on 2 shared cores.
 //
 //   node bench/envoy/run.mjs [--requests N] [--alg RS256|ES256] [--json out.json] [--baseline other.wasm]
+//   node bench/envoy/run.mjs --probe [--alg RS256|ES256] [--n 2000]   step by step (envoy/scripts/build.sh --probe)
 //
 // Needs envoy/.venv (envoy/scripts/test.sh installs it),
 // envoy/build/edgeward.wasm (envoy/scripts/build.sh) and, for the ring-only
@@ -246,6 +247,52 @@ if (baseline) {
     runs.splice(i, 0, [`baseline ${path.basename(baseline)}, ${label}`, edgewardFilter({ cache, crypto: "envoy", idpPort, module: path.resolve(baseline) }), tokens]);
   }
 }
+if (process.argv.includes("--probe")) {
+  // Where the uncached check's time goes, step by step, in the real V8: the
+  // probe build (envoy/scripts/build.sh --probe) repeats one step n times in
+  // a request and times it with Envoy's clock. Rounds interleave the steps;
+  // the median per step is reported.
+  const probeWasm = path.join(root, "envoy", "build", "probe", "edgeward.wasm");
+  const [port, adminPort] = [await freePort(), await freePort()];
+  const filter = edgewardFilter({ cache: false, crypto: "envoy", idpPort, module: probeWasm });
+  const envoy = await startEnvoy(envoyConfig({ port, adminPort, originPort, idpPort, filter }));
+  const get = (p) =>
+    new Promise((resolve, reject) => {
+      http
+        .get({ host: "127.0.0.1", port, path: p, headers: { authorization: `Bearer ${same[0]}` } }, (res) => {
+          let body = "";
+          res.on("data", (c) => (body += c));
+          res.on("end", () => resolve({ status: res.statusCode, body }));
+        })
+        .on("error", reject);
+    });
+  try {
+    for (let i = 0; i < 20; i++) await get("/x"); // keys fetched, JIT warm
+    const steps = ["none", "read", "sha", "jws", `verify-${ALG.toLowerCase()}`, "check", "apply"];
+    const ns = Object.fromEntries(steps.map((s) => [s, []]));
+    const N = Number(arg("--n", 2000));
+    for (let round = 0; round < 7; round++) {
+      for (const step of steps) {
+        const r = await get(`/__edgeward/probe/${step}?n=${N}`);
+        if (r.status !== 200) throw new Error(`probe ${step}: ${r.status} ${r.body}`);
+        const j = JSON.parse(r.body);
+        if (step !== "none" && !j.sink) throw new Error(`probe ${step} did nothing: ${r.body}`);
+        ns[step].push(j.ns);
+      }
+    }
+    const med = (a) => [...a].sort((x, y) => x - y)[a.length >> 1];
+    console.log(`\n### Envoy ${ALG}: the uncached check step by step, inside Envoy (probe build, ${N} iterations x 7 rounds, median; load ${os.loadavg()[0].toFixed(2)})\n`);
+    console.log("| step | µs per iteration | min–max of rounds |");
+    console.log("|---|---|---|");
+    for (const s of steps) console.log(`| ${s} | ${(med(ns[s]) / 1000).toFixed(2)} | ${(Math.min(...ns[s]) / 1000).toFixed(2)}–${(Math.max(...ns[s]) / 1000).toFixed(2)} |`);
+  } finally {
+    await envoy.stop();
+    origin.close();
+    idp.close();
+  }
+  process.exit(0);
+}
+
 const results = [];
 for (const [name, filter, tokens] of runs) {
   const [port, adminPort] = [await freePort(), await freePort()];
