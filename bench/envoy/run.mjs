@@ -7,7 +7,7 @@
 // minus the floor's, is the filter's cost; wall-clock rate and p99 latency
 // are reported too but are noisier on 2 shared cores.
 //
-//   node bench/envoy/run.mjs [--requests N] [--alg RS256|ES256] [--json out.json] [--baseline other.wasm]
+//   node bench/envoy/run.mjs [--requests N] [--alg RS256|ES256] [--rounds K] [--json out.json] [--baseline other.wasm]
 //   node bench/envoy/run.mjs --probe [--alg RS256|ES256] [--n 2000]   step by step (envoy/scripts/build.sh --probe)
 //
 // Needs envoy/.venv (envoy/scripts/test.sh installs it),
@@ -293,29 +293,57 @@ if (process.argv.includes("--probe")) {
   process.exit(0);
 }
 
-const results = [];
-for (const [name, filter, tokens] of runs) {
-  const [port, adminPort] = [await freePort(), await freePort()];
-  const envoy = await startEnvoy(envoyConfig({ port, adminPort, originPort, idpPort, filter }));
-  try {
-    await load(port, 500, tokens.slice(-500)); // warm-up: keys fetched, JIT warm
-    const before = cpuTicks(envoy.child.pid);
-    const r = await load(port, REQUESTS, tokens);
-    const cpuUs = ((cpuTicks(envoy.child.pid) - before) * TICK_US) / REQUESTS;
-    results.push({ name, cpu_us: cpuUs, rps: (REQUESTS / r.ms) * 1000, p50_us: r.p50, p99_us: r.p99, failures: r.failures });
-  } finally {
-    await envoy.stop();
+// --rounds K: the whole list K times over, so that every configuration is
+// measured early and late in the run alike; each round's floor is its own
+// "no filter", and the tables give the median round with the spread.
+const ROUNDS = Number(arg("--rounds", 1));
+const loads = [];
+const rounds = [];
+for (let round = 0; round < ROUNDS; round++) {
+  const results = [];
+  for (const [name, filter, tokens] of runs) {
+    const [port, adminPort] = [await freePort(), await freePort()];
+    const envoy = await startEnvoy(envoyConfig({ port, adminPort, originPort, idpPort, filter }));
+    try {
+      await load(port, 500, tokens.slice(-500)); // warm-up: keys fetched, JIT warm
+      const before = cpuTicks(envoy.child.pid);
+      const r = await load(port, REQUESTS, tokens);
+      const cpuUs = ((cpuTicks(envoy.child.pid) - before) * TICK_US) / REQUESTS;
+      results.push({ name, cpu_us: cpuUs, rps: (REQUESTS / r.ms) * 1000, p50_us: r.p50, p99_us: r.p99, failures: r.failures });
+    } finally {
+      await envoy.stop();
+    }
   }
+  rounds.push(results);
+  loads.push(os.loadavg()[0]);
 }
 origin.close();
 idp.close();
 
-const floor = results[0].cpu_us;
-console.log(`\n### Envoy ${ALG}: CPU per request (${REQUESTS} requests, 1 worker, ${CONCURRENCY} keep-alive connections; load ${os.loadavg()[0].toFixed(2)})\n`);
+const median = (a) => [...a].sort((x, y) => x - y)[a.length >> 1];
+const spread = (a) => (a.length > 1 ? ` (${Math.min(...a).toFixed(1)}…${Math.max(...a).toFixed(1)})` : "");
+const load1 = ROUNDS > 1 ? `load ${Math.min(...loads).toFixed(2)}–${Math.max(...loads).toFixed(2)}` : `load ${loads[0].toFixed(2)}`;
+const rounds1 = ROUNDS > 1 ? `, median of ${ROUNDS} rounds (min…max)` : "";
+console.log(`\n### Envoy ${ALG}: CPU per request (${REQUESTS} requests, 1 worker, ${CONCURRENCY} keep-alive connections${rounds1}; ${load1})\n`);
 console.log("| configuration | Envoy CPU µs/req | above no filter | req/s | p50 µs | p99 µs | non-200 |");
 console.log("|---|---|---|---|---|---|---|");
-for (const r of results) {
-  console.log(`| ${r.name} | ${r.cpu_us.toFixed(1)} | ${r === results[0] ? "—" : "+" + (r.cpu_us - floor).toFixed(1)} | ${r.rps.toFixed(0)} | ${r.p50_us.toFixed(0)} | ${r.p99_us.toFixed(0)} | ${r.failures} |`);
+const results = runs.map(([name], i) => {
+  const per = rounds.map((r) => r[i]);
+  const above = rounds.map((r) => r[i].cpu_us - r[0].cpu_us);
+  return {
+    name,
+    cpu_us: median(per.map((r) => r.cpu_us)),
+    above_us: median(above),
+    above_all: above,
+    rps: median(per.map((r) => r.rps)),
+    p50_us: median(per.map((r) => r.p50_us)),
+    p99_us: median(per.map((r) => r.p99_us)),
+    failures: per.reduce((n, r) => n + r.failures, 0),
+  };
+});
+for (const [i, r] of results.entries()) {
+  const above = i === 0 ? "—" : "+" + r.above_us.toFixed(1) + spread(r.above_all);
+  console.log(`| ${r.name} | ${r.cpu_us.toFixed(1)} | ${above} | ${r.rps.toFixed(0)} | ${r.p50_us.toFixed(0)} | ${r.p99_us.toFixed(0)} | ${r.failures} |`);
 }
 const out = arg("--json");
-if (out) fs.writeFileSync(out, JSON.stringify({ alg: ALG, requests: REQUESTS, results }, null, 2));
+if (out) fs.writeFileSync(out, JSON.stringify({ alg: ALG, requests: REQUESTS, rounds, results }, null, 2));
