@@ -1401,6 +1401,48 @@ mod tests {
         assert!(e.0[0].message.contains("min_tll"), "{e}");
     }
 
+    /// `json_path_at` names the field serde_path_to_error names (the TOML
+    /// reader still uses it, so it is here to compare against).
+    #[cfg(feature = "toml")]
+    #[test]
+    fn json_errors_name_the_field_serde_path_to_error_names() {
+        let iss = r#""issuer":"https://a/","audiences":["x"]"#;
+        let cases = [
+            r#"{"issuers":[{"issuer":"https://a/","audiences":["x"],"audience":"x"}]}"#.to_string(),
+            r#"{"routes":[{"path":"/a","access":"maybe"}]}"#.into(),
+            r#"{"routes":[{"path":"/a"},{"path":"/b","scopes":{"any":"x"}}]}"#.into(),
+            r#"{"routes":[{"path":"/a"},{"path":"/b","scopes":{"any":["x",7]}}]}"#.into(),
+            r#"{"token":{"max_size":"big"}}"#.into(),
+            r#"{"token":{"max_size":-1}}"#.into(),
+            r#"{"keys":{"min_ttl":1.5}}"#.into(),
+            r#"{"issuers":{}}"#.into(),
+            r#"{"issuers":[{}]}"#.into(),
+            format!(r#"{{"issuers":[{{{iss}}},{{"audiences":["a"]}}]}}"#),
+            format!(r#"{{"issuers":[{{{iss}}},{{"issuer":5}}]}}"#),
+            format!(r#"{{"issuers":[{{{iss},"claim_values":{{"a\"b":1}},"leeway":"x"}}]}}"#),
+            format!(r#"{{"issuers":[{{{iss},"algorithms":["RS256",{{}}]}}]}}"#),
+            format!("{{\n  \"issuers\": [\n    {{{iss},\n      \"tenants\": [\"a\", []]\n    }}\n  ]\n}}"),
+            r#"{"issu\u0065rs":5}"#.into(),
+            r#"{"headers":{"claims":{"email":5}}}"#.into(),
+            r#"{"cors":{"allowed_origins":"x"}}"#.into(),
+            r#"{"cors":{"max_age":true}}"#.into(),
+            r#"{"resource":{"identifier":"https://r/"}}"#.into(),
+            r#"{"mode":"loud"}"#.into(),
+            r#"{"x":1}"#.into(),
+            "[]".into(),
+            "{}".into(),
+        ];
+        for text in &cases {
+            let de = &mut serde_json::Deserializer::from_str(text);
+            let Err(want) = serde_path_to_error::deserialize::<_, Config>(de) else {
+                continue;
+            };
+            let got = Config::from_json(text).unwrap_err();
+            assert_eq!(got.0[0].field, want.path().to_string(), "{text}: {got}");
+            assert_eq!(got.0[0].message, want.inner().to_string(), "{text}");
+        }
+    }
+
     #[test]
     fn json_errors_name_the_field_serde_path_to_error_would() {
         let base = r#"{"issuers":[{"issuer":"https://a/","audiences":["x"]}]}"#;

@@ -50,6 +50,8 @@ pub trait SignatureBackend {
 
 /// The reference backend: ring (reached the way jsonwebtoken's provider
 /// API would), and RustCrypto's `p521` for ES512 with the `p521` feature.
+/// ES256/ES384 need the `ring-ecdsa` feature; without it they never verify
+/// (and [`SignatureBackend::supports`] says so).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct RingBackend;
 
@@ -70,7 +72,13 @@ impl SignatureBackend for RingBackend {
     }
 
     fn supports(&self, alg: Algorithm) -> bool {
-        alg != Algorithm::ES512 || cfg!(feature = "p521")
+        let es512 = cfg!(feature = "p521");
+        let ring_ecdsa = cfg!(feature = "ring-ecdsa");
+        match alg {
+            Algorithm::ES512 => es512,
+            Algorithm::ES256 | Algorithm::ES384 => ring_ecdsa,
+            _ => true,
+        }
     }
 }
 
@@ -130,9 +138,9 @@ pub fn verify_with_provider(
 }
 
 /// jsonwebtoken's provider interface implemented on ring: RS256/384/512,
-/// PS256/384/512, ES256, ES384 (fixed-width signatures only), EdDSA
-/// (Ed25519) and HS256/384/512 (jsonwebtoken has no ES512: [`sign`] and
-/// [`RingBackend`] do it).
+/// PS256/384/512, ES256, ES384 (fixed-width signatures only; with the
+/// `ring-ecdsa` feature, on by default), EdDSA (Ed25519) and HS256/384/512
+/// (jsonwebtoken has no ES512: [`sign`] and [`RingBackend`] do it).
 ///
 /// Install it as jsonwebtoken's process default where `jsonwebtoken::encode`
 /// or `decode` are used directly (the CLI does, to mint tokens):
@@ -154,7 +162,9 @@ fn verification_alg(alg: JwtAlgorithm) -> Option<&'static dyn sig::VerificationA
         JwtAlgorithm::PS256 => &sig::RSA_PSS_2048_8192_SHA256,
         JwtAlgorithm::PS384 => &sig::RSA_PSS_2048_8192_SHA384,
         JwtAlgorithm::PS512 => &sig::RSA_PSS_2048_8192_SHA512,
+        #[cfg(feature = "ring-ecdsa")]
         JwtAlgorithm::ES256 => &sig::ECDSA_P256_SHA256_FIXED,
+        #[cfg(feature = "ring-ecdsa")]
         JwtAlgorithm::ES384 => &sig::ECDSA_P384_SHA384_FIXED,
         JwtAlgorithm::EdDSA => &sig::ED25519,
         _ => return None,
@@ -322,6 +332,7 @@ fn sign_ring(alg: JwtAlgorithm, der: &[u8], msg: &[u8]) -> Option<Vec<u8>> {
         return Some(out);
     }
     match alg {
+        #[cfg(feature = "ring-ecdsa")]
         JwtAlgorithm::ES256 | JwtAlgorithm::ES384 => {
             let signing = if alg == JwtAlgorithm::ES256 {
                 &sig::ECDSA_P256_SHA256_FIXED_SIGNING

@@ -7,11 +7,15 @@
 // minus the floor's, is the filter's cost; wall-clock rate and p99 latency
 // are reported too but are noisier on 2 shared cores.
 //
-//   node bench/envoy/run.mjs [--requests N] [--alg RS256|ES256] [--json out.json]
+//   node bench/envoy/run.mjs [--requests N] [--alg RS256|ES256] [--rounds K] [--json out.json] [--baseline other.wasm]
+//   node bench/envoy/run.mjs --probe [--alg RS256|ES256] [--n 2000]   step by step (envoy/scripts/build.sh --probe)
 //
-// Needs envoy/.venv (envoy/scripts/test.sh installs it) and
-// envoy/build/edgeward.wasm (envoy/scripts/build.sh); the tokens are signed
-// here with node:crypto.
+// Needs envoy/.venv (envoy/scripts/test.sh installs it),
+// envoy/build/edgeward.wasm (envoy/scripts/build.sh) and, for the ring-only
+// row, envoy/build/test/edgeward.wasm (build.sh --test: the shipped filter
+// leaves ring's ECDSA out and refuses crypto "ring"). --baseline adds rows for
+// another build of the filter (say, the previous commit's), interleaved with
+// this one's in the same run. The tokens are signed here with node:crypto.
 import http from "node:http";
 import fs from "node:fs";
 import os from "node:os";
@@ -24,6 +28,7 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, "..", "..");
 const envoyBin = path.join(root, "envoy", ".venv", "bin", "envoy");
 const wasm = path.join(root, "envoy", "build", "edgeward.wasm");
+const ringWasm = path.join(root, "envoy", "build", "test", "edgeward.wasm");
 const arg = (name, dflt) => {
   const i = process.argv.indexOf(name);
   return i < 0 ? dflt : process.argv[i + 1];
@@ -66,7 +71,7 @@ function cluster(name, port) {
   };
 }
 
-function edgewardFilter({ cache, crypto: backend, idpPort }) {
+function edgewardFilter({ cache, crypto: backend, idpPort, module = wasm }) {
   const config = {
     edgeward: {
       issuers: [{ issuer: ISSUER, jwks_uri: `http://127.0.0.1:${idpPort}/jwks`, audiences: ["api"], algorithms: [ALG] }],
@@ -84,7 +89,7 @@ function edgewardFilter({ cache, crypto: backend, idpPort }) {
         name: "edgeward",
         root_id: "edgeward",
         failure_policy: "FAIL_CLOSED",
-        vm_config: { vm_id: "edgeward", runtime: "envoy.wasm.runtime.v8", code: { local: { filename: wasm } } },
+        vm_config: { vm_id: "edgeward", runtime: "envoy.wasm.runtime.v8", code: { local: { filename: module } } },
         configuration: { "@type": "type.googleapis.com/google.protobuf.StringValue", value: JSON.stringify(config) },
       },
     },
@@ -229,31 +234,116 @@ const runs = [
   ["edgeward, distinct tokens (no cache hit)", edgewardFilter({ cache: true, crypto: "envoy", idpPort }), distinct],
   ["edgeward, cache off (same token, verified every time)", edgewardFilter({ cache: false, crypto: "envoy", idpPort }), same],
   ["edgeward, cache on (repeated token)", edgewardFilter({ cache: true, crypto: "envoy", idpPort }), same],
-  ["edgeward, ring only, cache off", edgewardFilter({ cache: false, crypto: "ring", idpPort }), same],
+  ["edgeward, ring only, cache off (test build, with ring's ECDSA)", edgewardFilter({ cache: false, crypto: "ring", idpPort, module: ringWasm }), same],
 ];
-const results = [];
-for (const [name, filter, tokens] of runs) {
+const baseline = arg("--baseline");
+if (baseline) {
+  // Each baseline row right after the same row of this build.
+  for (const [i, label, cache, tokens] of [
+    [4, "distinct tokens (no cache hit)", true, distinct],
+    [6, "cache off (same token, verified every time)", false, same],
+    [8, "cache on (repeated token)", true, same],
+  ]) {
+    runs.splice(i, 0, [`baseline ${path.basename(baseline)}, ${label}`, edgewardFilter({ cache, crypto: "envoy", idpPort, module: path.resolve(baseline) }), tokens]);
+  }
+}
+if (process.argv.includes("--probe")) {
+  // Where the uncached check's time goes, step by step, in the real V8: the
+  // probe build (envoy/scripts/build.sh --probe) repeats one step n times in
+  // a request and times it with Envoy's clock. Rounds interleave the steps;
+  // the median per step is reported.
+  const probeWasm = path.join(root, "envoy", "build", "probe", "edgeward.wasm");
   const [port, adminPort] = [await freePort(), await freePort()];
+  const filter = edgewardFilter({ cache: false, crypto: "envoy", idpPort, module: probeWasm });
   const envoy = await startEnvoy(envoyConfig({ port, adminPort, originPort, idpPort, filter }));
+  const get = (p) =>
+    new Promise((resolve, reject) => {
+      http
+        .get({ host: "127.0.0.1", port, path: p, headers: { authorization: `Bearer ${same[0]}` } }, (res) => {
+          let body = "";
+          res.on("data", (c) => (body += c));
+          res.on("end", () => resolve({ status: res.statusCode, body }));
+        })
+        .on("error", reject);
+    });
   try {
-    await load(port, 500, tokens.slice(-500)); // warm-up: keys fetched, JIT warm
-    const before = cpuTicks(envoy.child.pid);
-    const r = await load(port, REQUESTS, tokens);
-    const cpuUs = ((cpuTicks(envoy.child.pid) - before) * TICK_US) / REQUESTS;
-    results.push({ name, cpu_us: cpuUs, rps: (REQUESTS / r.ms) * 1000, p50_us: r.p50, p99_us: r.p99, failures: r.failures });
+    for (let i = 0; i < 20; i++) await get("/x"); // keys fetched, JIT warm
+    const steps = ["none", "read", "sha", "jws", `verify-${ALG.toLowerCase()}`, "check", "apply"];
+    const ns = Object.fromEntries(steps.map((s) => [s, []]));
+    const N = Number(arg("--n", 2000));
+    for (let round = 0; round < 7; round++) {
+      for (const step of steps) {
+        const r = await get(`/__edgeward/probe/${step}?n=${N}`);
+        if (r.status !== 200) throw new Error(`probe ${step}: ${r.status} ${r.body}`);
+        const j = JSON.parse(r.body);
+        if (step !== "none" && !j.sink) throw new Error(`probe ${step} did nothing: ${r.body}`);
+        ns[step].push(j.ns);
+      }
+    }
+    const med = (a) => [...a].sort((x, y) => x - y)[a.length >> 1];
+    console.log(`\n### Envoy ${ALG}: the uncached check step by step, inside Envoy (probe build, ${N} iterations x 7 rounds, median; load ${os.loadavg()[0].toFixed(2)})\n`);
+    console.log("| step | µs per iteration | min–max of rounds |");
+    console.log("|---|---|---|");
+    for (const s of steps) console.log(`| ${s} | ${(med(ns[s]) / 1000).toFixed(2)} | ${(Math.min(...ns[s]) / 1000).toFixed(2)}–${(Math.max(...ns[s]) / 1000).toFixed(2)} |`);
   } finally {
     await envoy.stop();
+    origin.close();
+    idp.close();
   }
+  process.exit(0);
+}
+
+// --rounds K: the whole list K times over, so that every configuration is
+// measured early and late in the run alike; each round's floor is its own
+// "no filter", and the tables give the median round with the spread.
+const ROUNDS = Number(arg("--rounds", 1));
+const loads = [];
+const rounds = [];
+for (let round = 0; round < ROUNDS; round++) {
+  const results = [];
+  for (const [name, filter, tokens] of runs) {
+    const [port, adminPort] = [await freePort(), await freePort()];
+    const envoy = await startEnvoy(envoyConfig({ port, adminPort, originPort, idpPort, filter }));
+    try {
+      await load(port, 500, tokens.slice(-500)); // warm-up: keys fetched, JIT warm
+      const before = cpuTicks(envoy.child.pid);
+      const r = await load(port, REQUESTS, tokens);
+      const cpuUs = ((cpuTicks(envoy.child.pid) - before) * TICK_US) / REQUESTS;
+      results.push({ name, cpu_us: cpuUs, rps: (REQUESTS / r.ms) * 1000, p50_us: r.p50, p99_us: r.p99, failures: r.failures });
+    } finally {
+      await envoy.stop();
+    }
+  }
+  rounds.push(results);
+  loads.push(os.loadavg()[0]);
 }
 origin.close();
 idp.close();
 
-const floor = results[0].cpu_us;
-console.log(`\n### Envoy ${ALG}: CPU per request (${REQUESTS} requests, 1 worker, ${CONCURRENCY} keep-alive connections; load ${os.loadavg()[0].toFixed(2)})\n`);
+const median = (a) => [...a].sort((x, y) => x - y)[a.length >> 1];
+const spread = (a) => (a.length > 1 ? ` (${Math.min(...a).toFixed(1)}…${Math.max(...a).toFixed(1)})` : "");
+const load1 = ROUNDS > 1 ? `load ${Math.min(...loads).toFixed(2)}–${Math.max(...loads).toFixed(2)}` : `load ${loads[0].toFixed(2)}`;
+const rounds1 = ROUNDS > 1 ? `, median of ${ROUNDS} rounds (min…max)` : "";
+console.log(`\n### Envoy ${ALG}: CPU per request (${REQUESTS} requests, 1 worker, ${CONCURRENCY} keep-alive connections${rounds1}; ${load1})\n`);
 console.log("| configuration | Envoy CPU µs/req | above no filter | req/s | p50 µs | p99 µs | non-200 |");
 console.log("|---|---|---|---|---|---|---|");
-for (const r of results) {
-  console.log(`| ${r.name} | ${r.cpu_us.toFixed(1)} | ${r === results[0] ? "—" : "+" + (r.cpu_us - floor).toFixed(1)} | ${r.rps.toFixed(0)} | ${r.p50_us.toFixed(0)} | ${r.p99_us.toFixed(0)} | ${r.failures} |`);
+const results = runs.map(([name], i) => {
+  const per = rounds.map((r) => r[i]);
+  const above = rounds.map((r) => r[i].cpu_us - r[0].cpu_us);
+  return {
+    name,
+    cpu_us: median(per.map((r) => r.cpu_us)),
+    above_us: median(above),
+    above_all: above,
+    rps: median(per.map((r) => r.rps)),
+    p50_us: median(per.map((r) => r.p50_us)),
+    p99_us: median(per.map((r) => r.p99_us)),
+    failures: per.reduce((n, r) => n + r.failures, 0),
+  };
+});
+for (const [i, r] of results.entries()) {
+  const above = i === 0 ? "—" : "+" + r.above_us.toFixed(1) + spread(r.above_all);
+  console.log(`| ${r.name} | ${r.cpu_us.toFixed(1)} | ${above} | ${r.rps.toFixed(0)} | ${r.p50_us.toFixed(0)} | ${r.p99_us.toFixed(0)} | ${r.failures} |`);
 }
 const out = arg("--json");
-if (out) fs.writeFileSync(out, JSON.stringify({ alg: ALG, requests: REQUESTS, results }, null, 2));
+if (out) fs.writeFileSync(out, JSON.stringify({ alg: ALG, requests: REQUESTS, rounds, results }, null, 2));

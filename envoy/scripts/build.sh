@@ -4,6 +4,7 @@
 #
 #   envoy/scripts/build.sh            the shipped filter
 #   envoy/scripts/build.sh --test     the test build (feature test-hooks) → envoy/build/test/edgeward.wasm
+#   envoy/scripts/build.sh --probe    the bench probe build (feature probe) → envoy/build/probe/edgeward.wasm
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 export PATH="$HOME/.cargo/bin:$PATH"
@@ -13,6 +14,9 @@ out="$here/build"
 if [ "${1:-}" = "--test" ]; then
   features=(--features test-hooks)
   out="$here/build/test"
+elif [ "${1:-}" = "--probe" ]; then
+  features=(--features probe)
+  out="$here/build/probe"
 fi
 if [ ! -x "$here/node_modules/.bin/wasm-opt" ]; then
   (cd "$here" && npm ci --no-audit --no-fund --loglevel=error </dev/null)

@@ -38,6 +38,11 @@ impl HttpContext for Http {
         if parts.path == "/__edgeward/panic" {
             panic!("a test of the failure policy");
         }
+        #[cfg(feature = "probe")]
+        if let Some(rest) = parts.path.strip_prefix("/__edgeward/probe/") {
+            crate::probe::run(self.root, id, rest, &parts);
+            return Action::Pause;
+        }
         #[cfg(feature = "test-hooks")]
         if parts.method == "POST" && parts.path == "/__edgeward/vectors" {
             // Headers go on (the upstream waits for a body it never gets);

@@ -23,6 +23,8 @@ pub mod settings;
 
 #[cfg(target_arch = "wasm32")]
 pub mod http;
+#[cfg(all(feature = "probe", target_arch = "wasm32"))]
+pub mod probe;
 #[cfg(target_arch = "wasm32")]
 pub mod root;
 #[cfg(target_arch = "wasm32")]

@@ -575,6 +575,13 @@ fn configure(root_id: u32, text: &[u8]) -> Result<State, Vec<String>> {
                 Err(e) if choice == Crypto::Envoy => {
                     return Err(vec![format!("crypto: \"envoy\", but {e}")]);
                 }
+                Err(e) if !cfg!(feature = "ring-ecdsa") => {
+                    return Err(vec![format!(
+                        "{} ({e})",
+                        crate::settings::NO_RING_ECDSA
+                            .replace("{choice}", "\"auto\" with no usable verify_signature")
+                    )]);
+                }
                 Err(e) => {
                     let _ = hostcalls::log(
                         LogLevel::Warn,

@@ -24,7 +24,8 @@ pub enum Crypto {
     Auto,
     /// Envoy's `verify_signature`, or the configuration is refused.
     Envoy,
-    /// ring compiled into the filter (the reference; ~10x slower).
+    /// ring compiled into the filter (the reference; ~10x slower). Needs
+    /// the `ring-ecdsa` build feature (ring has no ES256/ES384 without it).
     Ring,
 }
 
@@ -49,6 +50,9 @@ pub struct Settings {
     pub crypto: Crypto,
 }
 
+/// Why ring alone cannot verify in this build; `{choice}` is the setting.
+pub const NO_RING_ECDSA: &str = "crypto: {choice} would leave ES256/ES384 unverifiable: this filter is built without ring's ECDSA (Envoy's verify_signature does it); use \"envoy\", or build the filter with `--features ring-ecdsa`";
+
 /// A problem with the plugin configuration, naming the field.
 pub type Problems = Vec<String>;
 
@@ -68,6 +72,9 @@ impl Settings {
                 .collect::<Vec<_>>()
         })?;
         let mut problems = Vec::new();
+        if raw.crypto == Crypto::Ring && !cfg!(feature = "ring-ecdsa") {
+            problems.push(NO_RING_ECDSA.replace("{choice}", "\"ring\""));
+        }
         let mut clusters = BTreeMap::new();
         for (origin, cluster) in &raw.clusters {
             match origin_of(origin) {
@@ -199,6 +206,20 @@ mod tests {
         assert!(e[0].starts_with("clusters.idp.test:"), "{e:?}");
         let e = Settings::parse(b"not json").unwrap_err();
         assert!(e[0].starts_with("configuration:"), "{e:?}");
+    }
+
+    #[test]
+    fn ring_only_needs_ring_ecdsa() {
+        let got = Settings::parse(br#"{"edgeward": {}, "crypto": "ring"}"#);
+        if cfg!(feature = "ring-ecdsa") {
+            assert_eq!(got.unwrap().crypto, Crypto::Ring);
+        } else {
+            let e = got.unwrap_err();
+            assert!(
+                e[0].starts_with("crypto: \"ring\" would leave ES256/ES384 unverifiable"),
+                "{e:?}"
+            );
+        }
     }
 
     #[test]

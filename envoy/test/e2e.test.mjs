@@ -345,6 +345,18 @@ describe("configuration", () => {
     assert.match(r2.out, /clusters: no cluster for https:\/\/idp\.test/);
   });
 
+  it("crypto \"ring\" is refused by the shipped filter, which leaves ring's ECDSA out", async () => {
+    const r = await validate({
+      plugin: {
+        edgeward: { issuers: [{ issuer: "http://127.0.0.1:9411", audiences: ["api"] }] },
+        clusters: { "http://127.0.0.1:9411": "idp" },
+        crypto: "ring",
+      },
+    });
+    assert.notEqual(r.code, 0);
+    assert.match(r.out, /crypto: "ring" would leave ES256\/ES384 unverifiable: this filter is built without ring's ECDSA/);
+  });
+
   it("the shipped configuration passes Envoy's check", async () => {
     const r = await validate({
       plugin: {
