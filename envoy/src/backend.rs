@@ -183,7 +183,14 @@ impl<F: Foreign> SignatureBackend for EnvoyBackend<F> {
     }
 
     fn supports(&self, alg: Algorithm) -> bool {
-        RingBackend.supports(alg) || (alg == Algorithm::ES512 && self.native && self.es512.get())
+        // ES256/ES384 are Envoy's when ring's ECDSA is not built in (the
+        // shipped filter); ES512 is Envoy's alone, after its own self-test.
+        let envoys = match alg {
+            Algorithm::ES256 | Algorithm::ES384 => self.native,
+            Algorithm::ES512 => self.native && self.es512.get(),
+            _ => false,
+        };
+        RingBackend.supports(alg) || envoys
     }
 }
 
@@ -433,6 +440,24 @@ mod tests {
         let b = EnvoyBackend::new(YesToSha512, true);
         b.self_test().unwrap();
         assert!(!b.es512.get());
+    }
+
+    #[test]
+    fn es256_and_es384_are_envoys_when_ring_has_no_ecdsa() {
+        // The shipped filter is built without the core's ring-ecdsa: then
+        // only verify_signature does ES256/ES384, and the gate must still
+        // take them (it asks `supports` before verifying).
+        let native = EnvoyBackend::new(RingAsEnvoy, true);
+        let ring_only = EnvoyBackend::new(RingAsEnvoy, false);
+        for alg in [Algorithm::ES256, Algorithm::ES384] {
+            assert!(native.supports(alg), "{alg:?}");
+            assert_eq!(
+                ring_only.supports(alg),
+                RingBackend.supports(alg),
+                "{alg:?}"
+            );
+        }
+        assert!(native.supports(Algorithm::RS256) && native.supports(Algorithm::EdDSA));
     }
 
     #[test]
