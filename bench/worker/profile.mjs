@@ -125,7 +125,7 @@ async function profile(name) {
   }
   const total = p.samples.length;
   const idle = self.get("(idle)") ?? 0;
-  return { name, busy_us: ((total - idle) * INTERVAL_US) / PROFILED, total, top: [...self].sort((a, b) => b[1] - a[1]).slice(0, 15) };
+  return { name, busy_us: ((total - idle) * INTERVAL_US) / PROFILED, total, top: [...self].sort((a, b) => b[1] - a[1]).slice(0, Number(process.env.PROFILE_TOP ?? 15)) };
 }
 
 const results = [];

@@ -67,9 +67,12 @@ async fn kv_get(kv: &KvStore, key: &str, timeout_ms: u64) -> Result<Option<Strin
     match with_timeout(kv.get(key).text(), timeout_ms).await {
         Some(Ok(v)) => Ok(v),
         Some(Err(e)) => Err(e.to_string()),
-        None => Err(format!("no answer within {timeout_ms} ms")),
+        None => Err(format!("{KV_NO_ANSWER} {timeout_ms} ms")),
     }
 }
+
+/// How a KV read given up on is reported (`kv_error` lines).
+const KV_NO_ANSWER: &str = "no answer within";
 
 /// Puts one write the core asked for (KV drops it after `ttl` seconds).
 async fn kv_put(kv: &KvStore, w: &SharedWrite) -> Result<(), String> {
@@ -121,7 +124,7 @@ async fn kv_get_or_prefetched(
     let got = match with_timeout(JsFuture::from(read), timeout_ms).await {
         Some(Ok(v)) => Ok(v.as_string()),
         Some(Err(e)) => Err(js_error(e)),
-        None => Err(format!("no answer within {timeout_ms} ms")),
+        None => Err(format!("{KV_NO_ANSWER} {timeout_ms} ms")),
     };
     (got, true)
 }
@@ -245,9 +248,17 @@ pub async fn obtain(f: KeyFetch, clock: Clock, kv: &Option<KvStore>, ctx: Option
     let Some(budget) = with_app(|app| app.gate.config().keys.fetch_timeout.max(1) * 1000) else {
         return;
     };
+    let mut spent_at_least = 0;
     let next = match (&f.shared_key, kv) {
         (Some(key), Some(kv)) => {
-            let read = kv_get(kv, key, KV_TIMEOUT_MS.min(budget / 2)).await;
+            let kv_timeout = KV_TIMEOUT_MS.min(budget / 2);
+            let read = kv_get(kv, key, kv_timeout).await;
+            // A read given up on took its whole timeout, whatever workerd's
+            // clock (which moves only across I/O) says: the IdP gets what is
+            // left after it, never the whole budget again.
+            if read.as_ref().is_err_and(|e| e.starts_with(KV_NO_ANSWER)) {
+                spent_at_least = kv_timeout;
+            }
             if let Err(e) = &read {
                 log::line(json!({
                     "event": "kv_error", "op": "get", "issuer": f.issuer, "key": key, "error": e,
@@ -285,7 +296,8 @@ pub async fn obtain(f: KeyFetch, clock: Clock, kv: &Option<KvStore>, ctx: Option
         SharedNext::Fetch | SharedNext::Lock { .. } | SharedNext::Wait { .. } => {
             // What is left of the flight's fetch_timeout (workerd's clock
             // moved across the KV read: it advances on I/O).
-            let left = (budget as f64 - (now_ms() - started)).max(0.0) as u64;
+            let spent = (now_ms() - started).max(spent_at_least as f64);
+            let left = (budget as f64 - spent).max(0.0) as u64;
             fetch_from_idp(&f, clock, kv, ctx, left).await;
         }
     }
