@@ -64,7 +64,7 @@ pub struct Signer {
     ttl: i64,
     jwks_path: String,
     jwks: String,
-    minted: Lru<(String, i64, i64)>,
+    minted: Lru<(String, i64, i64), crate::cache::Digest>,
 }
 
 impl std::fmt::Debug for Signer {

@@ -6,10 +6,16 @@
 //! generation is dropped whole. O(1) per operation, no linked list, and an
 //! entry survives as long as it was used within the last half-capacity
 //! insertions, which is the LRU property that matters here.
+//!
+//! Tokens themselves are never stored: the verdict caches are keyed by a
+//! [`TokenKey`], a keyed hash of the token under a secret each gate draws at
+//! random ([`TokenKeyer`]).
 
+use siphasher::sip128::{Hasher128, SipHasher24};
 use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
 
-/// A SHA-256 digest: the cache key (tokens themselves are never stored).
+/// A SHA-256 digest (API-token hashes, identity assertions).
 pub type Digest = [u8; 32];
 
 /// SHA-256 of a token.
@@ -20,15 +26,87 @@ pub fn digest(token: &str) -> Digest {
     out
 }
 
-/// A capacity-bounded LRU-by-generation map with per-entry expiry.
-#[derive(Clone, Debug)]
-pub struct Lru<V> {
-    half: usize,
-    young: HashMap<Digest, (i64, V)>,
-    old: HashMap<Digest, (i64, V)>,
+/// The verdict-cache key of a token: 128 bits of a keyed PRF of its exact
+/// bytes (see [`TokenKeyer`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct TokenKey(u128);
+
+/// Names tokens in the verdict caches: SipHash-2-4 with a 128-bit output,
+/// keyed by 128 random bits drawn when the gate is built.
+///
+/// A cache hit hands out an earlier token's verdict, so two tokens must
+/// never share a key. SipHash is a pseudorandom function: without the
+/// secret, an attacker cannot compute any token's key, so making a token
+/// land on another's (a second preimage) takes ~2^128 guesses, each a
+/// request, the same bound SHA-256 truncated to these 128 bits would give.
+/// It costs a sixth of SHA-256 in wasm (0.5 against 3.2 µs for a 900-byte
+/// token, BENCHMARKS.md), and every JWT request pays it, hit or miss.
+/// Should the platform have no randomness, the keys are SHA-256 instead
+/// (never a PRF under a known key).
+#[derive(Clone)]
+pub struct TokenKeyer {
+    /// `None`: SHA-256 keys.
+    secret: Option<(u64, u64)>,
 }
 
-impl<V: Clone> Lru<V> {
+impl std::fmt::Debug for TokenKeyer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the secret.
+        let kind = if self.secret.is_some() {
+            "SipHash-2-4-128"
+        } else {
+            "SHA-256"
+        };
+        f.debug_struct("TokenKeyer").field("kind", &kind).finish()
+    }
+}
+
+impl TokenKeyer {
+    /// A keyer with a secret from the platform's randomness (SHA-256 keys
+    /// when there is none).
+    pub fn random() -> TokenKeyer {
+        use ring::rand::SecureRandom;
+        let mut bytes = [0u8; 16];
+        let secret = ring::rand::SystemRandom::new()
+            .fill(&mut bytes)
+            .ok()
+            .map(|()| {
+                let (a, b) = bytes.split_at(8);
+                (
+                    u64::from_le_bytes(a.try_into().unwrap_or_default()),
+                    u64::from_le_bytes(b.try_into().unwrap_or_default()),
+                )
+            });
+        TokenKeyer { secret }
+    }
+
+    /// The key of `token`.
+    pub fn key(&self, token: &str) -> TokenKey {
+        match self.secret {
+            Some((k0, k1)) => {
+                let mut h = SipHasher24::new_with_keys(k0, k1);
+                h.write(token.as_bytes());
+                TokenKey(h.finish128().as_u128())
+            }
+            None => {
+                let d = digest(token);
+                let mut first = [0u8; 16];
+                first.copy_from_slice(&d[..16]);
+                TokenKey(u128::from_le_bytes(first))
+            }
+        }
+    }
+}
+
+/// A capacity-bounded LRU-by-generation map with per-entry expiry.
+#[derive(Clone, Debug)]
+pub struct Lru<V, K = TokenKey> {
+    half: usize,
+    young: HashMap<K, (i64, V)>,
+    old: HashMap<K, (i64, V)>,
+}
+
+impl<V: Clone, K: Copy + Eq + Hash> Lru<V, K> {
     /// A map holding at most `capacity` entries (0 disables it).
     pub fn new(capacity: usize) -> Self {
         Lru {
@@ -49,7 +127,7 @@ impl<V: Clone> Lru<V> {
     }
 
     /// The value for `key` if present and not expired at `now`.
-    pub fn get(&mut self, key: &Digest, now: i64) -> Option<V> {
+    pub fn get(&mut self, key: &K, now: i64) -> Option<V> {
         if let Some((until, v)) = self.young.get(key) {
             if now < *until {
                 return Some(v.clone());
@@ -66,7 +144,7 @@ impl<V: Clone> Lru<V> {
     }
 
     /// Stores `value` until `until` (exclusive).
-    pub fn insert(&mut self, key: Digest, value: V, until: i64) {
+    pub fn insert(&mut self, key: K, value: V, until: i64) {
         if self.half == 0 {
             return;
         }
@@ -88,8 +166,50 @@ impl<V: Clone> Lru<V> {
 mod tests {
     use super::*;
 
-    fn k(i: u32) -> Digest {
-        digest(&i.to_string())
+    fn k(i: u32) -> TokenKey {
+        TokenKeyer {
+            secret: Some((1, 2)),
+        }
+        .key(&i.to_string())
+    }
+
+    #[test]
+    fn token_keys_are_keyed_exact_and_secret() {
+        let a = TokenKeyer::random();
+        let b = TokenKeyer::random();
+        assert!(a.secret.is_some(), "this platform has randomness");
+        assert_eq!(a.key("tok"), a.key("tok"));
+        assert_ne!(a.key("tok"), a.key("tok "));
+        assert_ne!(a.key("tok"), a.key("Tok"));
+        // Another gate, another secret: keys cannot be computed from outside.
+        assert_ne!(a.key("tok"), b.key("tok"));
+        assert!(!format!("{a:?}").contains(&a.secret.unwrap().0.to_string()));
+        // SipHash-2-4-128 as its reference defines it (veorq/SipHash
+        // vectors_sip128: key 00..0f, message 00..(i-1), i = 0, 1, 2).
+        let keyer = TokenKeyer {
+            secret: Some((0x0706_0504_0302_0100, 0x0f0e_0d0c_0b0a_0908)),
+        };
+        let want: [[u8; 16]; 3] = [
+            [
+                0xa3, 0x81, 0x7f, 0x04, 0xba, 0x25, 0xa8, 0xe6, 0x6d, 0xf6, 0x72, 0x14, 0xc7, 0x55,
+                0x02, 0x93,
+            ],
+            [
+                0xda, 0x87, 0xc1, 0xd8, 0x6b, 0x99, 0xaf, 0x44, 0x34, 0x76, 0x59, 0x11, 0x9b, 0x22,
+                0xfc, 0x45,
+            ],
+            [
+                0x81, 0x77, 0x22, 0x8d, 0xa4, 0xa4, 0x5d, 0xc7, 0xfc, 0xa3, 0x8b, 0xde, 0xf6, 0x0a,
+                0xff, 0xe4,
+            ],
+        ];
+        for (i, want) in want.iter().enumerate() {
+            let msg: String = (0..i as u8).map(char::from).collect();
+            assert_eq!(&keyer.key(&msg).0.to_le_bytes(), want, "vector {i}");
+        }
+        // Without randomness: SHA-256's first 128 bits, never a known-key PRF.
+        let sha = TokenKeyer { secret: None };
+        assert_eq!(sha.key("tok").0.to_le_bytes(), digest("tok")[..16]);
     }
 
     #[test]

@@ -41,8 +41,10 @@ pub trait SignatureBackend {
         RingBackend.supports(alg)
     }
 
-    /// SHA-256 of a token: the verdict-cache key and the API-token hash. A
-    /// host with faster native hashing than wasm-compiled ring may supply it.
+    /// SHA-256 of an opaque token, compared with the configured API-token
+    /// hashes. A host with faster native hashing than wasm-compiled ring may
+    /// supply it. (JWTs are named in the verdict caches by a keyed hash,
+    /// [`crate::cache::TokenKeyer`], not by this.)
     fn sha256(&self, token: &str) -> [u8; 32] {
         crate::cache::digest(token)
     }

@@ -24,7 +24,7 @@
 //! again within the cooldown, so the next `check` decides.
 
 use crate::assertion::Signer;
-use crate::cache::{Digest, Lru};
+use crate::cache::{Digest, Lru, TokenKeyer};
 use crate::claims;
 use crate::config::{Access, Config, ConfigErrors, IssuerConfig, Mode, OAUTH2_PROXY_HEADERS};
 use crate::crypto::{RingBackend, SignatureBackend};
@@ -125,6 +125,8 @@ pub struct Gate<B: SignatureBackend = RingBackend> {
     algs: Vec<Vec<Algorithm>>,
     hmac: Vec<Option<PublicKey>>,
     api_tokens: Vec<Digest>,
+    /// Names tokens in `verdicts` and `rejects` (a secret per gate).
+    keyer: TokenKeyer,
     verdicts: Lru<Verdict>,
     rejects: Lru<(Reason, String)>,
     strip: Arc<[String]>,
@@ -246,6 +248,7 @@ impl<B: SignatureBackend> Gate<B> {
         }
         Ok(Gate {
             keys: KeyStore::new(&config.issuers, config.keys.clone()),
+            keyer: TokenKeyer::random(),
             verdicts: Lru::new(config.cache.capacity),
             rejects: Lru::new(config.cache.negative_capacity),
             policy: Arc::new(policy),
@@ -974,7 +977,7 @@ impl<B: SignatureBackend> Gate<B> {
     }
 
     fn verify_jwt(&mut self, token: &str, now: i64, trace: &mut Trace) -> Result<Verdict, Fail> {
-        let key = self.backend.sha256(token);
+        let key = self.keyer.key(token);
         if let Some(v) = self.verdicts.get(&key, now) {
             self.observed.cache = Some(CacheUse::Hit);
             trace.note("cache", true, || {

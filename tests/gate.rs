@@ -1299,7 +1299,7 @@ fn refresh_and_abandon() {
 }
 
 #[test]
-fn a_backend_may_supply_the_token_hash() {
+fn a_backend_may_supply_the_api_token_hash_and_jwts_are_cached_by_a_keyed_hash() {
     use std::cell::Cell;
     struct Counting<'a>(&'a Cell<usize>);
     impl edgeward::SignatureBackend for Counting<'_> {
@@ -1314,26 +1314,43 @@ fn a_backend_may_supply_the_token_hash() {
             edgeward::cache::digest(token)
         }
     }
+    let hex: String = edgeward::cache::digest("s3cret-api-token")
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let text = format!(
+        "{ROUTES}\n[[api_tokens]]\nname = \"ci\"\nsha256 = \"{hex}\"\nscopes = [\"orders:read\"]\n"
+    );
     let calls = Cell::new(0);
     let s = Signer::new(Algorithm::ES256, "k1");
-    let mut gate = Gate::with_backend(config(ROUTES), Counting(&calls)).unwrap();
-    let t = format!("Bearer {}", s.mint(&claims("a", "orders:read")));
-    let req = Request {
-        method: "GET",
-        path: "/orders/1",
-        headers: &[("authorization", &t)],
-    };
-    let d = loop {
-        match gate.check(&req, NOW) {
-            Outcome::Decided(d) => break d,
-            Outcome::NeedKeys(f) => {
-                let body = jwks(&[&s]);
-                gate.ingest(&f, 200, &[], body.as_bytes(), NOW).unwrap();
+    let mut gate = Gate::with_backend(config(&text), Counting(&calls)).unwrap();
+    let check = |gate: &mut Gate<Counting>, auth: &str| {
+        let req = Request {
+            method: "GET",
+            path: "/orders/1",
+            headers: &[("authorization", auth)],
+        };
+        loop {
+            match gate.check(&req, NOW) {
+                Outcome::Decided(d) => break d,
+                Outcome::NeedKeys(f) => {
+                    let body = jwks(&[&s]);
+                    gate.ingest(&f, 200, &[], body.as_bytes(), NOW).unwrap();
+                }
             }
         }
     };
-    assert!(d.is_allowed());
-    assert!(calls.get() >= 1);
+    let t = format!("Bearer {}", s.mint(&claims("a", "orders:read")));
+    assert!(check(&mut gate, &t).is_allowed());
+    assert!(check(&mut gate, &t).is_allowed());
+    assert_eq!(gate.jwt_cache(), Some(edgeward::CacheUse::Hit));
+    // A JWT is never hashed with SHA-256: the verdict cache has its own key.
+    assert_eq!(calls.get(), 0);
+    // An opaque token is, through the backend.
+    assert!(check(&mut gate, "Bearer s3cret-api-token").is_allowed());
+    assert_eq!(calls.get(), 1);
+    assert!(!check(&mut gate, "Bearer s3cret-api-tokeN").is_allowed());
+    assert_eq!(calls.get(), 2);
 }
 
 #[test]
