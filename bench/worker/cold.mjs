@@ -2,7 +2,7 @@
 // first verdict, for edgeward's Worker (warm KV) and the jose reference
 // Worker doing the same job (OIDC discovery, then the JWKS), in one run.
 //
-//   node bench/worker/cold.mjs [--samples N] [--delays 0,50] [--alg ES256|RS256] [--before DIR] [--compare name=DIR,...] [--json out.json] [--dump]
+//   node bench/worker/cold.mjs [--samples N] [--delays 0,50] [--alg ES256|RS256] [--before DIR] [--compare name=DIR,...] [--prewarm] [--json out.json] [--dump]
 //   EDGEWARD_WORKER_NAMES=1 EDGEWARD_WORKER_OUT=/tmp/ew-names worker/scripts/build.sh
 //   BENCH_EDGEWARD_DIR=/tmp/ew-names node bench/worker/cold.mjs    (Rust phases by name)
 //
@@ -81,7 +81,14 @@ for (let i = 0; i < 20 * SAMPLES * DELAYS.length + 1; i++) tokens.push(await min
 // ---- the Workers, each behind the lazy entry: edgeward (BENCH_EDGEWARD_DIR
 // or the shipped build), edgeward as built in --before DIR when given (to
 // compare two builds in one run), and jose
-const WRAPPER = (entry) => `let real;
+// --prewarm: the entry imported statically instead, so workerd evaluates it
+// when it loads the Worker, before the first request: an isolate Cloudflare
+// started ahead of its first request (it does, during the TLS handshake of
+// the connection that needs it), whose top-level work is then off that
+// request's path. The measured span is the same: first request sent to its
+// answer.
+const PREWARM = args.includes("--prewarm");
+const WRAPPER = (entry) => PREWARM ? `export { default } from "./${entry}";\n` : `let real;
 export default {
   async fetch(request, env, ctx) {
     real ??= (await import("./${entry}")).default;
