@@ -530,6 +530,9 @@ impl Default for HeaderConfig {
 pub struct PolicyConfig {
     /// Access for requests no route matches (`deny` by default).
     pub default: Access,
+    /// Whether a method named by a method-override header or the `_method`
+    /// query parameter is held to its own routes as well.
+    pub method_override: MethodOverride,
     /// Removed (it let every preflight through, on every route). Kept only
     /// to name the replacement when an old configuration sets it.
     #[serde(skip_serializing)]
@@ -540,9 +543,29 @@ impl Default for PolicyConfig {
     fn default() -> Self {
         PolicyConfig {
             default: Access::Deny,
+            method_override: MethodOverride::Evaluate,
             preflight: None,
         }
     }
+}
+
+/// Methods a request names besides its own: many frameworks take the
+/// method from `X-HTTP-Method-Override` (Rack, so Rails and Sinatra;
+/// Symfony, so Laravel; express's method-override), `X-HTTP-Method` or
+/// `X-Method-Override`, or from a `_method` query parameter (Symfony and
+/// Laravel), and route the request by it. A `POST` carrying `DELETE` there
+/// runs the origin's DELETE handler.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum MethodOverride {
+    /// The request must satisfy the routes for its own method and for
+    /// every method it names, so an override can never reach a handler the
+    /// token could not reach with that method.
+    #[default]
+    Evaluate,
+    /// Only the request line's method counts: for an origin known to take
+    /// no override, where such a header or `_method` means something else.
+    Ignore,
 }
 
 /// Needed values: any one of `any` (when non-empty) and all of `all`.

@@ -26,9 +26,11 @@
 use crate::assertion::Signer;
 use crate::cache::{Digest, Lru, TokenKeyer};
 use crate::claims;
-use crate::config::{Access, Config, ConfigErrors, IssuerConfig, Mode, OAUTH2_PROXY_HEADERS};
+use crate::config::{
+    Access, Config, ConfigErrors, IssuerConfig, MethodOverride, Mode, OAUTH2_PROXY_HEADERS,
+};
 use crate::crypto::{RingBackend, SignatureBackend};
-use crate::decision::{Allow, Answer, Decision, Deny, Identity, IdentityKind, Reason};
+use crate::decision::{header_key, Allow, Answer, Decision, Deny, Identity, IdentityKind, Reason};
 use crate::json::claim_at;
 use crate::jws;
 use crate::keys::Algorithm;
@@ -687,8 +689,25 @@ impl<B: SignatureBackend> Gate<B> {
             Fail::Deny(Reason::PathInvalid, e.into(), None)
         })?;
         let policy = Arc::clone(&self.policy);
-        let routes = policy.matches(req.method, &segments);
+        let mut routes = policy.matches(req.method, &segments);
         self.observed.route = routes.first().and_then(|r| r.route).map(|r| r.index);
+        if self.config.policy.method_override == MethodOverride::Evaluate {
+            let named = method_overrides(req).map_err(|detail| {
+                trace.note("method_override", false, || detail.clone());
+                Fail::Deny(Reason::PathInvalid, detail, None)
+            })?;
+            for (method, source) in named.into_iter().filter(|(m, _)| m != req.method) {
+                trace.note("method_override", true, || {
+                    format!("{source} names {method}: the routes for {method} apply too")
+                });
+                for m in policy.matches(&method, &segments) {
+                    let index = m.route.map(|r| r.index);
+                    if !routes.iter().any(|r| r.route.map(|r| r.index) == index) {
+                        routes.push(m);
+                    }
+                }
+            }
+        }
         for (i, route) in routes.iter().enumerate() {
             trace.note("route", route.access != Access::Deny, || {
                 let how = if i == 0 {
@@ -1389,6 +1408,58 @@ fn resource_metadata(config: &Config, r: &crate::config::ResourceConfig) -> Stri
     }
     doc.to_string()
 }
+
+/// The methods `req` names besides its request line (see
+/// [`MethodOverride`]), uppercase, each with where it was found: every
+/// comma-separated value of the override headers (by [`header_key`], so `_`
+/// spellings count, which some servers read as the same header), and every
+/// `_method` query parameter. At most [`MAX_METHOD_OVERRIDES`] distinct.
+fn method_overrides(req: &Request) -> Result<Vec<(String, &'static str)>, String> {
+    let mut out: Vec<(String, &'static str)> = Vec::new();
+    let mut add = |value: &str, source: &'static str| {
+        let m = value.trim().to_ascii_uppercase();
+        if m.is_empty() || out.iter().any(|(x, _)| *x == m) {
+            return Ok(());
+        }
+        if out.len() >= MAX_METHOD_OVERRIDES {
+            return Err(format!(
+                "more than {MAX_METHOD_OVERRIDES} methods named by method-override headers or _method"
+            ));
+        }
+        out.push((m, source));
+        Ok(())
+    };
+    for (name, value) in req.headers {
+        let key = header_key(name);
+        if let Some(source) = METHOD_OVERRIDE_HEADERS.iter().find(|h| **h == key) {
+            for v in value.split(',') {
+                add(v, source)?;
+            }
+        }
+    }
+    if let Some(query) = req.query() {
+        for pair in query.split('&') {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            let key = crate::token::percent_decode(k, true);
+            if key.as_deref().map(str::trim) == Some("_method") {
+                // A value that does not decode is held to its routes as sent.
+                let value = crate::token::percent_decode(v, true).unwrap_or_else(|| v.to_owned());
+                add(&value, "the _method query parameter")?;
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Headers frameworks take a request's method from (see [`MethodOverride`]).
+pub const METHOD_OVERRIDE_HEADERS: [&str; 3] = [
+    "x-http-method-override",
+    "x-http-method",
+    "x-method-override",
+];
+
+/// More methods than this named by one request is refused (`path_invalid`).
+pub const MAX_METHOD_OVERRIDES: usize = 8;
 
 fn bad_signature<B: SignatureBackend>(gate: &Gate<B>) -> Deny {
     gate.deny(

@@ -522,6 +522,55 @@ fn resource_cases(jwks: &Value, cases: &mut Vec<Value>) {
 
 /// Identity forwarding: the oauth2-proxy preset and the signed identity
 /// assertion (deterministic: Ed25519 with a fixed key at the case's clock).
+/// The seam: a method named by an override header or `_method`, which
+/// Rails, Laravel and others route by. Judged by what the origin observes.
+fn method_override_cases(g: &Gen, jwks: &Value, cases: &mut Vec<Value>) {
+    let mut cfg = base_config();
+    cfg["api_tokens"] = json!([]);
+    cfg["routes"] = json!([
+        {"path": "/orders/**", "methods": ["GET"], "scopes": {"any": ["orders:read"]}},
+        {"path": "/orders/**", "methods": ["PATCH"], "scopes": {"all": ["orders:write"]}},
+        {"path": "/**", "access": "anonymous"},
+    ]);
+    let token = |scope: &str| {
+        let mut c = claims("alice", scope);
+        c["tid"] = json!("acme");
+        format!("Bearer {}", g.ec.mint(&c))
+    };
+    let not_reached = |status: u16, reason: &str| json!({"status": status, "reason": reason, "origin": {"reached": false}});
+    let mut add = |name: &str,
+                   description: &str,
+                   config: &Value,
+                   path: &str,
+                   headers: Value,
+                   expect: Value| {
+        cases.push(case(
+            &format!("seam-{name}"),
+            description,
+            config.clone(),
+            jwks.clone(),
+            "POST",
+            path,
+            headers,
+            expect,
+        ));
+    };
+    add("method-override-header", "A POST that names PATCH in X-HTTP-Method-Override (which Rails and Laravel route by) must meet the PATCH rule too: a token without orders:write does not reach the origin.", &cfg, "/orders/1", json!([["authorization", token("orders:read")], ["x-http-method-override", "PATCH"]]), not_reached(403, "scope_missing"));
+    add("method-override-underscore", "The override header spelled with `_` (servers that read headers as CGI variables take it as the same one) and a lowercase method: no token, no PATCH.", &cfg, "/orders/1", json!([["X_HTTP_Method_Override", "patch"]]), not_reached(401, "token_missing"));
+    add(
+        "method-override-query",
+        "A `_method` query parameter (Laravel, Symfony) names a method too.",
+        &cfg,
+        "/orders/1?_method=PATCH",
+        json!([["authorization", token("orders:read")]]),
+        not_reached(403, "scope_missing"),
+    );
+    add("method-override-allowed", "A token that meets the rules of both methods passes, and the origin gets the override header as sent.", &cfg, "/orders/1", json!([["authorization", token("orders:read orders:write")], ["x-http-method-override", "PATCH"]]), json!({"status": 200, "reason": null, "origin": {"reached": true, "headers": {"x-http-method-override": "PATCH", "x-auth-subject": "alice"}}}));
+    let mut ignore = cfg.clone();
+    ignore["policy"] = json!({"method_override": "ignore"});
+    add("method-override-ignored", "With policy.method_override = \"ignore\" only the request line's method counts: this POST meets the anonymous rule.", &ignore, "/orders/1", json!([["x-http-method-override", "PATCH"]]), json!({"status": 200, "reason": null, "origin": {"reached": true, "headers": {"x-http-method-override": "PATCH", "x-auth-subject": null}}}));
+}
+
 fn assertion_cases(g: &Gen, jwks: &Value, cases: &mut Vec<Value>) {
     // RFC 8032 section 7.1 TEST 1's secret key.
     const SEED: &str = "nWGxne_9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A";
@@ -1021,6 +1070,7 @@ fn regenerate() {
         (bearer, ok("alice"), invalid("signature_invalid")),
     );
     assertion_cases(&g, &jwks, &mut cases);
+    method_override_cases(&g, &jwks, &mut cases);
     let dir = cases_dir();
     std::fs::create_dir_all(&dir).unwrap();
     for old in std::fs::read_dir(&dir).unwrap() {

@@ -1647,3 +1647,111 @@ fn templated_issuers_must_say_which_tenants() {
         .to_string()
         .contains("issuers[0].any_tenant"));
 }
+
+#[test]
+fn a_method_named_by_an_override_is_held_to_its_routes_too() {
+    let routes = r#"
+[[routes]]
+path = "/health"
+methods = ["GET"]
+access = "anonymous"
+[[routes]]
+path = "/orders/**"
+methods = ["GET", "POST"]
+scopes.any = ["orders:read"]
+[[routes]]
+path = "/orders/**"
+methods = ["DELETE"]
+scopes.all = ["orders:admin"]
+"#;
+    let s = Signer::new(Algorithm::ES256, "k1");
+    let mut idp = Idp::serving(jwks(&[&s]));
+    let reader = format!("Bearer {}", s.mint(&claims("a", "orders:read")));
+    let admin = format!(
+        "Bearer {}",
+        s.mint(&claims("a", "orders:read orders:admin"))
+    );
+    let mut gate = Gate::new(config(routes)).unwrap();
+    let mut go = |gate: &mut Gate, path: &str, headers: &[(&str, &str)]| {
+        let d = run(gate, &mut idp, "POST", path, headers, NOW);
+        match d {
+            Decision::Allow(_) => "allow".to_string(),
+            Decision::Deny(d) => d.reason.code().to_string(),
+            Decision::Answer(_) => "answer".to_string(),
+        }
+    };
+    let with = |token: &str, h: &'static str, v: &'static str| {
+        vec![("authorization", token.to_owned()), (h, v.to_owned())]
+    };
+    fn refs<'v>(v: &'v [(&'static str, String)]) -> Vec<(&'static str, &'v str)> {
+        v.iter().map(|(k, v)| (*k, v.as_str())).collect()
+    }
+    // Plain POST: the POST rule.
+    assert_eq!(
+        go(&mut gate, "/orders/1", &[("authorization", &reader)]),
+        "allow"
+    );
+    for (h, v) in [
+        ("X-HTTP-Method-Override", "DELETE"),
+        ("x-http-method", "delete"),
+        ("X-Method-Override", " Delete "),
+        ("x_http_method_override", "DELETE"),
+        ("X-HTTP-Method-Override", "GET, DELETE"),
+    ] {
+        let hs = with(&reader, h, v);
+        assert_eq!(
+            go(&mut gate, "/orders/1", &refs(&hs)),
+            "scope_missing",
+            "{h}: {v}"
+        );
+        let hs = with(&admin, h, v);
+        assert_eq!(go(&mut gate, "/orders/1", &refs(&hs)), "allow", "{h}: {v}");
+    }
+    for q in [
+        "_method=DELETE",
+        "a=1&_method=delete",
+        "%5Fmethod=DELETE",
+        "_method=%44ELETE",
+        "_method=GET&_method=DELETE",
+    ] {
+        let path = format!("/orders/1?{q}");
+        assert_eq!(
+            go(&mut gate, &path, &[("authorization", &reader)]),
+            "scope_missing",
+            "{q}"
+        );
+        assert_eq!(
+            go(&mut gate, &path, &[("authorization", &admin)]),
+            "allow",
+            "{q}"
+        );
+    }
+    // Naming its own method (or another the token meets) changes nothing.
+    let hs = with(&reader, "x-http-method-override", "POST");
+    assert_eq!(go(&mut gate, "/orders/1", &refs(&hs)), "allow");
+    let hs = with(&reader, "x-http-method-override", "GET");
+    assert_eq!(go(&mut gate, "/orders/1", &refs(&hs)), "allow");
+    // An anonymous GET-only route: DELETE there falls to the default (deny).
+    let hs = vec![("x-http-method-override", "DELETE".to_owned())];
+    assert_eq!(go(&mut gate, "/health", &refs(&hs)), "route_denied");
+    // Unknown names are held to the routes they match (here the default).
+    let hs = with(&admin, "x-http-method-override", "PURGE");
+    assert_eq!(go(&mut gate, "/orders/1", &refs(&hs)), "route_denied");
+    // A flood of names is refused.
+    let many = "A,B,C,D,E,F,G,H,I";
+    let hs = with(&admin, "x-http-method-override", many);
+    assert_eq!(go(&mut gate, "/orders/1", &refs(&hs)), "path_invalid");
+    // "ignore": the request line's method alone.
+    let mut gate = Gate::new(config(&format!(
+        "{routes}\n[policy]\nmethod_override = \"ignore\"\n"
+    )))
+    .unwrap();
+    let hs = with(&reader, "x-http-method-override", "DELETE");
+    assert_eq!(go(&mut gate, "/orders/1", &refs(&hs)), "allow");
+    assert!(
+        edgeward::Config::parse("[policy]\nmethod_override = \"sometimes\"\n")
+            .unwrap_err()
+            .to_string()
+            .contains("policy.method_override")
+    );
+}

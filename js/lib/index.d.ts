@@ -71,6 +71,12 @@ export interface Config {
   policy?: {
     /** Access for requests no route matches (default `deny`). */
     default?: Access;
+    /**
+     * `evaluate` (default): a method named by `X-HTTP-Method-Override`,
+     * `X-HTTP-Method`, `X-Method-Override` or a `_method` query parameter
+     * must meet its own routes too; `ignore`: only the request's method.
+     */
+    method_override?: "evaluate" | "ignore";
   };
   /**
    * CORS answered by the gate: preflights from an allowed origin get a 204

@@ -9,12 +9,24 @@
 // Method, URL and the wanted header values as one string:
 // "METHOD\nURL(\nINDEX\nVALUE)*". Neither a method, a parsed URL, nor a
 // Fetch header value can hold a line feed, so "\n" separates safely.
-export function readParts(req, wanted) {
+// `aliased`: indexes of wanted names whose `_` spellings count as those
+// names (the method-override headers; Fetch headers list names lowercase):
+// their values go in under that index too.
+export function readParts(req, wanted, aliased) {
   let s = req.method + "\n" + req.url;
   const h = req.headers;
   for (let i = 0; i < wanted.length; i++) {
     const v = h.get(wanted[i]);
     if (v !== null) s += "\n" + i + "\n" + v;
+  }
+  if (aliased.length > 0) {
+    for (const name of h.keys()) {
+      if (!name.includes("_")) continue;
+      const key = name.replaceAll("_", "-");
+      for (let j = 0; j < aliased.length; j++) {
+        if (wanted[aliased[j]] === key) s += "\n" + aliased[j] + "\n" + h.get(name);
+      }
+    }
   }
   return s;
 }

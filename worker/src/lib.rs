@@ -63,12 +63,22 @@ pub struct Wanted {
     pub names: Vec<String>,
     /// The same, as a JS array (made once per isolate).
     pub js: js_sys::Array,
+    /// Indexes into `names` whose `_` spellings (`x_http_method_override`)
+    /// are read as those names too: the core reads the method-override
+    /// headers by `header_key`, as servers that map `_` and `-` alike do.
+    pub aliased: js_sys::Array,
 }
 
 impl Wanted {
     fn new(names: Vec<String>) -> Wanted {
         let js = names.iter().map(|n| JsValue::from_str(n)).collect();
-        Wanted { names, js }
+        let aliased = names
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| edgeward::gate::METHOD_OVERRIDE_HEADERS.contains(&n.as_str()))
+            .map(|(i, _)| JsValue::from(i as u32))
+            .collect();
+        Wanted { names, js, aliased }
     }
 }
 
@@ -181,12 +191,16 @@ async fn load(env: &Env) -> Result<App, String> {
     ]
     .map(String::from)
     .to_vec();
+    let t_method_override = gate.config().policy.method_override;
     let t = &gate.config().token;
     if t.cookie.is_some() {
         wanted_headers.push("cookie".into());
     }
     if let Some(h) = &t.header {
         wanted_headers.push(h.to_ascii_lowercase());
+    }
+    if t_method_override == edgeward::config::MethodOverride::Evaluate {
+        wanted_headers.extend(edgeward::gate::METHOD_OVERRIDE_HEADERS.map(String::from));
     }
     #[cfg(feature = "test-clock")]
     wanted_headers.push(TEST_NOW_HEADER.into());
@@ -252,7 +266,10 @@ impl Parts {
     /// preflight markers, in one call into JS (js/glue.js); header edits for
     /// the origin happen on the runtime's own `Headers` (src/proxy.rs).
     fn from_request(req: &web_sys::Request, wanted: &Wanted) -> Parts {
-        Parts::from_glue(&proxy::read_parts(req, &wanted.js), &wanted.names)
+        Parts::from_glue(
+            &proxy::read_parts(req, &wanted.js, &wanted.aliased),
+            &wanted.names,
+        )
     }
 
     /// Parses `readParts`' answer: "METHOD\nURL(\nINDEX\nVALUE)*".
