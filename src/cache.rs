@@ -39,8 +39,9 @@ pub struct TokenKey(u128);
 /// secret, an attacker cannot compute any token's key, so making a token
 /// land on another's (a second preimage) takes ~2^128 guesses, each a
 /// request, the same bound SHA-256 truncated to these 128 bits would give.
-/// It costs a sixth of SHA-256 in wasm (0.5 against 3.2 µs for a 900-byte
-/// token, BENCHMARKS.md), and every JWT request pays it, hit or miss.
+/// It costs a seventh of SHA-256 in wasm (0.45 against 3.1 µs for a
+/// 900-byte token, `bench/hash/run.sh`), and every JWT request pays it, hit
+/// or miss.
 /// Should the platform have no randomness, the keys are SHA-256 instead
 /// (never a PRF under a known key).
 #[derive(Clone)]
