@@ -57,6 +57,10 @@ impl<V: Clone> Lru<V> {
             self.young.remove(key);
             return None;
         }
+        // `remove` hashes the key even in an empty map (`get` does not).
+        if self.old.is_empty() {
+            return None;
+        }
         let (until, v) = self.old.remove(key)?;
         if now >= until {
             return None;
@@ -73,7 +77,9 @@ impl<V: Clone> Lru<V> {
         if self.young.len() >= self.half && !self.young.contains_key(&key) {
             self.old = std::mem::take(&mut self.young);
         }
-        self.old.remove(&key);
+        if !self.old.is_empty() {
+            self.old.remove(&key);
+        }
         self.young.insert(key, (until, value));
     }
 
