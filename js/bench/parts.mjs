@@ -8,9 +8,9 @@
 //   floor        node:crypto verify alone (Buffers, as bench/run.mjs)
 //   gate         gate.verify(token), every token new
 //   wasmReal     the binding alone, as gate.js calls it: the token SHA-256
-//                (crypto.hash), the token written into wasm memory
-//                (encodeInto), verifyInput: the core, with node:crypto
-//                verifying through native.js
+//                (crypto.hash), its base64 and the token written into wasm
+//                memory (encodeInto), verifyInput: the core, with
+//                node:crypto verifying through native.js
 //   wasmFakeSig  the same with a verifier that answers "valid" without
 //                verifying: the core and the bridge without the signature
 //   hash         the token SHA-256 alone
