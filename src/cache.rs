@@ -136,6 +136,10 @@ impl<V: Clone, K: Copy + Eq + Hash> Lru<V, K> {
             self.young.remove(key);
             return None;
         }
+        // `remove` hashes the key even in an empty map (`get` does not).
+        if self.old.is_empty() {
+            return None;
+        }
         let (until, v) = self.old.remove(key)?;
         if now >= until {
             return None;
@@ -152,7 +156,9 @@ impl<V: Clone, K: Copy + Eq + Hash> Lru<V, K> {
         if self.young.len() >= self.half && !self.young.contains_key(&key) {
             self.old = std::mem::take(&mut self.young);
         }
-        self.old.remove(&key);
+        if !self.old.is_empty() {
+            self.old.remove(&key);
+        }
         self.young.insert(key, (until, value));
     }
 

@@ -102,11 +102,15 @@ impl<'de> Visitor<'de> for Strict {
         let child = self.child()?;
         let mut out = Map::new();
         while let Some(key) = map.next_key::<String>()? {
-            if out.contains_key(&key) {
-                return Err(de::Error::custom(format!("duplicate key `{key}`")));
+            // One search of the map per key: the vacant entry is filled.
+            match out.entry(key) {
+                serde_json::map::Entry::Occupied(e) => {
+                    return Err(de::Error::custom(format!("duplicate key `{}`", e.key())));
+                }
+                serde_json::map::Entry::Vacant(e) => {
+                    e.insert(map.next_value_seed(child)?);
+                }
             }
-            let v = map.next_value_seed(child)?;
-            out.insert(key, v);
         }
         Ok(Value::Object(out))
     }

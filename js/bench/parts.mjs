@@ -8,14 +8,14 @@
 //   floor        node:crypto verify alone (Buffers, as bench/run.mjs)
 //   gate         gate.verify(token), every token new
 //   wasmReal     the binding alone, as gate.js calls it: the token SHA-256
-//                (crypto.hash), the token written into wasm memory
-//                (encodeInto), verifyInput: the core, with node:crypto
-//                verifying through native.js
+//                (crypto.hash), its base64 and the token written into wasm
+//                memory (encodeInto), verifyInput: the core, with
+//                node:crypto verifying through native.js
 //   wasmFakeSig  the same with a verifier that answers "valid" without
 //                verifying: the core and the bridge without the signature
 //   hash         the token SHA-256 alone
-//   parseFreeze  JSON.parse and deep freeze of a verified identity, as
-//                gate.js does with the binding's answer
+//   parseFreeze  JSON.parse of the binding's answer and the frozen
+//                identity built from it, as gate.js does
 // gate - wasmReal - parseFreeze is the rest of the JS wrapper (the async
 // call, the verdict map, the clock).
 import crypto from "node:crypto";
@@ -39,7 +39,7 @@ function mint() {
 const config = { issuers: [{ issuer: ISSUER, jwks_uri: "https://idp.example.com/jwks", audiences: [AUD] }] };
 const real = nodeVerifier(crypto);
 // Asks for the JWK once (as native.js does for a new key), then says "valid".
-const fake = { ...real, verify: (i, slot, jwk) => (jwk === "" && !fake.seen ? 2 : ((fake.seen = true), 1)) };
+const fake = { ...real, verify: (i, slot, jwk) => (jwk === undefined && !fake.seen ? 2 : ((fake.seen = true), 1)) };
 const memory = bindings.initSync({ module: new Uint8Array() }).memory;
 const enc = new TextEncoder();
 function raw(nv) {
@@ -48,9 +48,12 @@ function raw(nv) {
   w.ingest(f.issuer, f.url, 1, f.flight, 200, "cache-control\nmax-age=600", enc.encode(JSON.stringify(jwks)), NOW);
   return w;
 }
-const call = (w, t) => { const need = Math.max(t.length * 3, 8192); const ptr = w.inputBuffer(need); const { written } = enc.encodeInto(t, new Uint8Array(memory.buffer, ptr, need)); return w.verifyInput(written, crypto.hash("sha256", t, "base64"), NOW); };
+// As gate.js: the digest's base64 in the buffer's first 44 bytes, the token after.
+const call = (w, t) => { const need = 44 + Math.max(t.length * 3, 8192); const ptr = w.inputBuffer(need); enc.encodeInto(crypto.hash("sha256", t, "base64"), new Uint8Array(memory.buffer, ptr, 44)); const { written } = enc.encodeInto(t, new Uint8Array(memory.buffer, ptr + 44, need - 44)); return w.verifyInput(written, NOW); };
 const sample = call(raw(real), mint());
-const deepFreeze = (v) => { if (v !== null && typeof v === "object") { Object.freeze(v); for (const k in v) deepFreeze(v[k]); } return v; };
+// As gate.js (verifiedIdentity): the V answer's array into the frozen identity.
+const freezeJson = (v) => { Object.freeze(v); for (const k in v) { const x = v[k]; if (x !== null && typeof x === "object") freezeJson(x); } return v; };
+const identityOf = (a) => Object.freeze({ kind: a[1], subject: a[2], issuer: a[3], tenant: a[4], scopes: Object.freeze(a[5]), roles: Object.freeze(a[6]), permissions: Object.freeze(a[7]), expiresAt: a[8], claims: freezeJson(a[9]) });
 const pub = crypto.createPublicKey({ key: jwks.keys[0], format: "jwk" });
 const N = 60, B = 25;
 let wR, wF, g;
@@ -60,7 +63,7 @@ const c = {
   wasmReal: () => { const t = mint(); return () => call(wR, t); },
   wasmFakeSig: () => { const t = mint(); return () => call(wF, t); },
   hash: () => { const t = mint(); return () => crypto.hash("sha256", t, "base64"); },
-  parseFreeze: () => { const s = sample + ""; return () => deepFreeze(JSON.parse(s.slice(1)).identity); },
+  parseFreeze: () => { const s = sample + ""; return () => identityOf(JSON.parse(s.slice(1))); },
 };
 const res = Object.fromEntries(Object.keys(c).map((k) => [k, []]));
 for (let rep = 0; rep < 3; rep++) {

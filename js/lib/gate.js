@@ -13,6 +13,8 @@ const IDENTITY_CAP = 1024;
 const FRONT_CAP = 4096;
 /** Longest token (UTF-16 units) written straight into wasm memory by verify(). */
 const INPUT_MAX = 16384;
+/** Characters of a SHA-256 in base64 (runtime.hash): the first bytes of verifyInput's buffer. */
+const DIGEST_B64 = 44;
 /** UTF-8 for tokens written into wasm memory (verify()). */
 const UTF8 = new TextEncoder();
 /** Redirect statuses a key fetch follows (through the core's `redirect`). */
@@ -73,6 +75,61 @@ function deepFreeze(v) {
     for (const k in v) deepFreeze(v[k]);
   }
   return v;
+}
+
+/**
+ * deepFreeze for parsed JSON (plain objects and arrays): the same result,
+ * with no call for the strings and numbers that are most of a token's claims.
+ */
+function freezeJson(v) {
+  Object.freeze(v);
+  if (Array.isArray(v)) {
+    for (let i = 0; i < v.length; i++) {
+      const x = v[i];
+      if (x !== null && typeof x === "object") freezeJson(x);
+    }
+  } else {
+    for (const k in v) {
+      const x = v[k];
+      if (x !== null && typeof x === "object") freezeJson(x);
+    }
+  }
+  return v;
+}
+
+/** An identity from the binding (parsed JSON, or null), deeply frozen. */
+function freezeIdentity(id) {
+  if (id === null || typeof id !== "object") return id;
+  Object.freeze(id.scopes);
+  Object.freeze(id.roles);
+  Object.freeze(id.permissions);
+  const c = id.claims;
+  if (c !== null && typeof c === "object") freezeJson(c);
+  return Object.freeze(id);
+}
+
+/**
+ * The identity of a `V` answer (`V[until, kind, subject, issuer, tenant,
+ * scopes, roles, permissions, expiresAt, claims]`, js/src/lib.rs
+ * `verified_answer`), deeply frozen: the same plain object, keys in the same
+ * order, as JSON.parse of the identity's JSON would give, built without
+ * parsing its key names.
+ */
+function verifiedIdentity(a) {
+  if (a[1] === null) return null;
+  const c = a[9];
+  if (c !== null && typeof c === "object") freezeJson(c);
+  return Object.freeze({
+    kind: a[1],
+    subject: a[2],
+    issuer: a[3],
+    tenant: a[4],
+    scopes: Object.freeze(a[5]),
+    roles: Object.freeze(a[6]),
+    permissions: Object.freeze(a[7]),
+    expiresAt: a[8],
+    claims: c,
+  });
 }
 
 const SAFE = /^[^\n]*$/;
@@ -242,8 +299,10 @@ class Gate {
   #hash;
   /** The wasm memory (runtime.memory), when the runtime hands it over: verify() writes tokens into it */
   #memory;
-  /** A view of the core's input buffer (inputBuffer), reused while memory has not grown */
+  /** A view of the core's input buffer (inputBuffer) after the digest, reused while memory has not grown */
   #input = null;
+  /** A view of the input buffer's first DIGEST_B64 bytes: the token's digest (base64) */
+  #digestView = null;
   /** options.onDecision, or null */
   #onDecision = null;
   /** Counters, named as the Envoy filter's (docs/observability.md); `denied.<reason>` in #deniedBy */
@@ -413,8 +472,9 @@ class Gate {
       const out = key === null ? this.#w.verify(token, now) : this.#verifyHashed(token, key, now);
       const tag = out.charCodeAt(0);
       if (tag === 86 /* V */) {
-        const { until, identity } = JSON.parse(out.slice(1));
-        deepFreeze(identity);
+        const a = JSON.parse(out.slice(1));
+        const until = a[0];
+        const identity = verifiedIdentity(a);
         if (key !== null) {
           if (this.#front.size >= this.#frontCap) this.#front.delete(this.#front.keys().next().value);
           this.#front.set(key, { until, identity });
@@ -445,17 +505,23 @@ class Gate {
    */
   #verifyHashed(token, key, now) {
     const memory = this.#memory;
-    if (memory === undefined || token.length > INPUT_MAX) return this.#w.verifyHashed(token, key, now);
-    // UTF-8 takes at most 3 bytes per UTF-16 unit. Asked each time (a
-    // cheap call), so a view never outlives the buffer it was made for.
-    const need = Math.max(token.length * 3, 8192);
-    const ptr = this.#w.inputBuffer(need);
-    let view = this.#input;
-    if (view === null || view.byteOffset !== ptr || view.length < need || view.buffer !== memory.buffer) {
-      view = this.#input = new Uint8Array(memory.buffer, ptr, need);
+    if (memory === undefined || token.length > INPUT_MAX || key.length !== DIGEST_B64) {
+      return this.#w.verifyHashed(token, key, now);
     }
+    // The buffer stays where it is until inputBuffer is asked for more
+    // room, so it is asked only then; the views are made again when memory
+    // has grown (its old ArrayBuffer is then detached). UTF-8 takes at
+    // most 3 bytes per UTF-16 unit.
+    let view = this.#input;
+    if (view === null || view.buffer !== memory.buffer || view.length < token.length * 3) {
+      const room = Math.max(token.length * 3, 8192);
+      const ptr = this.#w.inputBuffer(DIGEST_B64 + room);
+      this.#digestView = new Uint8Array(memory.buffer, ptr, DIGEST_B64);
+      view = this.#input = new Uint8Array(memory.buffer, ptr + DIGEST_B64, room);
+    }
+    UTF8.encodeInto(key, this.#digestView);
     const { written } = UTF8.encodeInto(token, view);
-    return this.#w.verifyInput(written, key, now);
+    return this.#w.verifyInput(written, now);
   }
 
   /**
@@ -475,7 +541,7 @@ class Gate {
         const a = JSON.parse(out.slice(1));
         let identity = this.#identities.get(a.id);
         if (identity === undefined) {
-          identity = deepFreeze(a.identity ?? null);
+          identity = freezeIdentity(a.identity ?? null);
           if (this.#identities.size >= IDENTITY_CAP) {
             this.#identities.clear();
             this.#w.forgetIdentities();

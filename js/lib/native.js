@@ -174,7 +174,7 @@ export function nodeVerifier(c, options = {}) {
     /**
      * @param {number} i algorithm index
      * @param {number} slot the key's number (lib.rs: one per key, never reused)
-     * @param {string} jwk the public JWK (JSON), or "" when not sent
+     * @param {string | undefined} jwk the public JWK (JSON), or undefined when not sent
      * @param {Uint8Array} message signing input (a view into wasm memory)
      * @param {Uint8Array} signature
      */
@@ -184,7 +184,7 @@ export function nodeVerifier(c, options = {}) {
         if (f < 0) return UNSUPPORTED;
         let entry = keys.get(slot);
         if (entry === undefined) {
-          if (jwk === "") return NEED_JWK;
+          if (jwk === undefined || jwk === "") return NEED_JWK;
           if (keys.size >= MAX_KEYS) keys.clear();
           entry = { key: c.createPublicKey({ key: JSON.parse(jwk), format: "jwk" }), opts: [] };
           keys.set(slot, entry);

@@ -35,15 +35,16 @@ extern "C" {
     /// Verifies `signature` over `message` with the key numbered `slot`
     /// (one number per key, never reused in this module instance, so a
     /// verifier shared by several gates keeps their keys apart). `jwk` is
-    /// the public JWK when the verifier asked for it, else empty. Answers 0 (invalid), 1 (valid), 2 (unknown
-    /// key: call again with `jwk`), 3 (this algorithm is not available
-    /// natively: ring from now on) or 4 (ring decides this call).
+    /// the public JWK when the verifier asked for it, else `undefined` (no
+    /// string to decode on every call). Answers 0 (invalid), 1 (valid), 2
+    /// (unknown key: call again with `jwk`), 3 (this algorithm is not
+    /// available natively: ring from now on) or 4 (ring decides this call).
     #[wasm_bindgen(method, structural)]
     fn verify(
         this: &NativeVerifier,
         alg: u8,
         slot: u32,
-        jwk: &str,
+        jwk: Option<&str>,
         message: &[u8],
         signature: &[u8],
     ) -> u8;
@@ -134,7 +135,7 @@ impl HostBackend {
 
     /// Holds the host's SHA-256 of `token` (standard base64) for the next
     /// `sha256(token)`; ignored when it does not decode to 32 bytes.
-    fn give_digest(&self, token: &str, digest_b64: &str) {
+    fn give_digest(&self, token: &str, digest_b64: &[u8]) {
         use base64::Engine;
         // Room beyond 32 bytes: decode_slice may want its estimate of it.
         let mut buf = [0u8; 48];
@@ -188,7 +189,7 @@ impl HostBackend {
 
     fn slot(&self, key: &PublicKey) -> u32 {
         let mut known = self.slots.borrow_mut();
-        if let Some((_, n)) = known.iter().find(|(m, _)| *m == key.material) {
+        if let Some((_, n)) = known.iter().find(|(m, _)| same_material(m, &key.material)) {
             return *n;
         }
         if known.len() >= SLOTS {
@@ -198,6 +199,36 @@ impl HostBackend {
         known.push((key.material.clone(), n));
         n
     }
+}
+
+/// `KeyMaterial`'s `==`, eight bytes at a time: in wasm, `==` on byte
+/// slices is compiler-builtins' `memcmp`, one byte per step, and a key's
+/// slot is looked up by its RSA modulus (256 to 512 bytes) on every verify.
+fn same_material(a: &KeyMaterial, b: &KeyMaterial) -> bool {
+    use KeyMaterial::{Ec, Ed25519, Rsa};
+    match (a, b) {
+        (Rsa { n, e }, Rsa { n: n2, e: e2 }) => same_bytes(n, n2) && same_bytes(e, e2),
+        (
+            Ec { curve, x, y },
+            Ec {
+                curve: c2,
+                x: x2,
+                y: y2,
+            },
+        ) => curve == c2 && same_bytes(x, x2) && same_bytes(y, y2),
+        (Ed25519 { x }, Ed25519 { x: x2 }) => same_bytes(x, x2),
+        _ => a == b,
+    }
+}
+
+fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let (wa, wb) = (a.chunks_exact(8), b.chunks_exact(8));
+    let (ra, rb) = (wa.remainder(), wb.remainder());
+    let word = |c: &[u8]| u64::from_ne_bytes(c.try_into().unwrap_or([0; 8]));
+    wa.zip(wb).all(|(x, y)| word(x) == word(y)) && ra == rb
 }
 
 impl SignatureBackend for HostBackend {
@@ -213,10 +244,10 @@ impl SignatureBackend for HostBackend {
         if let (Some(native), Some(i)) = (&self.native, alg_index(alg)) {
             if self.ring_only.get() & (1 << i) == 0 {
                 let slot = self.slot(key);
-                let mut answer = native.verify(i, slot, "", message, signature);
+                let mut answer = native.verify(i, slot, None, message, signature);
                 if answer == NATIVE_NEED_JWK {
                     let jwk = key.to_jwk().to_string();
-                    answer = native.verify(i, slot, &jwk, message, signature);
+                    answer = native.verify(i, slot, Some(&jwk), message, signature);
                 }
                 match answer {
                     NATIVE_INVALID => return false,
@@ -307,6 +338,43 @@ fn write_identity(out: &mut Vec<u8>, id: &Identity) {
         out.truncate(start);
         out.extend_from_slice(b"null");
     }
+}
+
+/// Bytes at the start of the input buffer (`verifyInput`) for the token's
+/// SHA-256 in standard base64 (32 bytes: 44 characters with padding).
+const DIGEST_B64: usize = 44;
+
+/// A verified token's answer for `gate.verify()`: `V` and a JSON array of
+/// the core's `until` and the identity's fields in [`IdentityOut`]'s order
+/// (`kind, subject, issuer, tenant, scopes, roles, permissions, expiresAt,
+/// claims`). JS builds the identity object from it with those names, in
+/// that order: the object `JSON.parse` would make of `IdentityOut`'s JSON,
+/// without the key names to write and parse on every verified token.
+/// `V[until,null]` when the identity cannot be written (JS then resolves to
+/// `null`, as it did with `IdentityOut`'s `null`).
+fn verified_answer(until: i64, id: &Identity, token_len: usize) -> String {
+    // Sized for a typical access token: the claims are most of the payload,
+    // which is most of the token.
+    let mut out = Vec::with_capacity(192 + token_len);
+    out.push(b'V');
+    let fields = (
+        until,
+        id.kind,
+        &id.subject,
+        &id.issuer,
+        &id.tenant,
+        &id.scopes,
+        &id.roles,
+        &id.permissions,
+        id.expires_at,
+        &id.claims,
+    );
+    if serde_json::to_writer(&mut out, &fields).is_err() {
+        out.truncate(1);
+        out.extend_from_slice(format!("[{until},null]").as_bytes());
+    }
+    // serde_json writes UTF-8: the lossy path never replaces.
+    String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
 }
 
 /// Header pairs as a JSON object, as the JS API shows headers; a name that
@@ -555,25 +623,15 @@ impl WasmGate {
         self.observe = on;
     }
 
-    /// Verifies a token alone. Answers `V{"until":..,"identity":{...}}`,
-    /// `D{...}` or `K{...}`. `until` is the core's: when its verdict cache
-    /// drops the token (`exp` + leeway, `iat` + `max_age`, `cache.ttl`,
-    /// whichever comes first). JS keeps its own copy no longer.
+    /// Verifies a token alone. Answers `V[until,kind,subject,issuer,
+    /// tenant,scopes,roles,permissions,expiresAt,claims]` (see
+    /// [`verified_answer`]), `D{...}` or `K{...}`. `until` is the core's:
+    /// when its verdict cache drops the token (`exp` + leeway, `iat` +
+    /// `max_age`, `cache.ttl`, whichever comes first). JS keeps its own
+    /// copy no longer.
     pub fn verify(&mut self, token: &str, now: f64) -> String {
         match self.gate.verify(token, now as i64) {
-            Verification::Verified(id, until) => {
-                // One buffer, sized for a typical access token's identity.
-                let mut out = Vec::with_capacity(256 + 2 * token.len());
-                let _ = std::io::Write::write_fmt(
-                    &mut out,
-                    format_args!("V{{\"until\":{until},\"identity\":"),
-                );
-                write_identity(&mut out, &id);
-                out.push(b'}');
-                // serde_json writes UTF-8: the lossy path never replaces.
-                String::from_utf8(out)
-                    .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
-            }
+            Verification::Verified(id, until) => verified_answer(until, &id, token.len()),
             Verification::Denied(d) => format!("D{}", deny_json(&d)),
             Verification::NeedKeys(f) => format!("K{}", fetch_json(&f)),
         }
@@ -586,15 +644,12 @@ impl WasmGate {
     /// then on.
     #[wasm_bindgen(js_name = verifyHashed)]
     pub fn verify_hashed(&mut self, token: &str, digest: &str, now: f64) -> String {
-        self.gate.backend().give_digest(token, digest);
-        let out = self.verify(token, now);
-        self.gate.backend().given.set(None);
-        out
+        self.verify_with_digest(token, digest.as_bytes(), now)
     }
 
     /// The address of a buffer of at least `len` bytes in wasm memory, for
-    /// the next `verifyInput`. Valid until the next call into this gate
-    /// (and JS must take a fresh view of memory: it may have grown).
+    /// `verifyInput`. It stays where it is until a call asks for more room
+    /// (JS keeps its view, and takes a new one when memory has grown).
     #[wasm_bindgen(js_name = inputBuffer)]
     pub fn input_buffer(&mut self, len: usize) -> *mut u8 {
         if self.input.len() < len {
@@ -603,18 +658,25 @@ impl WasmGate {
         self.input.as_mut_ptr()
     }
 
-    /// `verifyHashed` on the first `len` bytes of the input buffer (the
-    /// token's UTF-8, as `TextEncoder.encodeInto` wrote it).
+    /// `verifyHashed` on the input buffer, as JS wrote it with
+    /// `TextEncoder.encodeInto`: the digest's base64 in the first
+    /// [`DIGEST_B64`] bytes, the token's UTF-8 in the `len` bytes after.
+    /// No string crosses the boundary on the way in.
     #[wasm_bindgen(js_name = verifyInput)]
-    pub fn verify_input(&mut self, len: usize, digest: &str, now: f64) -> String {
-        let input = std::mem::take(&mut self.input);
-        let bytes = &input[..len.min(input.len())];
+    pub fn verify_input(&mut self, len: usize, now: f64) -> String {
+        let mut input = std::mem::take(&mut self.input);
+        let at = DIGEST_B64.min(input.len());
+        let (digest, rest) = input.split_at(at);
+        let bytes = &rest[..len.min(rest.len())];
         let out = match std::str::from_utf8(bytes) {
-            Ok(token) => self.verify_hashed(token, digest, now),
+            Ok(token) => self.verify_with_digest(token, digest, now),
             // encodeInto writes valid UTF-8 only; anything else is decoded
             // as the binding's string copy would (U+FFFD), without a digest.
             Err(_) => self.verify(&String::from_utf8_lossy(bytes), now),
         };
+        // A digest is used once: should JS fail to write the next one, the
+        // zeros do not decode, and the core hashes that token itself.
+        input[..at].fill(0);
         self.input = input;
         out
     }
@@ -878,6 +940,14 @@ impl WasmGate {
 }
 
 impl WasmGate {
+    /// `verify` with the host's digest of `token` (see `verifyHashed`).
+    fn verify_with_digest(&mut self, token: &str, digest_b64: &[u8], now: f64) -> String {
+        self.gate.backend().give_digest(token, digest_b64);
+        let out = self.verify(token, now);
+        self.gate.backend().given.set(None);
+        out
+    }
+
     /// The key material `issuer`'s keys hold now.
     fn held(&self, issuer: &str) -> Vec<KeyMaterial> {
         self.gate

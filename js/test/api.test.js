@@ -102,6 +102,45 @@ test("verify: identity and claims; errors carry code, status, headers", async ()
   }
 });
 
+test("verify and check give the same identity: a plain object, keys in order, frozen all the way down", async () => {
+  const frozenDeep = (v, where) => {
+    if (v === null || typeof v !== "object") return;
+    assert.ok(Object.isFrozen(v), `${where} is not frozen`);
+    assert.equal(Object.getPrototypeOf(v), Array.isArray(v) ? Array.prototype : Object.prototype, where);
+    for (const k of Object.keys(v)) frozenDeep(v[k], `${where}.${k}`);
+  };
+  // Keys in the order the binding's identity JSON had them (IdentityOut).
+  const keys = ["kind", "subject", "issuer", "tenant", "scopes", "roles", "permissions", "expiresAt", "claims"];
+  for (const crypto of ["native", "wasm"]) {
+    const claims = {
+      sub: "bob",
+      aud: [AUDIENCE, "api://other"],
+      realm_access: { roles: ["admin", "ops"], nested: [{ deep: [1, { x: null }] }] },
+      empty: {},
+      list: [],
+      ["__proto__"]: { polluted: true },
+      big: 12345678901234567890,
+      float: 1.5,
+      uni: "é\u2028\ud83d\ude00",
+    };
+    for (const [token, proto] of [[rs.mint(claims), true], [rs.mint(), false]]) {
+      const { gate } = gateWith({ crypto });
+      const v = await gate.verify(token);
+      const c = (await gate.check(new Request("https://api.example.com/orders/7", { headers: { authorization: `Bearer ${token}` } }))).identity;
+      assert.deepEqual(Object.keys(v), keys);
+      assert.deepEqual(Object.keys(c), keys);
+      assert.deepStrictEqual(v, c);
+      assert.deepEqual(Object.keys(v.claims), Object.keys(c.claims));
+      assert.equal(JSON.stringify(v), JSON.stringify(c));
+      frozenDeep(v, "verify()");
+      frozenDeep(c, "check()");
+      assert.equal(Object.getPrototypeOf(v.claims), Object.prototype);
+      assert.equal(v.claims.polluted, undefined);
+      assert.equal(Object.hasOwn(v.claims, "__proto__"), proto);
+    }
+  }
+});
+
 test("EdgewardError: statusCode mirrors status; claim names the claim a code blames", async () => {
   const now = clock();
   const config = baseConfig({ issuer: { max_age: 300, typ: "at+jwt" } });

@@ -99,7 +99,8 @@ test("token SHA-256: node:crypto's when it agrees with ring, else ring", () => {
     for (const sub of ["a", "b", "c", "b"]) {
       const out = w.verify(sub === "a" ? first : signer.mint({ sub }), NOW);
       assert.equal(out[0], "V", `${name}: ${out}`);
-      assert.equal(JSON.parse(out.slice(1)).identity.subject, sub, name);
+      // V[until, kind, subject, ...]
+      assert.equal(JSON.parse(out.slice(1))[2], sub, name);
     }
     assert.equal(w.hashBackend(), want, name);
     w.free();
@@ -126,28 +127,57 @@ test("verifyHashed / verifyInput: the host's token digest is used once it matche
       const f = JSON.parse(k.slice(1));
       w.ingest(ISSUER, f.url, 1, f.flight, 200, "cache-control\nmax-age=600", body, NOW);
       const memory = bindings.initSync({ module: new Uint8Array() }).memory;
+      // verifyInput's buffer: the digest's base64 in 44 bytes, then the token.
+      const input = (digestB64, bytes) => {
+        const ptr = w.inputBuffer(44 + bytes.length);
+        const view = new Uint8Array(memory.buffer, ptr, 44 + bytes.length);
+        view.fill(0, 0, 44);
+        new TextEncoder().encodeInto(digestB64, view.subarray(0, 44));
+        view.set(bytes, 44);
+        return w.verifyInput(bytes.length, NOW);
+      };
       for (const [i, sub] of ["a", "b", "c", "b", "a"].entries()) {
         const t = tokens[sub];
-        let out;
-        if (i % 2 === 0) {
-          out = w.verifyHashed(t, given(t), NOW);
-        } else {
-          const ptr = w.inputBuffer(t.length * 3);
-          const { written } = new TextEncoder().encodeInto(t, new Uint8Array(memory.buffer, ptr, t.length * 3));
-          out = w.verifyInput(written, given(t), NOW);
-        }
+        const out = i % 2 === 0 ? w.verifyHashed(t, given(t), NOW) : input(given(t), new TextEncoder().encode(t));
         assert.equal(out[0], "V", `${what}: ${out}`);
-        assert.equal(JSON.parse(out.slice(1)).identity.subject, sub, what);
+        // V[until, kind, subject, ...]
+        assert.equal(JSON.parse(out.slice(1))[2], sub, what);
       }
       assert.equal(w.givenHashState(), want, what);
       // Not UTF-8 (encodeInto never writes that): decoded as a string
       // argument would be, and refused as a malformed token.
-      const ptr = w.inputBuffer(4);
-      new Uint8Array(memory.buffer, ptr, 4).set([0xff, 0x2e, 0xfe, 0x2e]);
-      const bad = w.verifyInput(4, digest("x"), NOW);
+      const bad = input(digest("x"), new Uint8Array([0xff, 0x2e, 0xfe, 0x2e]));
       assert.equal(bad[0], "D", what);
       assert.equal(bad, w.verify("\ufffd.\ufffd.", NOW), what);
       w.free();
     }
   }
+});
+
+test("verifyInput: a digest is used once; a token written without one is hashed by the core", () => {
+  const c = nodeCrypto.default ?? nodeCrypto;
+  const digest = (t) => c.createHash("sha256").update(t).digest("base64");
+  const signer = new Signer("ES256", "ec-h");
+  const body = new TextEncoder().encode(JSON.stringify({ keys: [signer.jwk()] }));
+  const [a, b, d] = ["a", "b", "d"].map((sub) => signer.mint({ sub }));
+  const w = new bindings.WasmGate(JSON.stringify(baseConfig()), nodeVerifier(c));
+  const f = JSON.parse(w.verify(a, NOW).slice(1));
+  w.ingest(ISSUER, f.url, 1, f.flight, 200, "cache-control\nmax-age=600", body, NOW);
+  const memory = bindings.initSync({ module: new Uint8Array() }).memory;
+  const write = (token, digestB64) => {
+    const bytes = new TextEncoder().encode(token);
+    const ptr = w.inputBuffer(44 + bytes.length);
+    const view = new Uint8Array(memory.buffer, ptr, 44 + bytes.length);
+    if (digestB64 !== undefined) new TextEncoder().encodeInto(digestB64, view.subarray(0, 44));
+    view.set(bytes, 44);
+    return w.verifyInput(bytes.length, NOW);
+  };
+  const subject = (out) => (assert.equal(out[0], "V", out), JSON.parse(out.slice(1))[2]);
+  assert.equal(subject(write(b, digest(b))), "b");
+  assert.equal(w.givenHashState(), "native");
+  // d without a digest: b's is not there any more, so d is not filed under it.
+  assert.equal(subject(write(d)), "d");
+  assert.equal(subject(w.verifyHashed(b, digest(b), NOW)), "b");
+  assert.equal(subject(w.verifyHashed(d, digest(d), NOW)), "d");
+  w.free();
 });
