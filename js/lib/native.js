@@ -125,7 +125,7 @@ export function nodeVerifier(c, options = {}) {
     return -1;
   }
 
-  // SHA-256 of a token (the core's verdict-cache key and API-token hash),
+  // SHA-256 of a token (an API token's hash; JWTs the core keys itself),
   // written into a view of wasm memory; the core checks it against ring's
   // before using it. In Node the call out (crypto.hash, Node >= 20.12; else
   // createHash) costs about 1 µs for an 800-byte token, against about 3 µs

@@ -10,7 +10,8 @@
 //! otherwise or when the verifier says it cannot do an algorithm. The core
 //! has already matched key type, curve, `alg`, `use` and `key_ops` to the
 //! header before a backend runs, so the JS side only does arithmetic. The
-//! same verifier supplies the token SHA-256 (the verdict-cache key), checked
+//! same verifier supplies an opaque token's SHA-256 (the API-token hash; the
+//! core names JWTs in its verdict cache by its own keyed hash), checked
 //! against ring's on first use.
 
 use edgeward::keys::KeyMaterial;

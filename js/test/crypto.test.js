@@ -87,7 +87,7 @@ test("token SHA-256: node:crypto's when it agrees with ring, else ring", () => {
     ["no digest", refuses, "ring"],
     ["crypto: wasm", undefined, "ring"],
   ]) {
-    const w = new bindings.WasmGate(JSON.stringify(baseConfig()), verifier);
+    const w = new bindings.WasmGate(JSON.stringify(apiConfig()), verifier);
     assert.equal(w.hashBackend(), verifier ? "untested" : "ring", name);
     const first = signer.mint({ sub: "a" });
     const k = w.verify(first, NOW);
@@ -102,23 +102,42 @@ test("token SHA-256: node:crypto's when it agrees with ring, else ring", () => {
       // V[until, kind, subject, ...]
       assert.equal(JSON.parse(out.slice(1))[2], sub, name);
     }
+    // A JWT is never hashed with SHA-256: its verdict-cache key is the
+    // core's keyed hash.
+    assert.equal(w.hashBackend(), verifier ? "untested" : "ring", name);
+    // An opaque token is, to be compared with the API-token hashes: through
+    // the host's SHA-256 once it agrees with ring's, never when it does not.
+    const asApi = (t) => w.check("GET", "/orders/1", `authorization\nBearer ${t}`, NOW);
+    assert.equal(asApi(API_TOKEN)[0], "A", name);
+    assert.equal(asApi(`${API_TOKEN}x`)[0], "D", name);
+    assert.equal(asApi(API_TOKEN)[0], "A", name);
     assert.equal(w.hashBackend(), want, name);
     w.free();
   }
 });
 
-test("verifyHashed / verifyInput: the host's token digest is used once it matched ring's, never when it did not", () => {
+const API_TOKEN = "edgeward-ci-token-0123456789";
+/** baseConfig with one API token (orders:read). */
+function apiConfig() {
+  const c = nodeCrypto.default ?? nodeCrypto;
+  const sha256 = c.createHash("sha256").update(API_TOKEN).digest("hex");
+  return baseConfig({ top: { api_tokens: [{ name: "ci", sha256, scopes: ["orders:read"] }] } });
+}
+
+test("verifyHashed / verifyInput: a given digest never merges verdicts, and is not what names a JWT", () => {
   const c = nodeCrypto.default ?? nodeCrypto;
   const digest = (t) => c.createHash("sha256").update(t).digest("base64");
   const signer = new Signer("ES256", "ec-h");
   const body = new TextEncoder().encode(JSON.stringify({ keys: [signer.jwk()] }));
   const tokens = Object.fromEntries(["a", "b", "c"].map((sub) => [sub, signer.mint({ sub })]));
   for (const [name, verifier] of [["node:crypto", nodeVerifier(c)], ["crypto: wasm", undefined]]) {
+    // JWTs are named in the verdict cache by the core's keyed hash, never
+    // by a digest the host gives: the digest is not even looked at.
     for (const [given, want] of [
-      [digest, "native"],
-      // One digest for every token (b's): trusted, even once, it would
-      // file a's verdict under b's key, or merge them all.
-      [() => digest(tokens.b), "ring"],
+      [digest, "untested"],
+      // One digest for every token (b's): were it trusted, even once, it
+      // would file a's verdict under b's key, or merge them all.
+      [() => digest(tokens.b), "untested"],
       [() => "not base64!", "untested"],
     ]) {
       const what = `${name}, ${want}`;
@@ -154,7 +173,7 @@ test("verifyHashed / verifyInput: the host's token digest is used once it matche
   }
 });
 
-test("verifyInput: a digest is used once; a token written without one is hashed by the core", () => {
+test("verifyInput: a token written without a digest, or after another's, keeps its own verdict", () => {
   const c = nodeCrypto.default ?? nodeCrypto;
   const digest = (t) => c.createHash("sha256").update(t).digest("base64");
   const signer = new Signer("ES256", "ec-h");
@@ -174,10 +193,11 @@ test("verifyInput: a digest is used once; a token written without one is hashed 
   };
   const subject = (out) => (assert.equal(out[0], "V", out), JSON.parse(out.slice(1))[2]);
   assert.equal(subject(write(b, digest(b))), "b");
-  assert.equal(w.givenHashState(), "native");
-  // d without a digest: b's is not there any more, so d is not filed under it.
+  // d without a digest, or with b's: d is not filed under b.
   assert.equal(subject(write(d)), "d");
+  assert.equal(subject(write(d, digest(b))), "d");
   assert.equal(subject(w.verifyHashed(b, digest(b), NOW)), "b");
+  assert.equal(subject(w.verifyHashed(d, digest(b), NOW)), "d");
   assert.equal(subject(w.verifyHashed(d, digest(d), NOW)), "d");
   w.free();
 });
