@@ -29,6 +29,7 @@
 
 pub mod assertion;
 pub mod cache;
+pub mod casefold;
 pub mod claims;
 pub mod config;
 pub mod crypto;
