@@ -400,7 +400,7 @@ static CLASSES: [u8; 1411] = [
     106, 25, 106, 196, 19, 22, 132, 224, 192, 1, 6, 120, 130, 3, 128, 4, 194, 7,
 ];
 
-/// Every [`INDEX_STEP`]th boundary of [`CLASSES`]: `(code point, byte
+/// Every 32nd boundary of [`CLASSES`]: `(code point, byte
 /// offset of its entry)`, so a lookup decodes at most that many entries.
 static CLASS_INDEX: [(u32, u16); 38] = [
     (0x0, 0),
@@ -443,7 +443,6 @@ static CLASS_INDEX: [(u32, u16); 38] = [
     (0xe0100, 1407),
 ];
 
-const INDEX_STEP: usize = 32;
 const IGNORABLE: u8 = 0;
 const CASED: u8 = 1;
 const OTHER: u8 = 2;
@@ -536,6 +535,9 @@ fn class(c: char) -> u8 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The spacing of [`CLASS_INDEX`].
+    const INDEX_STEP: usize = 32;
 
     fn std_fold(s: &str) -> String {
         s.to_uppercase().to_lowercase()

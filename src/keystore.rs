@@ -614,8 +614,9 @@ impl KeyStore {
     }
 
     fn parse_snapshot(&self, text: &str) -> Result<(usize, Snapshot, Vec<PublicKey>), String> {
-        let snap: Snapshot =
-            serde_json::from_str(text).map_err(|e| format!("snapshot is not readable: {e}"))?;
+        // From the bytes, as `Config::from_json` reads (the same result).
+        let snap: Snapshot = serde_json::from_slice(text.as_bytes())
+            .map_err(|e| format!("snapshot is not readable: {e}"))?;
         if snap.v != SNAPSHOT_VERSION {
             return Err(format!(
                 "snapshot version {} is not {SNAPSHOT_VERSION}",
