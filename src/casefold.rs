@@ -453,16 +453,28 @@ pub fn fold(s: &str) -> String {
         return s.to_owned();
     }
     let mut out = String::with_capacity(s.len());
-    for (i, c) in s.char_indices() {
-        if c.is_ascii() {
-            out.push(c.to_ascii_lowercase());
-        } else if matches!(c, 'Σ' | 'σ' | 'ς') {
+    let mut i = 0;
+    while let Some(c) = s[i..].chars().next() {
+        // ASCII a run at a time, as the standard library does.
+        let ascii = s.as_bytes()[i..]
+            .iter()
+            .take_while(|b| b.is_ascii())
+            .count();
+        if ascii > 0 {
+            let start = out.len();
+            out.push_str(&s[i..i + ascii]);
+            out[start..].make_ascii_lowercase();
+            i += ascii;
+            continue;
+        }
+        if matches!(c, 'Σ' | 'σ' | 'ς') {
             let word_final =
                 cased_next(s[..i].chars().rev()) && !cased_next(s[i + c.len_utf8()..].chars());
             out.push(if word_final { 'ς' } else { 'σ' });
         } else {
             push_fold(c, &mut out);
         }
+        i += c.len_utf8();
     }
     out
 }
