@@ -29,9 +29,10 @@
 
 pub mod assertion;
 pub mod cache;
-pub mod casefold;
+mod casefold;
 pub mod claims;
 pub mod config;
+mod config_de;
 pub mod crypto;
 pub mod decision;
 pub mod gate;

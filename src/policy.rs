@@ -116,7 +116,7 @@ impl Pattern {
 /// gate stricter (more routes apply), never weaker.
 ///
 /// It is `s.to_uppercase().to_lowercase()`, computed from smaller tables
-/// ([`crate::casefold`]).
+/// (`casefold.rs`).
 pub fn fold(s: &str) -> String {
     crate::casefold::fold(s)
 }
