@@ -1,4 +1,5 @@
-//! Deserialization of the configuration structs, table-driven.
+//! Deserialization of the configuration structs (and of the key-set
+//! snapshots the shared tier passes around), table-driven.
 //!
 //! This is what `#[derive(Deserialize)]` with `#[serde(deny_unknown_fields)]`
 //! generates for each struct, step for step (the same calls on the
@@ -47,6 +48,7 @@ use crate::config::{
     IssuerConfig, KeyCacheConfig, Mode, Need, PolicyConfig, ResourceConfig, RouteConfig,
     SecretText, TokenConfig, VerdictCacheConfig,
 };
+use crate::keystore::Snapshot;
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Unexpected, Visitor};
 use std::collections::BTreeMap;
 use std::fmt;
@@ -125,6 +127,10 @@ kinds! {
     Mode(Mode => Mode, same),
     Access(Access => Access, same),
     Preset(HeaderPreset => HeaderPreset, same),
+    U32(u32 => u32, same),
+    I64(i64 => i64, same),
+    OptI64(Option<i64> => Option<i64>, same),
+    Values(Vec<serde_json::Value> => Vec<serde_json::Value>, same),
     OptJson(Box<Option<serde_json::Value>> => Option<serde_json::Value>, unbox),
     Token(Box<TokenConfig> => TokenConfig, unbox),
     Keys(Box<KeyCacheConfig> => KeyCacheConfig, unbox),
@@ -548,6 +554,18 @@ table!(ApiTokenConfig("ApiTokenConfig", 3) {
     name: Str = [required],
     sha256: Str = [required],
     scopes: Strs = [Default::default()],
+});
+
+table!(Snapshot("Snapshot", 9) {
+    v: U32 = [required],
+    iss: Str = [required],
+    jwks_uri: OptStr = [Default::default()],
+    fetched_at: I64 = [required],
+    fresh_until: I64 = [required],
+    usable_until: I64 = [required],
+    kid_refetch_at: OptI64 = [Default::default()],
+    failed_at: OptI64 = [Default::default()],
+    keys: Values = [required],
 });
 
 /// A unit-variant enum's table (as its derive's: `deserialize_enum`, a

@@ -379,3 +379,90 @@ fn print_corpus() {
         println!("toml {}", show(Config::parse(&text)));
     }
 }
+
+/// The same for key-set snapshots (the shared tier's), through
+/// `KeyStore::restore`: every field missing, repeated, of every wrong type,
+/// unknown; the snapshot as a sequence of every length.
+fn snapshot_corpus() -> Vec<String> {
+    let base = json!({
+        "v": 1, "iss": "https://a.test/", "jwks_uri": "https://a.test/k",
+        "fetched_at": 100, "fresh_until": 200, "usable_until": 300,
+        "kid_refetch_at": 150, "failed_at": 120,
+        "keys": [{"kty": "OKP", "crv": "Ed25519", "kid": "k1",
+                  "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}]
+    });
+    let fields = [
+        "v",
+        "iss",
+        "jwks_uri",
+        "fetched_at",
+        "fresh_until",
+        "usable_until",
+        "kid_refetch_at",
+        "failed_at",
+        "keys",
+    ];
+    let wrong = [
+        json!(null),
+        json!(true),
+        json!(1),
+        json!(-1),
+        json!(1.5),
+        json!(4294967296u64),
+        json!(-9223372036854775809i128 as f64),
+        json!("x"),
+        json!([]),
+        json!([1]),
+        json!({}),
+    ];
+    let mut out = vec![base.to_string()];
+    for f in fields {
+        let mut v = base.clone();
+        v.as_object_mut().unwrap().remove(f);
+        out.push(v.to_string());
+        for w in &wrong {
+            let mut v = base.clone();
+            v[f] = w.clone();
+            out.push(v.to_string());
+        }
+        let text = base.to_string();
+        let entry = format!("\"{f}\":{}", base[f]);
+        if let Some(i) = text.find(&entry) {
+            out.push(format!("{}{entry},{}", &text[..i], &text[i..]));
+        }
+    }
+    let mut v = base.clone();
+    v["zzz"] = json!(1);
+    out.push(v.to_string());
+    for n in 0..=fields.len() + 1 {
+        let seq: Vec<Value> = fields
+            .iter()
+            .take(n)
+            .map(|f| base[*f].clone())
+            .chain((n > fields.len()).then(|| json!(0)))
+            .collect();
+        out.push(Value::Array(seq.clone()).to_string());
+        if n > 0 {
+            let mut bad = seq;
+            bad[n - 1] = json!({"q": []});
+            out.push(Value::Array(bad).to_string());
+        }
+    }
+    out.extend(["", "null", "{}", "[]", "{\"v\":1", "garbage"].map(String::from));
+    out
+}
+
+#[test]
+#[ignore]
+fn print_snapshot_corpus() {
+    let issuers =
+        Config::from_json(r#"{"issuers":[{"issuer":"https://a.test/","audiences":["x"]}]}"#)
+            .unwrap()
+            .issuers;
+    for text in snapshot_corpus() {
+        let mut store = edgeward::KeyStore::new(&issuers, Default::default());
+        println!("== {text}");
+        println!("restore {}", show(store.restore(&text)));
+        println!("snapshot {:?}", store.snapshot("https://a.test/"));
+    }
+}
