@@ -3,6 +3,12 @@
 //! Unknown keys are errors (a misspelt `audiences` must not silently turn the
 //! audience check off). Every error names the field (`issuers[0].audiences`)
 //! and says what is wrong. See `docs/configuration.md` for every key.
+//!
+//! The structs and enums below derive `Serialize`; their `Deserialize` is in
+//! `config_de.rs`, a table per type that does what the derive would from the
+//! `#[serde(...)]` attributes here (kept, and read by `Serialize`): a field
+//! added here goes into its table there too (the struct does not build
+//! without it), with the same default.
 
 use crate::keys::parse_alg;
 use crate::keys::Algorithm;
@@ -45,7 +51,7 @@ impl std::error::Error for ConfigErrors {}
 
 /// `enforce` denies; `report-only` computes the decision, annotates the
 /// request and lets it through (for rolling a policy out safely).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Mode {
     /// Deny what the policy denies.
@@ -56,7 +62,7 @@ pub enum Mode {
 }
 
 /// What a route (or the default for unmatched routes) asks of a request.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Access {
     /// No token needed; a presented token is not checked.
@@ -72,7 +78,7 @@ pub enum Access {
 }
 
 /// The whole configuration.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     /// `enforce` (default) or `report-only`.
@@ -122,7 +128,7 @@ pub struct Config {
 /// A short-lived JWT the gate signs (EdDSA, Ed25519) for the origin, so the
 /// origin can check that a request came through the gate. See
 /// `src/assertion.rs` and docs/configuration.md.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct AssertionConfig {
     /// The origin's identifier: the assertion's `aud`. Required.
@@ -158,18 +164,18 @@ impl fmt::Debug for SecretText {
     }
 }
 
-fn default_assertion_header() -> String {
+pub(crate) fn default_assertion_header() -> String {
     "x-edgeward-assertion".into()
 }
-fn default_assertion_ttl() -> u64 {
+pub(crate) fn default_assertion_ttl() -> u64 {
     60
 }
-fn default_assertion_jwks_path() -> String {
+pub(crate) fn default_assertion_jwks_path() -> String {
     "/.well-known/edgeward/jwks.json".into()
 }
 
 /// RFC 9728 OAuth 2.0 protected-resource metadata, served by the gate.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ResourceConfig {
     /// The resource identifier (`https://api.example.com`), as clients use it.
@@ -212,7 +218,7 @@ impl ResourceConfig {
 }
 
 /// Cross-origin resource sharing, answered by the gate.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct CorsConfig {
     /// Origins allowed (`https://app.example.com`), or `["*"]` for any.
@@ -244,12 +250,12 @@ impl Default for CorsConfig {
     }
 }
 
-fn default_realm() -> String {
+pub(crate) fn default_realm() -> String {
     "api".into()
 }
 
 /// One trusted issuer.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct IssuerConfig {
     /// The exact `iss` value; discovery is at `{issuer}/.well-known/openid-configuration`.
@@ -330,34 +336,34 @@ impl IssuerConfig {
     }
 }
 
-fn default_algorithms() -> Vec<String> {
+pub(crate) fn default_algorithms() -> Vec<String> {
     [
         "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA",
     ]
     .map(String::from)
     .to_vec()
 }
-fn default_audience_claims() -> Vec<String> {
+pub(crate) fn default_audience_claims() -> Vec<String> {
     vec!["aud".into()]
 }
-fn default_leeway() -> u64 {
+pub(crate) fn default_leeway() -> u64 {
     60
 }
-fn default_scope_claims() -> Vec<String> {
+pub(crate) fn default_scope_claims() -> Vec<String> {
     vec!["scope".into(), "scp".into()]
 }
-fn default_role_claims() -> Vec<String> {
+pub(crate) fn default_role_claims() -> Vec<String> {
     vec!["roles".into()]
 }
-fn default_permission_claims() -> Vec<String> {
+pub(crate) fn default_permission_claims() -> Vec<String> {
     vec!["permissions".into()]
 }
-fn default_subject_claim() -> String {
+pub(crate) fn default_subject_claim() -> String {
     "sub".into()
 }
 
 /// Token sources and limits.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct TokenConfig {
     /// Largest accepted token, in bytes, checked before any decoding.
@@ -374,7 +380,7 @@ pub struct TokenConfig {
     pub query: Option<String>,
 }
 
-fn default_max_size() -> usize {
+pub(crate) fn default_max_size() -> usize {
     8192
 }
 
@@ -390,7 +396,7 @@ impl Default for TokenConfig {
 }
 
 /// Key-set cache timing and limits, in seconds and bytes.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct KeyCacheConfig {
     /// Shortest freshness, whatever `Cache-Control` says.
@@ -425,7 +431,7 @@ impl Default for KeyCacheConfig {
 }
 
 /// Verdict cache sizes and lifetimes.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct VerdictCacheConfig {
     /// Longest a verified token is remembered (never past its `exp`), seconds.
@@ -450,7 +456,7 @@ impl Default for VerdictCacheConfig {
 }
 
 /// Which family of identity headers the origin receives.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 pub enum HeaderPreset {
     /// edgeward's own: `headers.subject`, `.issuer`, `.tenant`, `.scopes`.
     #[default]
@@ -487,7 +493,7 @@ pub const OAUTH2_PROXY_HEADERS: [(&str, &str); 4] = [
 
 /// Headers set on allowed requests for the origin. Client-sent copies of every
 /// one of them are removed first, so the origin can trust them.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct HeaderConfig {
     /// Which identity headers are set: `edgeward` (default), `oauth2-proxy`
@@ -525,7 +531,7 @@ impl Default for HeaderConfig {
 }
 
 /// Defaults for the policy.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PolicyConfig {
     /// Access for requests no route matches (`deny` by default).
@@ -569,7 +575,7 @@ pub enum MethodOverride {
 }
 
 /// Needed values: any one of `any` (when non-empty) and all of `all`.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Need {
     /// At least one of these.
@@ -586,7 +592,7 @@ impl Need {
 }
 
 /// One route: methods + path pattern → requirement.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RouteConfig {
     /// Path pattern: literal segments, `*` (one segment), `{name}` (one
@@ -629,12 +635,12 @@ fn is_false(b: &bool) -> bool {
     !*b
 }
 
-fn yes() -> bool {
+pub(crate) fn yes() -> bool {
     true
 }
 
 /// A static API token: only its SHA-256 is stored.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ApiTokenConfig {
     /// Name, used as the subject.
@@ -673,7 +679,11 @@ impl Config {
         // Not serde_path_to_error: its wrappers instantiate every config
         // type's deserializer again (~14 KB gzip of a wasm build); the field
         // is found from the error's position instead (`json_path_at`).
-        let cfg: Config = serde_json::from_str(text).map_err(|e| {
+        // From the bytes: for valid UTF-8 serde_json's slice reader reads
+        // exactly as its str reader does (same values, errors, positions),
+        // and the slice reader is in every build anyway (tokens, key sets),
+        // so serde_json's parser is compiled once, not twice.
+        let cfg: Config = serde_json::from_slice(text.as_bytes()).map_err(|e| {
             let field = json_path_at(text, e.line(), e.column());
             single(&field, e.to_string())
         })?;
@@ -1289,7 +1299,7 @@ fn json_path_at(text: &str, line: usize, column: usize) -> String {
                     let raw = &text[start..i.min(text.len())];
                     let unescaped = raw
                         .contains('\\')
-                        .then(|| serde_json::from_str(&format!("\"{raw}\"")).ok())
+                        .then(|| serde_json::from_slice(format!("\"{raw}\"").as_bytes()).ok())
                         .flatten();
                     *key = Some(unescaped.unwrap_or_else(|| raw.to_string()));
                     *key_end = i + 1;
@@ -1527,6 +1537,40 @@ mod tests {
         // A duplicate is named (serde_path_to_error says `.`).
         let e = Config::from_json(r#"{"realm": "x", "realm": "y"}"#).unwrap_err();
         assert_eq!(e.0[0].field, "realm");
+    }
+
+    /// `from_json` reads the bytes; serde_json's str reader, which it used
+    /// before, gives the same result and error (message and position) for
+    /// any text.
+    #[test]
+    fn from_json_reads_as_the_str_reader_does() {
+        let iss = r#""issuer":"https://a/","audiences":["x"]"#;
+        let cases = [
+            format!(r#"{{"issuers":[{{{iss}}}],"realm":"Zürich ✓ \u00e9\ud83d\ude00"}}"#),
+            format!(r#"{{"issuers":[{{{iss}}}],"realm":"\ud800"}}"#),
+            format!(r#"{{"issuers":[{{{iss}}}],"realm":"\udc00x"}}"#),
+            format!(r#"{{"issuers":[{{{iss}}}],"realm":"\x"}}"#),
+            format!(r#"{{"issuers":[{{{iss}}}],"realm":"a\u00"}}"#),
+            format!("{{\"issuers\":[{{{iss}}}],\"realm\":\"tab\there\"}}"),
+            format!(r#"{{"issuers":[{{{iss},"claim_values":{{"ü\u00fc":"é","n":1.5e300}}}}]}}"#),
+            format!(r#"{{"issuers":[{{{iss},"leeway":1e400}}]}}"#),
+            r#"{"räalm":"x"}"#.to_string(),
+            r#"{"realm":"x""#.to_string(),
+            "{\"realm\":\"é".to_string(),
+            r#"{"routes":[{"path":"/ä/{id}","access":"anonymous"}]}"#.to_string(),
+        ];
+        for text in &cases {
+            let by_str = serde_json::from_str::<Config>(text);
+            let by_bytes = serde_json::from_slice::<Config>(text.as_bytes());
+            match (by_str, by_bytes) {
+                (Ok(a), Ok(b)) => assert_eq!(a, b, "{text}"),
+                (Err(a), Err(b)) => {
+                    assert_eq!(a.to_string(), b.to_string(), "{text}");
+                    assert_eq!((a.line(), a.column()), (b.line(), b.column()), "{text}");
+                }
+                (a, b) => panic!("{text}: {a:?} / {b:?}"),
+            }
+        }
     }
 
     #[test]

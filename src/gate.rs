@@ -1385,7 +1385,7 @@ fn resource_metadata(config: &Config, r: &crate::config::ResourceConfig) -> Stri
                 .flat_map(|route| route.scopes.all.iter().chain(route.scopes.any.iter()))
                 .cloned()
                 .collect();
-            all.sort();
+            all.sort_unstable();
             all.dedup();
             all
         }

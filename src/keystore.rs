@@ -15,7 +15,7 @@
 use crate::config::{IssuerConfig, KeyCacheConfig};
 use crate::jws::Header;
 use crate::keys::{parse_jwk, parse_jwks, KeyMismatch, PublicKey, SkippedKey};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::Value;
 
 mod shared;
@@ -155,23 +155,25 @@ pub const FLIGHT_GRACE: i64 = 2;
 /// Snapshot format version.
 pub const SNAPSHOT_VERSION: u32 = 1;
 
-#[derive(Serialize, Deserialize)]
+/// A key set as shared. `Deserialize` is in `config_de.rs` (a table, as for
+/// the configuration), per the `#[serde(...)]` attributes here.
+#[derive(Serialize)]
 #[serde(deny_unknown_fields)]
-struct Snapshot {
-    v: u32,
-    iss: String,
+pub(crate) struct Snapshot {
+    pub(crate) v: u32,
+    pub(crate) iss: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    jwks_uri: Option<String>,
-    fetched_at: i64,
-    fresh_until: i64,
-    usable_until: i64,
+    pub(crate) jwks_uri: Option<String>,
+    pub(crate) fetched_at: i64,
+    pub(crate) fresh_until: i64,
+    pub(crate) usable_until: i64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    kid_refetch_at: Option<i64>,
+    pub(crate) kid_refetch_at: Option<i64>,
     /// The last failed fetch, when newer than the keys: shared so that the
     /// fleet does not retry an IdP that is down more than once per cooldown.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    failed_at: Option<i64>,
-    keys: Vec<Value>,
+    pub(crate) failed_at: Option<i64>,
+    pub(crate) keys: Vec<Value>,
 }
 
 impl KeyStore {
@@ -614,8 +616,9 @@ impl KeyStore {
     }
 
     fn parse_snapshot(&self, text: &str) -> Result<(usize, Snapshot, Vec<PublicKey>), String> {
-        let snap: Snapshot =
-            serde_json::from_str(text).map_err(|e| format!("snapshot is not readable: {e}"))?;
+        // From the bytes, as `Config::from_json` reads (the same result).
+        let snap: Snapshot = serde_json::from_slice(text.as_bytes())
+            .map_err(|e| format!("snapshot is not readable: {e}"))?;
         if snap.v != SNAPSHOT_VERSION {
             return Err(format!(
                 "snapshot version {} is not {SNAPSHOT_VERSION}",

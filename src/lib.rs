@@ -29,8 +29,10 @@
 
 pub mod assertion;
 pub mod cache;
+mod casefold;
 pub mod claims;
 pub mod config;
+mod config_de;
 pub mod crypto;
 pub mod decision;
 pub mod gate;

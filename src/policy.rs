@@ -114,11 +114,11 @@ impl Pattern {
 /// Unicode lowercase, and the letters whose uppercase folds further (`ſ`,
 /// the Kelvin sign, `ß`). Folding more than a router does only makes the
 /// gate stricter (more routes apply), never weaker.
+///
+/// It is `s.to_uppercase().to_lowercase()`, computed from smaller tables
+/// (`casefold.rs`).
 pub fn fold(s: &str) -> String {
-    if s.bytes().all(|b| b.is_ascii() && !b.is_ascii_uppercase()) {
-        return s.to_owned();
-    }
-    s.to_uppercase().to_lowercase()
+    crate::casefold::fold(s)
 }
 
 /// Splits and percent-decodes a request path (query already removed),

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the Envoy filter: cargo (wasm32-wasip1, opt-level z; ring's C at s,
-# see worker/scripts/build.sh) → wasm-opt -Oz → envoy/build/edgeward.wasm.
+# see worker/scripts/build.sh) → wasm-opt (-Oz and the flags below) →
+# envoy/build/edgeward.wasm.
 #
 #   envoy/scripts/build.sh            the shipped filter
 #   envoy/scripts/build.sh --test     the test build (feature test-hooks) → envoy/build/test/edgeward.wasm
@@ -27,13 +28,18 @@ CARGO_PROFILE_RELEASE_OPT_LEVEL=z cargo build --quiet --release --target wasm32-
   -p edgeward-envoy "${features[@]}" --config 'profile.release.package.ring.opt-level="s"'
 wasm="$CARGO_TARGET_DIR/wasm32-wasip1/release/edgeward_envoy.wasm"
 mkdir -p "$out"
+# --merge-similar-functions first: functions that differ only in constants
+# (monomorphized copies) become one with a parameter (~2.7 KB); then -Oz;
+# the producers section (toolchain names) is dropped. No pass that assumes
+# traps never happen: a trap is how a panic on a request is contained.
+opt_flags=(--merge-similar-functions -Oz --strip-producers)
 # The shipped and test builds share cargo's output file: compare contents.
-stamp="$(sha256sum "$wasm" | cut -c1-64) ${features[*]}"
+stamp="$(sha256sum "$wasm" | cut -c1-64) ${features[*]} ${opt_flags[*]}"
 if [ -f "$out/edgeward.wasm" ] && [ "$(cat "$out/.built-from" 2>/dev/null)" = "$stamp" ]; then
   echo "[envoy] $out/edgeward.wasm is up to date" >&2
   exit 0
 fi
-"$here/node_modules/.bin/wasm-opt" -Oz --enable-bulk-memory --enable-nontrapping-float-to-int \
+"$here/node_modules/.bin/wasm-opt" "${opt_flags[@]}" --enable-bulk-memory --enable-nontrapping-float-to-int \
   --enable-sign-ext --enable-mutable-globals "$wasm" -o "$out/edgeward.wasm"
 echo "$stamp" >"$out/.built-from"
 bytes=$(wc -c <"$out/edgeward.wasm")

@@ -565,7 +565,7 @@ impl RootContext for Root {
 }
 
 fn configure(root_id: u32, text: &[u8]) -> Result<State, Vec<String>> {
-    let settings = Settings::parse(text)?;
+    let mut settings = Settings::parse(text)?;
     let backend = match settings.crypto {
         Crypto::Ring => EnvoyBackend::new(EnvoyForeign, false),
         choice => {
@@ -593,7 +593,10 @@ fn configure(root_id: u32, text: &[u8]) -> Result<State, Vec<String>> {
         }
     };
     let crypto = backend.name();
-    let mut gate = Gate::with_backend(settings.config.clone(), backend).map_err(|e| {
+    // The gate takes the configuration (`settings` keeps the clusters; a
+    // clone would be the whole configuration's `Clone` code for nothing).
+    let config = std::mem::take(&mut settings.config);
+    let mut gate = Gate::with_backend(config, backend).map_err(|e| {
         e.0.iter()
             .map(|e| format!("edgeward.{}: {}", e.field, e.message))
             .collect::<Vec<_>>()

@@ -33,8 +33,10 @@ pub fn vectors() -> Vec<Vector> {
         (Algorithm::ES256, ES256_TOKEN, ES256_JWK),
         (Algorithm::ES512, ES512_TOKEN, ES512_JWK),
     ] {
-        let (Some((input, sig)), Ok(jwk)) = (token.rsplit_once('.'), serde_json::from_str(jwk))
-        else {
+        let (Some((input, sig)), Ok(jwk)) = (
+            token.rsplit_once('.'),
+            serde_json::from_slice(jwk.as_bytes()),
+        ) else {
             continue;
         };
         let (Ok(key), Ok(signature)) = (parse_jwk(&jwk), URL_SAFE_NO_PAD.decode(sig)) else {

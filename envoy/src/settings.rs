@@ -42,7 +42,7 @@ struct Raw {
 /// A validated plugin configuration.
 #[derive(Debug)]
 pub struct Settings {
-    /// The gate's configuration.
+    /// The gate's configuration (the root context moves it into the gate).
     pub config: Config,
     /// IdP origin (`https://host[:port]`) → Envoy cluster name.
     pub clusters: BTreeMap<String, String>,

@@ -132,7 +132,7 @@ struct Meta {
 impl Meta {
     fn of(snap: &Snapshot) -> Meta {
         let mut keys: Vec<String> = snap.keys.iter().map(|k| k.to_string()).collect();
-        keys.sort();
+        keys.sort_unstable();
         Meta {
             fetched_at: snap.fetched_at,
             fresh_until: snap.fresh_until,
