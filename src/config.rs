@@ -561,7 +561,7 @@ impl Default for PolicyConfig {
 /// `X-Method-Override`, or from a `_method` query parameter (Symfony and
 /// Laravel), and route the request by it. A `POST` carrying `DELETE` there
 /// runs the origin's DELETE handler.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum MethodOverride {
     /// The request must satisfy the routes for its own method and for

@@ -45,8 +45,8 @@
 
 use crate::config::{
     Access, ApiTokenConfig, AssertionConfig, Config, CorsConfig, HeaderConfig, HeaderPreset,
-    IssuerConfig, KeyCacheConfig, Mode, Need, PolicyConfig, ResourceConfig, RouteConfig,
-    SecretText, TokenConfig, VerdictCacheConfig,
+    IssuerConfig, KeyCacheConfig, MethodOverride, Mode, Need, PolicyConfig, ResourceConfig,
+    RouteConfig, SecretText, TokenConfig, VerdictCacheConfig,
 };
 use crate::keystore::Snapshot;
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Unexpected, Visitor};
@@ -126,6 +126,7 @@ kinds! {
     OptSecret(Option<SecretText> => Option<SecretText>, same),
     Mode(Mode => Mode, same),
     Access(Access => Access, same),
+    MethodOverride(MethodOverride => MethodOverride, same),
     Preset(HeaderPreset => HeaderPreset, same),
     U32(u32 => u32, same),
     I64(i64 => i64, same),
@@ -527,8 +528,9 @@ table!(HeaderConfig("HeaderConfig", 8) default {
     strip_authorization: Bool = [container],
 });
 
-table!(PolicyConfig("PolicyConfig", 2) default {
+table!(PolicyConfig("PolicyConfig", 3) default {
     default: Access = [container],
+    method_override: MethodOverride = [container],
     preflight: OptJson = [container],
 });
 
@@ -675,6 +677,11 @@ variants!(Access("Access", 4) {
     "authenticated" => Authenticated,
     "optional" => Optional,
     "deny" => Deny,
+});
+
+variants!(MethodOverride("MethodOverride", 2) {
+    "evaluate" => Evaluate,
+    "ignore" => Ignore,
 });
 
 variants!(HeaderPreset("HeaderPreset", 3) {
