@@ -59,7 +59,10 @@ impl Parts {
         for (name, value) in
             hostcalls::get_map_bytes(MapType::HttpRequestHeaders).unwrap_or_default()
         {
-            let value = String::from_utf8_lossy(&value).into_owned();
+            // Valid UTF-8 (nearly always): the bytes Envoy handed over
+            // become the String, no copy.
+            let value = String::from_utf8(value)
+                .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
             match name.as_str() {
                 #[cfg(feature = "test-hooks")]
                 "x-edgeward-test-now" => TEST_NOW.with(|t| t.set(value.parse().ok())),
