@@ -30,7 +30,7 @@ use crate::config::{
     Access, Config, ConfigErrors, IssuerConfig, MethodOverride, Mode, OAUTH2_PROXY_HEADERS,
 };
 use crate::crypto::{RingBackend, SignatureBackend};
-use crate::decision::{header_key, Allow, Answer, Decision, Deny, Identity, IdentityKind, Reason};
+use crate::decision::{Allow, Answer, Decision, Deny, Identity, IdentityKind, Reason};
 use crate::json::claim_at;
 use crate::jws;
 use crate::keys::Algorithm;
@@ -1411,7 +1411,8 @@ fn resource_metadata(config: &Config, r: &crate::config::ResourceConfig) -> Stri
 
 /// The methods `req` names besides its request line (see
 /// [`MethodOverride`]), uppercase, each with where it was found: every
-/// comma-separated value of the override headers (by [`header_key`], so `_`
+/// comma-separated value of the override headers (read as
+/// [`crate::header_key`] reads names: any case, and `_`
 /// spellings count, which some servers read as the same header), and every
 /// `_method` query parameter. At most [`MAX_METHOD_OVERRIDES`] distinct.
 fn method_overrides(req: &Request) -> Result<Vec<(String, &'static str)>, String> {
@@ -1430,8 +1431,18 @@ fn method_overrides(req: &Request) -> Result<Vec<(String, &'static str)>, String
         Ok(())
     };
     for (name, value) in req.headers {
-        let key = header_key(name);
-        if let Some(source) = METHOD_OVERRIDE_HEADERS.iter().find(|h| **h == key) {
+        // As `header_key` reads names, without making one per header.
+        let is = |h: &&&str| {
+            name.len() == h.len()
+                && name.bytes().zip(h.bytes()).all(|(a, b)| {
+                    (if a == b'_' {
+                        b'-'
+                    } else {
+                        a.to_ascii_lowercase()
+                    }) == b
+                })
+        };
+        if let Some(source) = METHOD_OVERRIDE_HEADERS.iter().find(is) {
             for v in value.split(',') {
                 add(v, source)?;
             }
@@ -1440,8 +1451,25 @@ fn method_overrides(req: &Request) -> Result<Vec<(String, &'static str)>, String
     if let Some(query) = req.query() {
         for pair in query.split('&') {
             let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            let key = crate::token::percent_decode(k, true);
-            if key.as_deref().map(str::trim) == Some("_method") {
+            // Names are decoded as frameworks decode them (`%5Fmethod`;
+            // most need no decoding), and PHP (so Laravel and Symfony) reads
+            // `.`, ` ` and `[` in a name as `_`: `.method` is `_method` there.
+            let key = if k.contains(['%', '+']) {
+                crate::token::percent_decode(k, true).map(std::borrow::Cow::Owned)
+            } else {
+                Some(std::borrow::Cow::Borrowed(k))
+            };
+            let named = key.as_deref().map(str::trim).is_some_and(|k| {
+                k.len() == 7
+                    && k.bytes().zip(b"_method").all(|(a, b)| {
+                        (if matches!(a, b'.' | b' ' | b'[') {
+                            b'_'
+                        } else {
+                            a
+                        }) == *b
+                    })
+            });
+            if named {
                 // A value that does not decode is held to its routes as sent.
                 let value = crate::token::percent_decode(v, true).unwrap_or_else(|| v.to_owned());
                 add(&value, "the _method query parameter")?;

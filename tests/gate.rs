@@ -1713,6 +1713,10 @@ scopes.all = ["orders:admin"]
         "%5Fmethod=DELETE",
         "_method=%44ELETE",
         "_method=GET&_method=DELETE",
+        // PHP reads `.`, ` ` and `[` in a name as `_`.
+        ".method=DELETE",
+        "[method=DELETE",
+        "+method=DELETE",
     ] {
         let path = format!("/orders/1?{q}");
         assert_eq!(
