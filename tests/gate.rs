@@ -1716,7 +1716,6 @@ scopes.all = ["orders:admin"]
         // PHP reads `.`, ` ` and `[` in a name as `_`.
         ".method=DELETE",
         "[method=DELETE",
-        "+method=DELETE",
     ] {
         let path = format!("/orders/1?{q}");
         assert_eq!(
