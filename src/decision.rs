@@ -255,6 +255,19 @@ pub fn header_key(name: &str) -> std::borrow::Cow<'_, str> {
     }
 }
 
+/// Whether header `name`, read as [`header_key`] reads it, is `key` (a
+/// lowercase dash name), without making the key.
+pub fn header_is(name: &str, key: &str) -> bool {
+    name.len() == key.len()
+        && name.bytes().zip(key.bytes()).all(|(a, b)| {
+            (if a == b'_' {
+                b'-'
+            } else {
+                a.to_ascii_lowercase()
+            }) == b
+        })
+}
+
 /// RFC 7230 quoted-string content, limited to the RFC 6750 character set:
 /// printable ASCII, with `"` and `\` backslash-escaped; anything else is
 /// dropped so no host refuses the header.
@@ -294,8 +307,7 @@ impl Allow {
     /// request goes on: its name, read as [`header_key`], is one of
     /// `headers_to_remove`. Hosts apply this to every request header.
     pub fn strips(&self, name: &str) -> bool {
-        let key = header_key(name);
-        self.headers_to_remove.iter().any(|h| *h == key)
+        self.headers_to_remove.iter().any(|h| header_is(name, h))
     }
 
     /// The request headers the origin receives: `headers` without the ones
@@ -375,6 +387,29 @@ pub fn reason_table() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn header_is_reads_names_as_header_key_does() {
+        let names = [
+            "x-auth-subject",
+            "X-Auth-Subject",
+            "X_AUTH_SUBJECT",
+            "x_auth-subject",
+            "x-auth-subjects",
+            "x-auth-subjec",
+            "",
+            "x-auth+subject",
+        ];
+        for key in ["x-auth-subject", "x-http-method-override", ""] {
+            for name in names {
+                assert_eq!(
+                    header_is(name, key),
+                    header_key(name) == key,
+                    "{name} / {key}"
+                );
+            }
+        }
+    }
 
     #[test]
     fn look_alike_header_names_are_stripped() {

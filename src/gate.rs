@@ -1412,7 +1412,7 @@ fn resource_metadata(config: &Config, r: &crate::config::ResourceConfig) -> Stri
 /// The methods `req` names besides its request line (see
 /// [`MethodOverride`]), uppercase, each with where it was found: every
 /// comma-separated value of the override headers (read as
-/// [`crate::header_key`] reads names: any case, and `_`
+/// [`crate::decision::header_is`] reads names: any case, and `_`
 /// spellings count, which some servers read as the same header), and every
 /// `_method` query parameter. At most [`MAX_METHOD_OVERRIDES`] distinct.
 fn method_overrides(req: &Request) -> Result<Vec<(String, &'static str)>, String> {
@@ -1431,18 +1431,10 @@ fn method_overrides(req: &Request) -> Result<Vec<(String, &'static str)>, String
         Ok(())
     };
     for (name, value) in req.headers {
-        // As `header_key` reads names, without making one per header.
-        let is = |h: &&&str| {
-            name.len() == h.len()
-                && name.bytes().zip(h.bytes()).all(|(a, b)| {
-                    (if a == b'_' {
-                        b'-'
-                    } else {
-                        a.to_ascii_lowercase()
-                    }) == b
-                })
-        };
-        if let Some(source) = METHOD_OVERRIDE_HEADERS.iter().find(is) {
+        if let Some(source) = METHOD_OVERRIDE_HEADERS
+            .iter()
+            .find(|h| crate::decision::header_is(name, h))
+        {
             for v in value.split(',') {
                 add(v, source)?;
             }
