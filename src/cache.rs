@@ -32,7 +32,7 @@ pub fn digest(token: &str) -> Digest {
 pub struct TokenKey(u128);
 
 /// Names tokens in the verdict caches: SipHash-2-4 with a 128-bit output,
-/// keyed by 128 random bits drawn when the gate is built.
+/// keyed by 128 random bits drawn when the gate names its first token.
 ///
 /// A cache hit hands out an earlier token's verdict, so two tokens must
 /// never share a key. SipHash is a pseudorandom function: without the
@@ -44,31 +44,39 @@ pub struct TokenKey(u128);
 /// or miss.
 /// Should the platform have no randomness, the keys are SHA-256 instead
 /// (never a PRF under a known key).
+///
+/// The secret is drawn on first use, not when the gate is built: a
+/// Cloudflare Worker builds its gate at module evaluation, where workerd
+/// refuses to generate random values, and draws it on its first request.
 #[derive(Clone)]
 pub struct TokenKeyer {
-    /// `None`: SHA-256 keys.
-    secret: Option<(u64, u64)>,
+    /// `None` until the first key; then `Some(None)` for SHA-256 keys.
+    secret: Option<Option<(u64, u64)>>,
 }
 
 impl std::fmt::Debug for TokenKeyer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // Never the secret.
-        let kind = if self.secret.is_some() {
-            "SipHash-2-4-128"
-        } else {
-            "SHA-256"
+        let kind = match self.secret {
+            None => "not drawn yet",
+            Some(Some(_)) => "SipHash-2-4-128",
+            Some(None) => "SHA-256",
         };
         f.debug_struct("TokenKeyer").field("kind", &kind).finish()
     }
 }
 
 impl TokenKeyer {
-    /// A keyer with a secret from the platform's randomness (SHA-256 keys
-    /// when there is none).
+    /// A keyer whose secret comes from the platform's randomness when it
+    /// names its first token (SHA-256 keys when there is none then).
     pub fn random() -> TokenKeyer {
+        TokenKeyer { secret: None }
+    }
+
+    fn draw() -> Option<(u64, u64)> {
         use ring::rand::SecureRandom;
         let mut bytes = [0u8; 16];
-        let secret = ring::rand::SystemRandom::new()
+        ring::rand::SystemRandom::new()
             .fill(&mut bytes)
             .ok()
             .map(|()| {
@@ -77,13 +85,12 @@ impl TokenKeyer {
                     u64::from_le_bytes(a.try_into().unwrap_or_default()),
                     u64::from_le_bytes(b.try_into().unwrap_or_default()),
                 )
-            });
-        TokenKeyer { secret }
+            })
     }
 
     /// The key of `token`.
-    pub fn key(&self, token: &str) -> TokenKey {
-        match self.secret {
+    pub fn key(&mut self, token: &str) -> TokenKey {
+        match *self.secret.get_or_insert_with(TokenKeyer::draw) {
             Some((k0, k1)) => {
                 let mut h = SipHasher24::new_with_keys(k0, k1);
                 h.write(token.as_bytes());
@@ -175,26 +182,30 @@ mod tests {
 
     fn k(i: u32) -> TokenKey {
         TokenKeyer {
-            secret: Some((1, 2)),
+            secret: Some(Some((1, 2))),
         }
         .key(&i.to_string())
     }
 
     #[test]
     fn token_keys_are_keyed_exact_and_secret() {
-        let a = TokenKeyer::random();
-        let b = TokenKeyer::random();
-        assert!(a.secret.is_some(), "this platform has randomness");
+        let mut a = TokenKeyer::random();
+        let mut b = TokenKeyer::random();
+        assert!(a.secret.is_none(), "drawn on first use, not when built");
         assert_eq!(a.key("tok"), a.key("tok"));
+        assert!(
+            matches!(a.secret, Some(Some(_))),
+            "this platform has randomness"
+        );
         assert_ne!(a.key("tok"), a.key("tok "));
         assert_ne!(a.key("tok"), a.key("Tok"));
         // Another gate, another secret: keys cannot be computed from outside.
         assert_ne!(a.key("tok"), b.key("tok"));
-        assert!(!format!("{a:?}").contains(&a.secret.unwrap().0.to_string()));
+        assert!(!format!("{a:?}").contains(&a.secret.unwrap().unwrap().0.to_string()));
         // SipHash-2-4-128 as its reference defines it (veorq/SipHash
         // vectors_sip128: key 00..0f, message 00..(i-1), i = 0, 1, 2).
-        let keyer = TokenKeyer {
-            secret: Some((0x0706_0504_0302_0100, 0x0f0e_0d0c_0b0a_0908)),
+        let mut keyer = TokenKeyer {
+            secret: Some(Some((0x0706_0504_0302_0100, 0x0f0e_0d0c_0b0a_0908))),
         };
         let want: [[u8; 16]; 3] = [
             [
@@ -215,7 +226,7 @@ mod tests {
             assert_eq!(&keyer.key(&msg).0.to_le_bytes(), want, "vector {i}");
         }
         // Without randomness: SHA-256's first 128 bits, never a known-key PRF.
-        let sha = TokenKeyer { secret: None };
+        let mut sha = TokenKeyer { secret: Some(None) };
         assert_eq!(sha.key("tok").0.to_le_bytes(), digest("tok")[..16]);
     }
 

@@ -10,7 +10,8 @@
 //!   and runs on memory and the IdP.
 //! - A new isolate reads every key the core names (`Gate::shared_keys`) and
 //!   hands each value to `Gate::adopt_shared` before its first check, so with
-//!   warm KV it verifies without calling the IdP.
+//!   warm KV it verifies without calling the IdP: js/entry.mjs reads them,
+//!   `prime` and `adopt_snapshot` (src/lib.rs) take them to the core.
 //! - `check` asks for keys with a `KeyFetch`; exactly one request per flight
 //!   has `start` and does the work, the others poll the gate every few ms
 //!   (waking on a timer in their own request context, never on another
@@ -36,7 +37,7 @@
 //!   chunks and never past `keys.max_response_bytes` (js/glue.js
 //!   `readCapped`), with or without a `Content-Length`.
 
-use crate::{log, now_ms, with_app, App, Clock, Parts};
+use crate::{log, now_ms, with_app, Clock, Parts};
 use edgeward::{Decision, FetchKind, KeyFetch, Outcome, SharedNext, SharedRead, SharedWrite};
 use futures_util::future::{select, Either};
 use serde_json::json;
@@ -82,88 +83,6 @@ async fn kv_put(kv: &KvStore, w: &SharedWrite) -> Result<(), String> {
         .execute()
         .await
         .map_err(|e| e.to_string())
-}
-
-thread_local! {
-    /// The KV reads js/entry.mjs started at the isolate's first event, before
-    /// the settings were read and the gate built (which then run while the
-    /// reads are in flight): snapshot key → `Promise<string | null>`.
-    static PREFETCHED: std::cell::RefCell<Option<js_sys::Map>> = const { std::cell::RefCell::new(None) };
-}
-
-/// Hands the KV reads js/entry.mjs started (key → promise of the value) to
-/// [`warm_from_kv`], which uses those whose key is one the core names and
-/// reads any other itself.
-#[wasm_bindgen::prelude::wasm_bindgen(js_name = kvPrefetched)]
-pub fn kv_prefetched(reads: js_sys::Map) {
-    PREFETCHED.with(|p| *p.borrow_mut() = Some(reads));
-}
-
-/// A KV read already started for `key`, taken out of [`PREFETCHED`].
-fn take_prefetched(key: &str) -> Option<js_sys::Promise> {
-    PREFETCHED.with(|p| {
-        let p = p.borrow();
-        let reads = p.as_ref()?;
-        let k = JsValue::from_str(key);
-        let read = reads.get(&k);
-        reads.delete(&k);
-        read.dyn_into::<js_sys::Promise>().ok()
-    })
-}
-
-/// [`kv_get`], or the read js/entry.mjs started for `key` (same timeout,
-/// counted from now); whether it was that one.
-async fn kv_get_or_prefetched(
-    kv: &KvStore,
-    key: &str,
-    timeout_ms: u64,
-) -> (Result<Option<String>, String>, bool) {
-    let Some(read) = take_prefetched(key) else {
-        return (kv_get(kv, key, timeout_ms).await, false);
-    };
-    let got = match with_timeout(JsFuture::from(read), timeout_ms).await {
-        Some(Ok(v)) => Ok(v.as_string()),
-        Some(Err(e)) => Err(js_error(e)),
-        None => Err(format!("{KV_NO_ANSWER} {timeout_ms} ms")),
-    };
-    (got, true)
-}
-
-/// Before the first check of a new isolate: every snapshot the core names,
-/// read from KV (or taken from the reads js/entry.mjs started) and handed to
-/// the core. A read that fails is only logged (the first flight then reads
-/// again, or goes to the IdP).
-pub async fn warm_from_kv(app: &mut App, kv: &KvStore) {
-    let started = now_ms();
-    let keys = app.gate.shared_keys();
-    let reads = futures_util::future::join_all(
-        keys.iter()
-            .map(|k| kv_get_or_prefetched(kv, k, KV_TIMEOUT_MS)),
-    )
-    .await;
-    // Reads for keys the core does not name (none, unless the entry's idea
-    // of the key names drifted) are dropped.
-    PREFETCHED.with(|p| p.borrow_mut().take());
-    let now = (now_ms() / 1000.0) as i64;
-    // `shared_keys` and `issuers` list the key store's entries in one order.
-    let issuers: Vec<String> = app.gate.keys().issuers().map(str::to_owned).collect();
-    for (i, (key, (read, prefetched))) in keys.iter().zip(reads).enumerate() {
-        let found = matches!(read, Ok(Some(_)));
-        let (adopted, error) = match read {
-            Ok(v) => match app.gate.adopt_shared(key, v.as_deref(), now) {
-                Ok(a) => (a, None),
-                Err(e) => (false, Some(e)),
-            },
-            Err(e) => (false, Some(e)),
-        };
-        let issuer = issuers.get(i).map(String::as_str);
-        let held = issuer.map_or(0, |i| app.gate.keys().keys(i).len());
-        log::line(json!({
-            "event": "key_load", "source": "kv", "issuer": issuer, "key": key,
-            "found": found, "adopted": adopted, "keys": held, "error": error,
-            "prefetched": prefetched, "duration_ms": now_ms() - started,
-        }));
-    }
 }
 
 /// The isolate's KV binding (cloned only on the slow paths that use it).

@@ -84,7 +84,6 @@ impl Wanted {
 
 enum Phase {
     Uninit,
-    Loading,
     Ready(Box<App>),
     Broken(String),
 }
@@ -128,42 +127,82 @@ impl Clock {
 /// Header name of the test clock (test builds only).
 pub const TEST_NOW_HEADER: &str = "x-edgeward-test-now";
 
-/// Makes the isolate ready: settings parsed, gate built, keys restored from
-/// KV. Concurrent first requests wait for the one that loads.
-async fn ensure_ready(env: &Env) -> Result<(), String> {
-    let deadline = now_ms() + 5_000.0;
-    loop {
-        let start = PHASE.with(|p| {
-            let mut p = p.borrow_mut();
-            match &*p {
-                Phase::Ready(_) => Some(Ok(false)),
-                Phase::Broken(e) => Some(Err(e.clone())),
-                Phase::Loading => None,
-                Phase::Uninit => {
-                    *p = Phase::Loading;
-                    Some(Ok(true))
-                }
-            }
-        });
-        match start {
-            Some(Ok(false)) => return Ok(()),
-            Some(Err(e)) => return Err(e),
-            Some(Ok(true)) => {
-                let phase = match load(env).await {
-                    Ok(app) => Phase::Ready(Box::new(app)),
-                    Err(e) => Phase::Broken(e),
-                };
-                PHASE.with(|p| *p.borrow_mut() = phase);
-            }
-            None if now_ms() > deadline => {
-                return Err("the isolate is still loading its settings".into())
-            }
-            None => worker::Delay::from(Duration::from_millis(2)).await,
-        }
+/// Builds the isolate's gate from its settings, once (js/entry.mjs calls
+/// it on the isolate's first event, synchronously: no async machinery on a
+/// new isolate's first request). Answers the KV keys of the key snapshots
+/// to read and hand to [`adopt_snapshot`] before the first check: every one
+/// the core names (`Gate::shared_keys`), none without a KV binding or when
+/// the settings are broken (every request then answers 500, see
+/// [`fetch_fast`]). Later calls answer none and change nothing.
+#[wasm_bindgen]
+pub fn prime(env: JsValue) -> Vec<String> {
+    if !PHASE.with(|p| matches!(*p.borrow(), Phase::Uninit)) {
+        return Vec::new();
     }
+    let phase = match load(&env) {
+        Ok(app) => Phase::Ready(Box::new(app)),
+        Err(e) => Phase::Broken(e),
+    };
+    PHASE.with(|p| *p.borrow_mut() = phase);
+    with_app(|a| match a.kv {
+        Some(_) => a.gate.shared_keys(),
+        None => Vec::new(),
+    })
+    .unwrap_or_default()
 }
 
-async fn load(env: &Env) -> Result<App, String> {
+/// Hands the core what the new isolate read from KV for the `index`th key
+/// [`prime`] named: the value (`None`: absent) or the read's error (the
+/// first flight then reads again, or goes to the IdP). `prefetched`: the
+/// read started before the gate was built; `duration_ms`: how long it took.
+#[wasm_bindgen(js_name = adoptSnapshot)]
+pub fn adopt_snapshot(
+    index: usize,
+    value: Option<String>,
+    error: Option<String>,
+    prefetched: bool,
+    duration_ms: f64,
+) {
+    let now = (now_ms() / 1000.0) as i64;
+    with_app(|app| {
+        let keys = app.gate.shared_keys();
+        let Some(key) = keys.get(index) else { return };
+        let found = error.is_none() && value.is_some();
+        let (adopted, error) = match error {
+            None => match app.gate.adopt_shared(key, value.as_deref(), now) {
+                Ok(a) => (a, None),
+                Err(e) => (false, Some(e)),
+            },
+            Some(e) => (false, Some(e)),
+        };
+        // `shared_keys` and `issuers` list the key store's entries in one order.
+        let issuer = app.gate.keys().issuers().nth(index).map(str::to_owned);
+        let held = issuer
+            .as_deref()
+            .map_or(0, |i| app.gate.keys().keys(i).len());
+        log::line(json!({
+            "event": "key_load", "source": "kv", "issuer": issuer, "key": key,
+            "found": found, "adopted": adopted, "keys": held, "error": error,
+            "prefetched": prefetched, "duration_ms": duration_ms,
+        }));
+    });
+}
+
+/// The phase for the async path: ready, or the settings' error. A Worker
+/// whose entry did not call [`prime`] loads here (without a KV warm-up:
+/// the first flight reads KV).
+fn ensure_ready(env: &Env) -> Result<(), String> {
+    if PHASE.with(|p| matches!(*p.borrow(), Phase::Uninit)) {
+        prime(env.clone().into());
+    }
+    PHASE.with(|p| match &*p.borrow() {
+        Phase::Ready(_) => Ok(()),
+        Phase::Broken(e) => Err(e.clone()),
+        Phase::Uninit => Err("the gate is not ready".into()),
+    })
+}
+
+fn load(env: &JsValue) -> Result<App, String> {
     let s = settings::load(env).inspect_err(|e| {
         log::line(json!({"event": "config_error", "error": e}));
     })?;
@@ -214,7 +253,7 @@ async fn load(env: &Env) -> Result<App, String> {
         "log_sample": s.log_sample,
         "analytics": s.analytics.is_some().then_some(settings::ANALYTICS_BINDING),
     });
-    let mut app = App {
+    Ok(App {
         gate,
         log_sample: s.log_sample,
         analytics: s.analytics,
@@ -223,11 +262,7 @@ async fn load(env: &Env) -> Result<App, String> {
         wanted_headers: std::rc::Rc::new(Wanted::new(wanted_headers)),
         start_line: Some(start_line),
         strip: None,
-    };
-    if let Some(kv) = kv {
-        keycache::warm_from_kv(&mut app, &kv).await;
-    }
-    Ok(app)
+    })
 }
 
 /// Once per isolate, after its first verdict: what that verdict did not
@@ -385,8 +420,15 @@ fn clock_for(parts: &Parts) -> Clock {
 /// promise and closure machinery (~30 µs per request in workerd).
 #[wasm_bindgen(js_name = fetchFast)]
 pub fn fetch_fast(req: web_sys::Request, ctx: worker::worker_sys::Context) -> JsValue {
-    let Some(wanted) = with_app(|a| a.wanted_headers.clone()) else {
-        return JsValue::UNDEFINED;
+    let wanted = PHASE.with(|p| match &*p.borrow() {
+        Phase::Ready(app) => Ok(app.wanted_headers.clone()),
+        Phase::Broken(e) => Err(Some(e.clone())),
+        Phase::Uninit => Err(None),
+    });
+    let wanted = match wanted {
+        Ok(w) => w,
+        Err(Some(e)) => return config_error(&e).into(),
+        Err(None) => return JsValue::UNDEFINED,
     };
     let started = now_ms();
     let parts = Parts::from_request(&req, &wanted);
@@ -397,7 +439,9 @@ pub fn fetch_fast(req: web_sys::Request, ctx: worker::worker_sys::Context) -> Js
     match outcome {
         edgeward::Outcome::Decided(d) => {
             log::decision(&req, &d, &parts, started, false);
-            keycache::schedule_refreshes(clock, &Context::new(ctx));
+            let ctx = Context::new(ctx);
+            keycache::schedule_refreshes(clock, &ctx);
+            after_first_verdict(&ctx);
             match finish(&req, d, &parts) {
                 Ok(v) => v,
                 Err(e) => origin_failed(&parts, e).into(),
@@ -435,6 +479,19 @@ fn finish(req: &web_sys::Request, d: Decision, parts: &Parts) -> Result<JsValue,
     }
 }
 
+/// Every request's answer when the settings are broken: no verdict comes
+/// from this isolate, so nothing is held back from the log.
+fn config_error(e: &str) -> web_sys::Response {
+    log::release(None);
+    log::line(json!({"event": "config_error", "status": 500, "error": e}));
+    plain_error(
+        500,
+        "server_error",
+        "config_invalid",
+        "the gate is misconfigured; see the Worker's logs",
+    )
+}
+
 fn origin_failed(parts: &Parts, e: JsValue) -> web_sys::Response {
     let detail = e
         .as_string()
@@ -464,16 +521,8 @@ async fn fetch(req: web_sys::Request, env: Env, ctx: Context) -> worker::Result<
 async fn handle(req: web_sys::Request, env: Env, ctx: &Context) -> web_sys::Response {
     let started = now_ms();
     let handoff = HANDOFF.with(|h| h.borrow_mut().take());
-    if let Err(e) = ensure_ready(&env).await {
-        // No verdict comes from this isolate: nothing is held back.
-        log::release(None);
-        log::line(json!({"event": "config_error", "status": 500, "error": e}));
-        return plain_error(
-            500,
-            "server_error",
-            "config_invalid",
-            "the gate is misconfigured; see the Worker's logs",
-        );
+    if let Err(e) = ensure_ready(&env) {
+        return config_error(&e);
     }
     let (parts, clock, first) = match handoff {
         Some((parts, clock, outcome)) => (parts, clock, Some(outcome)),
