@@ -10,7 +10,7 @@
 // the whole request.
 import wasmModule from "./edgeward_worker_bg.wasm";
 import { env as moduleEnv } from "cloudflare:workers";
-import { initSync, fetch as edgewardFetch, fetchFast, prime, adoptSnapshot } from "./edgeward_worker.js";
+import { initSync, fetch as edgewardFetch, fetchFast, prime, adoptSnapshot, afterFirstVerdict } from "./edgeward_worker.js";
 
 initSync({ module: wasmModule });
 
@@ -34,6 +34,10 @@ const KV_TIMEOUT_MS = 1500;
 // How long a request that arrives while the isolate loads waits for it
 // (the load takes at most one KV read); then it is decided anyway.
 const LOAD_WAIT_MS = 5000;
+// When, after a new isolate's first decision, what it did not need runs:
+// node:crypto loaded, the held log lines written (src/lib.rs
+// AFTER_FIRST_VERDICT_MS, `afterFirstVerdict`).
+const AFTER_FIRST_VERDICT_MS = 20;
 
 // 0: a new isolate; 1: its first request is loading it; 2: loaded (ready,
 // or broken settings, which Rust answers with a 500 on every request).
@@ -97,7 +101,9 @@ async function load(request, env, ctx) {
   } finally {
     phase = 2;
   }
-  return decide(request, env, ctx);
+  const answer = decide(request, env, ctx);
+  ctx.waitUntil(new Promise((r) => setTimeout(r, AFTER_FIRST_VERDICT_MS)).then(() => afterFirstVerdict()));
+  return answer;
 }
 
 // Requests that arrive while the first one loads the isolate wait for it on
