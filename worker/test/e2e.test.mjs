@@ -1037,6 +1037,33 @@ describe("observability: decision lines and Analytics Engine", () => {
     assert.equal((await allowLines(0)).length, 0);
   });
 
+  it("a new isolate's log: its start line first, after its first verdict, naming the backend that verifies; then the lines it held, in order", async () => {
+    for (const [flags, crypto] of [[["nodejs_compat"], "node:crypto"], [[], "ring"]]) {
+      const w = await startWorker({ config: gateConfig(idp), origin: origin.url, compatibilityFlags: flags });
+      try {
+        // A refusal needs no keys: the synchronous path decides the first request.
+        const r = await w.fetch("/orders/1");
+        assert.equal(r.status, 401);
+        await r.arrayBuffer();
+        await until(() => w.logs.find((l) => l.event === "decision"));
+        const events = w.logs.map((l) => l.event);
+        assert.equal(events[0], "start", JSON.stringify(events));
+        assert.equal(w.logs[0].crypto, crypto);
+        assert.equal(events.filter((e) => e === "start").length, 1);
+        assert.ok(events.indexOf("key_load") > 0, "the KV read at start is logged, after the start line");
+        assert.ok(events.indexOf("key_load") < events.indexOf("decision"), JSON.stringify(events));
+        // A second request: one more decision line, no second start line.
+        const again = await w.fetch("/orders/1");
+        assert.equal(again.status, 401);
+        await again.arrayBuffer();
+        await until(() => w.logs.filter((l) => l.event === "decision").length === 2);
+        assert.equal(w.logs.filter((l) => l.event === "start").length, 1);
+      } finally {
+        await w.stop();
+      }
+    }
+  });
+
   it("a bad EDGEWARD_LOG_SAMPLE is a configuration error naming the var", async () => {
     const w = await startWorker({ config: gateConfig(idp), origin: origin.url, bindings: { EDGEWARD_LOG_SAMPLE: "often" } });
     try {
