@@ -9,24 +9,23 @@
 // Method, URL and the wanted header values as one string:
 // "METHOD\nURL(\nINDEX\nVALUE)*". Neither a method, a parsed URL, nor a
 // Fetch header value can hold a line feed, so "\n" separates safely.
-// `aliased`: indexes of wanted names whose `_` spellings count as those
-// names (the method-override headers; Fetch headers list names lowercase):
-// their values go in under that index too.
+// `wanted`: a Map from lowercase header name to its index (Fetch headers
+// list names lowercase), the `_` spellings of the method-override headers
+// included; `aliased`: those headers' names, so that a name mixing `_` and
+// `-` counts as the one it reads as. One pass over the names, and a `get`
+// only for those wanted (usually just authorization).
 export function readParts(req, wanted, aliased) {
   let s = req.method + "\n" + req.url;
   const h = req.headers;
-  for (let i = 0; i < wanted.length; i++) {
-    const v = h.get(wanted[i]);
-    if (v !== null) s += "\n" + i + "\n" + v;
-  }
-  if (aliased.length > 0) {
-    for (const name of h.keys()) {
+  for (const name of h.keys()) {
+    let i = wanted.get(name);
+    if (i === undefined) {
       if (!name.includes("_")) continue;
       const key = name.replaceAll("_", "-");
-      for (let j = 0; j < aliased.length; j++) {
-        if (wanted[aliased[j]] === key) s += "\n" + aliased[j] + "\n" + h.get(name);
-      }
+      if (!aliased.has(key)) continue;
+      i = wanted.get(key);
     }
+    s += "\n" + i + "\n" + h.get(name);
   }
   return s;
 }
@@ -52,7 +51,8 @@ export function forwardRequest(req, url, remove, set, add) {
   // Names first, deletes after: Headers iterates a live, sorted list.
   let drop = null;
   for (const name of headers.keys()) {
-    if (remove.has(name.toLowerCase().replaceAll("_", "-"))) (drop ??= []).push(name);
+    // Fetch lists names lowercase; `_` reads as `-` (header_key).
+    if (remove.has(name.includes("_") ? name.replaceAll("_", "-") : name)) (drop ??= []).push(name);
   }
   if (drop !== null) for (let i = 0; i < drop.length; i++) headers.delete(drop[i]);
   if (set.length > 0) {

@@ -57,27 +57,33 @@ pub struct App {
     pub strip: Option<(std::sync::Arc<[String]>, JsValue)>,
 }
 
-/// Header names to copy out of requests, in Rust and as JS strings.
+/// Header names to copy out of requests, in Rust and for js/glue.js
+/// `readParts`.
 pub struct Wanted {
     /// Lowercase names.
     pub names: Vec<String>,
-    /// The same, as a JS array (made once per isolate).
-    pub js: js_sys::Array,
-    /// Indexes into `names` whose `_` spellings (`x_http_method_override`)
-    /// are read as those names too: the core reads the method-override
-    /// headers by `header_key`, as servers that map `_` and `-` alike do.
-    pub aliased: js_sys::Array,
+    /// A JS `Map` from header name to its index in `names` (made once per
+    /// isolate), holding also the `_` spellings (`x_http_method_override`)
+    /// of the method-override headers: the core reads those by
+    /// `header_key`, as servers that map `_` and `-` alike do.
+    pub js: js_sys::Map,
+    /// The method-override names, as a JS `Set`: a name that mixes `_` and
+    /// `-` counts as the one it reads as.
+    pub aliased: js_sys::Set,
 }
 
 impl Wanted {
     fn new(names: Vec<String>) -> Wanted {
-        let js = names.iter().map(|n| JsValue::from_str(n)).collect();
-        let aliased = names
-            .iter()
-            .enumerate()
-            .filter(|(_, n)| edgeward::gate::METHOD_OVERRIDE_HEADERS.contains(&n.as_str()))
-            .map(|(i, _)| JsValue::from(i as u32))
-            .collect();
+        let js = js_sys::Map::new();
+        let aliased = js_sys::Set::new(&JsValue::UNDEFINED);
+        for (i, n) in names.iter().enumerate() {
+            let index = JsValue::from(i as u32);
+            js.set(&JsValue::from_str(n), &index);
+            if edgeward::gate::METHOD_OVERRIDE_HEADERS.contains(&n.as_str()) {
+                js.set(&JsValue::from_str(&n.replace('-', "_")), &index);
+                aliased.add(&JsValue::from_str(n));
+            }
+        }
         Wanted { names, js, aliased }
     }
 }

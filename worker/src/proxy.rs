@@ -18,13 +18,13 @@ use wasm_bindgen_futures::JsFuture;
 // block, and two for the same file are a duplicate key in the bundle.
 #[wasm_bindgen(module = "/js/glue.js")]
 extern "C" {
-    /// Method, URL and the `wanted` headers' values (and those of the `_`
-    /// spellings of `wanted[aliased[i]]`), in one call.
+    /// Method, URL and the values of the headers `wanted` names (see
+    /// [`crate::Wanted`]), in one call.
     #[wasm_bindgen(js_name = readParts)]
     pub fn read_parts(
         req: &web_sys::Request,
-        wanted: &js_sys::Array,
-        aliased: &js_sys::Array,
+        wanted: &js_sys::Map,
+        aliased: &js_sys::Set,
     ) -> String;
     #[wasm_bindgen(js_name = stripSet)]
     fn strip_set(names: &js_sys::Array) -> JsValue;
