@@ -25,13 +25,17 @@ export function nativeLoad() {
   return nodeCrypto !== null;
 }
 
-// RFC 7638 thumbprint -> KeyObject. Bounded: a key set rotates slowly.
-const keys = new Map();
-const MAX_KEYS = 64;
+// Slot -> KeyObject (src/native.rs numbers the slots and loads a key into
+// its slot before it verifies with it).
+const keys = [];
 
-// Loads a public JWK (only its public members are used). False when
-// node:crypto refuses it; the caller then uses ring for this key.
-export function nativeAddKey(thumbprint, jwkJson) {
+// Loads a public JWK (only its public members are used) into `slot`: 1, or
+// 0 when node:crypto refuses it (ring then verifies with this key), or -3
+// when node:crypto is not loaded yet.
+export function nativeAddKey(slot, jwkJson) {
+  if (nodeCrypto === undefined) return -3;
+  keys[slot] = undefined;
+  if (nodeCrypto === null) return 0;
   try {
     const j = JSON.parse(jwkJson);
     const jwk =
@@ -39,54 +43,24 @@ export function nativeAddKey(thumbprint, jwkJson) {
       : j.kty === "EC" ? { kty: "EC", crv: j.crv, x: j.x, y: j.y }
       : j.kty === "OKP" ? { kty: "OKP", crv: j.crv, x: j.x }
       : null;
-    if (!jwk) return false;
-    if (keys.size >= MAX_KEYS) keys.clear();
-    keys.set(thumbprint, nodeCrypto.createPublicKey({ key: jwk, format: "jwk" }));
-    return true;
+    if (!jwk) return 0;
+    keys[slot] = nodeCrypto.createPublicKey({ key: jwk, format: "jwk" });
+    return 1;
   } catch {
-    return false;
+    return 0;
   }
 }
 
-// A fixed-width ECDSA signature (r || s, RFC 7518 §3.4) as DER, which is
-// what workerd's node:crypto takes with a KeyObject. Only exact widths.
-function fixedToDer(sig, width) {
-  const int = (b) => {
-    let i = 0;
-    while (i < b.length - 1 && b[i] === 0) i++;
-    b = b.subarray(i);
-    const pad = b[0] & 0x80 ? 1 : 0;
-    const out = new Uint8Array(2 + pad + b.length);
-    out[0] = 0x02;
-    out[1] = b.length + pad;
-    out.set(b, 2 + pad);
-    return out;
-  };
-  const r = int(sig.subarray(0, width));
-  const s = int(sig.subarray(width));
-  const len = r.length + s.length;
-  const head = len < 128 ? [0x30, len] : [0x30, 0x81, len];
-  const out = new Uint8Array(head.length + len);
-  out.set(head, 0);
-  out.set(r, head.length);
-  out.set(s, head.length + r.length);
-  return out;
-}
+const HASHES = [null, "sha256", "sha384", "sha512"];
 
-// 1: valid; 0: invalid; -1: key not loaded (call nativeAddKey); -2: cannot
-// (use ring); -3: node:crypto not loaded yet (nativeLoad). `hash` is "sha256"/"sha384"/"sha512" or "" for Ed25519;
-// `ecWidth` is the byte width of r and s for ECDSA, else 0.
-export function nativeVerify(hash, thumbprint, ecWidth, msg, sig) {
-  if (nodeCrypto === undefined) return -3;
-  if (nodeCrypto === null) return -2;
-  const key = keys.get(thumbprint);
-  if (key === undefined) return -1;
+// 1: valid; 0: invalid; -2: cannot (ring verifies). `hash` indexes HASHES
+// (null: Ed25519); ECDSA signatures come as DER (src/native.rs made them
+// from r || s).
+export function nativeVerify(hash, slot, msg, sig) {
+  const key = keys[slot];
+  if (nodeCrypto == null || key === undefined) return -2;
   try {
-    if (ecWidth > 0) {
-      if (sig.length !== 2 * ecWidth) return 0;
-      return nodeCrypto.verify(hash, msg, key, fixedToDer(sig, ecWidth)) ? 1 : 0;
-    }
-    return nodeCrypto.verify(hash === "" ? null : hash, msg, key, sig) ? 1 : 0;
+    return nodeCrypto.verify(HASHES[hash], msg, key, sig) ? 1 : 0;
   } catch {
     return -2;
   }

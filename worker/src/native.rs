@@ -22,26 +22,93 @@ use edgeward::{Algorithm, PublicKey, RingBackend, SignatureBackend};
 use std::cell::RefCell;
 use wasm_bindgen::prelude::*;
 
-thread_local! {
-    /// Key material → its RFC 7638 thumbprint (the name of its native key
-    /// object), so the SHA-256 is not redone per verification. Compared by
-    /// the material itself, exactly; a handful of entries.
-    static THUMBPRINTS: RefCell<Vec<(KeyMaterial, String)>> = const { RefCell::new(Vec::new()) };
+/// A key's native key object: loaded in JS slot `index` of js/native.js.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Slot {
+    /// Not loaded yet (node:crypto was not when the key was first used).
+    Unloaded,
+    /// Loaded: verify natively.
+    Native,
+    /// node:crypto refused the key: ring verifies with it.
+    Ring,
 }
 
-fn thumbprint(key: &PublicKey) -> String {
-    THUMBPRINTS.with(|t| {
+/// At most this many keys have a native key object (a key set rotates
+/// slowly); past it the slots are reused from the first.
+const MAX_SLOTS: usize = 64;
+
+thread_local! {
+    /// Key material → its slot (the index in js/native.js's key objects),
+    /// compared by the material itself, exactly. A key is loaded into its
+    /// slot before any verification uses that slot, so a reused slot never
+    /// verifies with the key it held before.
+    static SLOTS: RefCell<Vec<(KeyMaterial, Slot)>> = const { RefCell::new(Vec::new()) };
+}
+
+/// The slot of `key` and its state, a new one when the key has none.
+fn slot_of(key: &PublicKey) -> (u32, Slot) {
+    SLOTS.with(|t| {
         let mut t = t.borrow_mut();
-        if let Some((_, tp)) = t.iter().find(|(m, _)| *m == key.material) {
-            return tp.clone();
+        if let Some(i) = t.iter().position(|(m, _)| *m == key.material) {
+            return (i as u32, t[i].1);
         }
-        let tp = key.thumbprint();
-        if t.len() >= 32 {
+        if t.len() >= MAX_SLOTS {
             t.clear();
         }
-        t.push((key.material.clone(), tp.clone()));
-        tp
+        t.push((key.material.clone(), Slot::Unloaded));
+        ((t.len() - 1) as u32, Slot::Unloaded)
     })
+}
+
+fn set_slot(index: u32, state: Slot) {
+    SLOTS.with(|t| {
+        if let Some(e) = t.borrow_mut().get_mut(index as usize) {
+            e.1 = state;
+        }
+    });
+}
+
+/// Loads `key` into slot `index`: Native, Ring (refused), or `None` when
+/// node:crypto is not loaded.
+fn load_slot(index: u32, key: &PublicKey) -> Option<Slot> {
+    let state = match native_add_key(index, &key.to_jwk().to_string()) {
+        1 => Slot::Native,
+        -3 => return None,
+        _ => Slot::Ring,
+    };
+    set_slot(index, state);
+    Some(state)
+}
+
+/// An ECDSA signature as node:crypto takes it with a key object: DER, from
+/// the fixed-width `r || s` of JWS (RFC 7518 §3.4). `None` unless exactly
+/// `2 * width` bytes.
+fn ecdsa_der(sig: &[u8], width: usize) -> Option<Vec<u8>> {
+    if sig.len() != 2 * width {
+        return None;
+    }
+    let int = |b: &[u8], out: &mut Vec<u8>| {
+        let first = b.iter().position(|&x| x != 0).unwrap_or(b.len() - 1);
+        let b = &b[first..];
+        let pad = usize::from(b[0] & 0x80 != 0);
+        out.push(0x02);
+        out.push((b.len() + pad) as u8);
+        if pad == 1 {
+            out.push(0);
+        }
+        out.extend_from_slice(b);
+    };
+    let mut body = Vec::with_capacity(2 * width + 6);
+    int(&sig[..width], &mut body);
+    int(&sig[width..], &mut body);
+    let mut out = Vec::with_capacity(body.len() + 3);
+    out.push(0x30);
+    if body.len() >= 128 {
+        out.push(0x81);
+    }
+    out.push(body.len() as u8);
+    out.extend_from_slice(&body);
+    Some(out)
 }
 
 #[wasm_bindgen(module = "/js/native.js")]
@@ -49,9 +116,9 @@ extern "C" {
     #[wasm_bindgen(js_name = nativeLoad)]
     fn native_load() -> bool;
     #[wasm_bindgen(js_name = nativeAddKey)]
-    fn native_add_key(thumbprint: &str, jwk: &str) -> bool;
+    fn native_add_key(slot: u32, jwk: &str) -> i32;
     #[wasm_bindgen(js_name = nativeVerify)]
-    fn native_verify(hash: &str, thumbprint: &str, ec_width: u32, msg: &[u8], sig: &[u8]) -> i32;
+    fn native_verify(hash: u32, slot: u32, msg: &[u8], sig: &[u8]) -> i32;
 }
 
 /// node:crypto where it can, ring where it cannot.
@@ -89,15 +156,17 @@ pub fn in_use() -> &'static str {
     }
 }
 
-fn params(alg: Algorithm) -> Option<(&'static str, u32)> {
+/// The hash (js/native.js HASHES: 0 none, 1 SHA-256, 2 SHA-384, 3 SHA-512)
+/// and, for ECDSA, the width of `r` and `s`.
+fn params(alg: Algorithm) -> Option<(u32, usize)> {
     Some(match alg {
-        Algorithm::RS256 => ("sha256", 0),
-        Algorithm::RS384 => ("sha384", 0),
-        Algorithm::RS512 => ("sha512", 0),
-        Algorithm::ES256 => ("sha256", 32),
-        Algorithm::ES384 => ("sha384", 48),
-        Algorithm::ES512 => ("sha512", 66),
-        Algorithm::EdDSA => ("", 0),
+        Algorithm::RS256 => (1, 0),
+        Algorithm::RS384 => (2, 0),
+        Algorithm::RS512 => (3, 0),
+        Algorithm::ES256 => (1, 32),
+        Algorithm::ES384 => (2, 48),
+        Algorithm::ES512 => (3, 66),
+        Algorithm::EdDSA => (0, 0),
         _ => return None,
     })
 }
@@ -115,24 +184,31 @@ impl SignatureBackend for NativeBackend {
         let Some((hash, width)) = params(alg).filter(|_| self.native) else {
             return RingBackend.verify(alg, key, message, signature);
         };
-        let thumbprint = thumbprint(key);
-        let mut answer = native_verify(hash, &thumbprint, width, message, signature);
-        if answer == -3 {
-            // Not loaded yet (a new isolate's first verdicts): ring where it
-            // is quick in wasm, else load node:crypto now.
-            if alg != Algorithm::ES384 && RingBackend.supports(alg) {
-                return RingBackend.verify(alg, key, message, signature);
-            }
-            native_load();
-            answer = native_verify(hash, &thumbprint, width, message, signature);
-        }
-        if answer == -1 {
-            answer = if native_add_key(&thumbprint, &key.to_jwk().to_string()) {
-                native_verify(hash, &thumbprint, width, message, signature)
-            } else {
-                -2
+        let (slot, mut state) = slot_of(key);
+        if state == Slot::Unloaded {
+            state = match load_slot(slot, key) {
+                Some(s) => s,
+                // Not loaded yet (a new isolate's first verdicts): ring where
+                // it is quick in wasm, else load node:crypto now.
+                None if alg != Algorithm::ES384 && RingBackend.supports(alg) => Slot::Ring,
+                None => {
+                    native_load();
+                    load_slot(slot, key).unwrap_or(Slot::Ring)
+                }
             };
         }
+        if state != Slot::Native {
+            return RingBackend.verify(alg, key, message, signature);
+        }
+        let answer = if width > 0 {
+            match ecdsa_der(signature, width) {
+                Some(der) => native_verify(hash, slot, message, &der),
+                // Not r || s of this curve's width: no signature of this key.
+                None => 0,
+            }
+        } else {
+            native_verify(hash, slot, message, signature)
+        };
         match answer {
             1 => true,
             0 => false,
@@ -174,8 +250,15 @@ pub fn test_verify(alg: &str, jwk: &str, msg: &[u8], sig: &[u8]) -> i32 {
     let ring = RingBackend.verify(alg, &key, msg, sig);
     let answered = match params(alg).filter(|_| backend.native) {
         Some((hash, width)) => {
-            let tp = thumbprint(&key);
-            native_verify(hash, &tp, width, msg, sig) >= 0
+            let (slot, state) = slot_of(&key);
+            // A signature of the wrong width is refused here, by this
+            // backend, before any arithmetic.
+            let der = if width > 0 {
+                ecdsa_der(sig, width)
+            } else {
+                Some(sig.to_vec())
+            };
+            state == Slot::Native && der.is_none_or(|der| native_verify(hash, slot, msg, &der) >= 0)
         }
         None => false,
     };
