@@ -6,15 +6,24 @@
 // Request do it here in one call each: reading what the core needs, and
 // building the request for the origin.
 
-// Method, URL and the wanted header values as one string:
-// "METHOD\nURL(\nINDEX\nVALUE)*". Neither a method, a parsed URL, nor a
-// Fetch header value can hold a line feed, so "\n" separates safely.
-// `wanted`: a Map from lowercase header name to its index (Fetch headers
-// list names lowercase), the `_` spellings of the method-override headers
-// included; `aliased`: those headers' names, so that a name mixing `_` and
-// `-` counts as the one it reads as. One pass over the names, and a `get`
-// only for those wanted (usually just authorization).
-export function readParts(req, wanted, aliased) {
+// The wasm module's memory (src/lib.rs hands it over once per isolate).
+let memory = null;
+export function useMemory(m) {
+  memory = m;
+}
+const utf8 = new TextEncoder();
+
+// Method, URL and the wanted header values, "METHOD\nURL(\nINDEX\nVALUE)*",
+// written as UTF-8 into wasm memory at `ptr` (at most `cap` bytes): the
+// byte count, or minus the capacity it needs when `cap` is too small.
+// Neither a method, a parsed URL, nor a Fetch header value can hold a line
+// feed, so "\n" separates safely. `wanted`: a Map from lowercase header name
+// to its index (Fetch headers list names lowercase), the `_` spellings of
+// the method-override headers included; `aliased`: those headers' names, so
+// that a name mixing `_` and `-` counts as the one it reads as. One pass
+// over the names, and a `get` only for those wanted (usually just
+// authorization).
+export function readParts(req, wanted, aliased, ptr, cap) {
   let s = req.method + "\n" + req.url;
   const h = req.headers;
   for (const name of h.keys()) {
@@ -27,7 +36,10 @@ export function readParts(req, wanted, aliased) {
     }
     s += "\n" + i + "\n" + h.get(name);
   }
-  return s;
+  // UTF-8 takes at most 3 bytes per UTF-16 code unit.
+  if (s.length > cap) return -3 * s.length;
+  const { read, written } = utf8.encodeInto(s, new Uint8Array(memory.buffer, ptr, cap));
+  return read === s.length ? written : -3 * s.length;
 }
 
 // The gate's strip list (lowercase dash names) as a Set, made once per

@@ -19,13 +19,20 @@ use wasm_bindgen_futures::JsFuture;
 #[wasm_bindgen(module = "/js/glue.js")]
 extern "C" {
     /// Method, URL and the values of the headers `wanted` names (see
-    /// [`crate::Wanted`]), in one call.
+    /// [`crate::Wanted`]), in one call, written as UTF-8 into this
+    /// module's memory at `ptr` (at most `cap` bytes): the byte count, or
+    /// minus the capacity needed when `cap` was too small.
     #[wasm_bindgen(js_name = readParts)]
     pub fn read_parts(
         req: &web_sys::Request,
         wanted: &js_sys::Map,
         aliased: &js_sys::Set,
-    ) -> String;
+        ptr: u32,
+        cap: u32,
+    ) -> i32;
+    /// Hands js/glue.js this module's memory (once per isolate).
+    #[wasm_bindgen(js_name = useMemory)]
+    pub fn use_memory(memory: &JsValue);
     #[wasm_bindgen(js_name = stripSet)]
     fn strip_set(names: &js_sys::Array) -> JsValue;
     #[wasm_bindgen(js_name = forwardRequest, catch)]

@@ -114,6 +114,24 @@ describe("the Worker in workerd with oidc-provider tokens", () => {
     assert.equal((await r.json()).reason, "scope_missing");
   });
 
+  it("large request parts (past the isolate's 4 KB read buffer, non-ASCII too) read whole: a long Origin still allowed, an oversized token refused as too large, then small requests as before", async () => {
+    const t = await idp.token(RESOURCES.es256, "orders:read");
+    const origin = "https://" + "a".repeat(6000) + ".example";
+    let r = await gate.fetch("/orders/1", { headers: { ...bearer(t), origin } });
+    assert.equal(r.status, 200);
+    assert.equal((await r.json()).headers.origin, origin);
+    // A Latin-1 value is two bytes a character in UTF-8.
+    r = await gate.fetch("/orders/1", { headers: { ...bearer(t), origin: "é".repeat(3000) } });
+    assert.equal(r.status, 200);
+    await r.arrayBuffer();
+    r = await gate.fetch("/orders/1", { headers: bearer(t + "A".repeat(9000)) });
+    assert.equal(r.status, 401);
+    assert.equal((await r.json()).reason, "token_too_large");
+    r = await gate.fetch("/orders/1", { headers: bearer(t) });
+    assert.equal(r.status, 200);
+    assert.equal((await r.json()).headers["x-auth-subject"], "svc");
+  });
+
   it("wrong audience: 401 audience_invalid", async () => {
     const t = await idp.token(RESOURCES.other);
     const r = await gate.fetch("/orders/1", { headers: bearer(t) });
