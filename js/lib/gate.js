@@ -321,9 +321,14 @@ class Gate {
   #identities = new Map();
   /**
    * SHA-256(token) -> { until, identity }, for verify(); `until` is the
-   * core's (when its own verdict cache drops the token), never computed here
+   * core's (when its own verdict cache drops the token), never computed here.
+   * Two generations, as the core's verdict cache: lookups hit #front or
+   * promote from #frontOld; when #front holds half the capacity it becomes
+   * #frontOld and the older one goes whole (O(1), where evicting a Map's
+   * first entry one at a time makes V8 skip ever more deleted slots).
    */
   #front = new Map();
+  #frontOld = new Map();
   #frontCap;
   #lastDue = -1;
   /**
@@ -457,7 +462,14 @@ class Gate {
     let now = this.#now();
     const key = this.#frontCap ? this.#hash(token) : null;
     if (key !== null) {
-      const hit = this.#front.get(key);
+      let hit = this.#front.get(key);
+      if (hit === undefined) {
+        hit = this.#frontOld.get(key);
+        if (hit !== undefined) {
+          this.#frontOld.delete(key);
+          if (now < hit.until) this.#frontAdd(key, hit);
+        }
+      }
       if (hit !== undefined) {
         if (now < hit.until) {
           this.#due(now);
@@ -475,10 +487,7 @@ class Gate {
         const a = JSON.parse(out.slice(1));
         const until = a[0];
         const identity = verifiedIdentity(a);
-        if (key !== null) {
-          if (this.#front.size >= this.#frontCap) this.#front.delete(this.#front.keys().next().value);
-          this.#front.set(key, { until, identity });
-        }
+        if (key !== null) this.#frontAdd(key, { until, identity });
         this.#due(now);
         return identity;
       }
@@ -938,8 +947,17 @@ class Gate {
     return report;
   }
 
+  #frontAdd(key, entry) {
+    if (this.#front.size * 2 >= this.#frontCap) {
+      this.#frontOld = this.#front;
+      this.#front = new Map();
+    }
+    this.#front.set(key, entry);
+  }
+
   #forgetVerdicts() {
     this.#front.clear();
+    this.#frontOld.clear();
     this.#identities.clear();
     this.#w.forgetIdentities();
   }

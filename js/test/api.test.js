@@ -207,6 +207,21 @@ test("verify: a repeated token is served from the cache, never past exp", async 
   await rejects(gate.verify(t), "token_expired");
 });
 
+test("verify: past the cache's capacity every token still gets its own identity; a cached one the same object, never past exp", async () => {
+  const now = clock();
+  const { gate } = gateWith({ now }, { ...baseConfig(), cache: { capacity: 16 } });
+  const tokens = Array.from({ length: 40 }, (_, i) => rs.mint({ sub: `u${i}`, jti: `j${i}` }));
+  for (const t of tokens) await gate.verify(t);
+  for (let round = 0; round < 2; round++) {
+    for (const [i, t] of tokens.entries()) assert.equal((await gate.verify(t)).subject, `u${i}`);
+  }
+  const last = tokens.at(-1);
+  assert.equal(await gate.verify(last), await gate.verify(last), "the cached identity object");
+  now.t = NOW + 3600 + 61;
+  await rejects(gate.verify(last), "token_expired");
+  await rejects(gate.verify(tokens[0]), "token_expired");
+});
+
 test("verify: a cached token is refused once iat + max_age has passed (issue 9, defect 3)", async () => {
   // exp and cache.ttl are far away: only max_age ends the cached verdict,
   // and the JS front cache keeps it no longer than the core says.
