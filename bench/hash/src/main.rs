@@ -13,7 +13,7 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 fn main() {
-    let keyer = TokenKeyer::random();
+    let mut keyer = TokenKeyer::random();
     println!("keyer: {keyer:?}");
     println!("| token bytes | SHA-256 ns | TokenKeyer ns | ratio |");
     println!("|---|---|---|---|");
