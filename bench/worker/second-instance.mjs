@@ -2,10 +2,11 @@
 // in each new workerd, request A goes to the edgeward Worker's module and
 // request B to a second instance of the same wasm module (a copy of the
 // wasm-bindgen glue and entry: its own memory, settings, gate and KV read,
-// so the whole first-request path again) in the same isolate. V8 compiles
-// each wasm function lazily on its first call and shares the compiled code
-// between instances of one module, and workerd's own JS (console, fetch,
-// KV, node:crypto) is loaded once per isolate: B pays neither.
+// so the whole first-request path again) in the same isolate. V8 shares
+// compiled code between instances of one module, workerd's own JS (console,
+// fetch, KV, node:crypto) is loaded once per isolate, and wasm runs several
+// times slower in an isolate's first request than in later ones
+// (first-request.mjs): B pays none of it.
 //
 //   node bench/worker/second-instance.mjs [samples]    (BENCH_EDGEWARD_DIR: the build)
 //
