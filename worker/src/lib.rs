@@ -338,16 +338,16 @@ impl Parts {
                     b.len() as u32,
                 );
                 match usize::try_from(n) {
+                    // encodeInto writes UTF-8: the lossy reading never replaces.
                     Ok(n) => {
-                        let s = std::str::from_utf8(&b[..n.min(b.len())]).unwrap_or_default();
-                        return Parts::from_glue(s, &wanted.names);
+                        let s = String::from_utf8_lossy(&b[..n.min(b.len())]);
+                        return Parts::from_glue(&s, &wanted.names);
                     }
-                    // Too small: grow to what JS asked for, and read again.
+                    // Too small: grow to what JS asked for (at least double),
+                    // and read again; JS answers once the buffer holds three
+                    // bytes per UTF-16 unit, so this ends.
                     Err(_) => {
-                        let need = n.unsigned_abs() as usize;
-                        if need <= b.len() {
-                            return Parts::from_glue("", &wanted.names);
-                        }
+                        let need = (n.unsigned_abs() as usize).max(2 * b.len());
                         b.resize(need, 0);
                     }
                 }
