@@ -278,6 +278,14 @@ impl<B: SignatureBackend> Gate<B> {
         &self.config
     }
 
+    /// The header names every allow removes from the request before it goes
+    /// on (`Allow::headers_to_remove` is this same list, shared): the
+    /// identity headers' names, and `authorization` when configured. Names
+    /// as [`crate::header_key`] reads them.
+    pub fn headers_to_remove(&self) -> &Arc<[String]> {
+        &self.strip
+    }
+
     /// The key store (for snapshots and operations).
     pub fn keys(&self) -> &KeyStore {
         &self.keys

@@ -13,6 +13,11 @@ export function useMemory(m) {
 }
 const utf8 = new TextEncoder();
 
+// The names of the headers readParts found to strip, per request (only
+// requests that carry one), and the strip Set it looked them up in.
+const dropFor = new WeakMap();
+let partsStrip = null;
+
 // Method, URL and the wanted header values, "METHOD\nURL(\nINDEX\nVALUE)*",
 // written as UTF-8 into wasm memory at `ptr` (at most `cap` bytes): the
 // byte count, or minus the capacity it needs when `cap` is too small.
@@ -22,20 +27,26 @@ const utf8 = new TextEncoder();
 // the method-override headers included; `aliased`: those headers' names, so
 // that a name mixing `_` and `-` counts as the one it reads as. One pass
 // over the names, and a `get` only for those wanted (usually just
-// authorization).
-export function readParts(req, wanted, aliased, ptr, cap) {
+// authorization). The same pass notes the names in `strip` (the gate's
+// strip list, read as the core's `header_key`: `_` as `-`) for
+// forwardRequest, which then needs no pass of its own.
+export function readParts(req, wanted, aliased, strip, ptr, cap) {
   let s = req.method + "\n" + req.url;
   const h = req.headers;
+  let drop = null;
   for (const name of h.keys()) {
+    const key = name.includes("_") ? name.replaceAll("_", "-") : name;
+    if (strip.has(key)) (drop ??= []).push(name);
     let i = wanted.get(name);
     if (i === undefined) {
-      if (!name.includes("_")) continue;
-      const key = name.replaceAll("_", "-");
-      if (!aliased.has(key)) continue;
+      if (key === name || !aliased.has(key)) continue;
       i = wanted.get(key);
     }
     s += "\n" + i + "\n" + h.get(name);
   }
+  partsStrip = strip;
+  if (drop !== null) dropFor.set(req, drop);
+  else dropFor.delete(req);
   // UTF-8 takes at most 3 bytes per UTF-16 code unit.
   if (s.length > cap) return -3 * s.length;
   const { read, written } = utf8.encodeInto(s, new Uint8Array(memory.buffer, ptr, cap));
@@ -60,11 +71,16 @@ export function stripSet(names) {
 // (CORS), applied by `respond` (js/entry.mjs and sendForward call it).
 export function forwardRequest(req, url, remove, set, add) {
   const headers = new Headers(req.headers);
-  // Names first, deletes after: Headers iterates a live, sorted list.
   let drop = null;
-  for (const name of headers.keys()) {
-    // Fetch lists names lowercase; `_` reads as `-` (header_key).
-    if (remove.has(name.includes("_") ? name.replaceAll("_", "-") : name)) (drop ??= []).push(name);
+  if (remove === partsStrip) {
+    // readParts read this request's names against this very Set.
+    drop = dropFor.get(req) ?? null;
+  } else {
+    // Names first, deletes after: Headers iterates a live, sorted list.
+    for (const name of headers.keys()) {
+      // Fetch lists names lowercase; `_` reads as `-` (header_key).
+      if (remove.has(name.includes("_") ? name.replaceAll("_", "-") : name)) (drop ??= []).push(name);
+    }
   }
   if (drop !== null) for (let i = 0; i < drop.length; i++) headers.delete(drop[i]);
   if (set.length > 0) {

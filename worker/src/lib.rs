@@ -51,10 +51,10 @@ pub struct App {
     /// The isolate's start log line, written after its first verdict
     /// ([`after_first_verdict`]); `None` once written.
     pub start_line: Option<serde_json::Value>,
-    /// The headers removed from every forwarded request, as a JS `Set` made
-    /// once (the core's `headers_to_remove` is the same shared list on every
-    /// decision, so it is recognised by pointer).
-    pub strip: Option<(std::sync::Arc<[String]>, JsValue)>,
+    /// The headers removed from every forwarded request (the core's
+    /// `headers_to_remove`, the same shared list on every decision, so it is
+    /// recognised by pointer), and as a JS `Set` made once.
+    pub strip: (std::sync::Arc<[String]>, JsValue),
 }
 
 /// Header names to copy out of requests, in Rust and for js/glue.js
@@ -70,10 +70,14 @@ pub struct Wanted {
     /// The method-override names, as a JS `Set`: a name that mixes `_` and
     /// `-` counts as the one it reads as.
     pub aliased: js_sys::Set,
+    /// [`App::strip`]'s JS `Set`: `readParts` notes the request's headers
+    /// in it while it reads the names, so that the origin request needs no
+    /// second pass over them (js/glue.js).
+    pub strip: JsValue,
 }
 
 impl Wanted {
-    fn new(names: Vec<String>) -> Wanted {
+    fn new(names: Vec<String>, strip: JsValue) -> Wanted {
         let js = js_sys::Map::new();
         let aliased = js_sys::Set::new(&JsValue::UNDEFINED);
         for (i, n) in names.iter().enumerate() {
@@ -85,7 +89,12 @@ impl Wanted {
             }
         }
         proxy::use_memory(&wasm_bindgen::memory());
-        Wanted { names, js, aliased }
+        Wanted {
+            names,
+            js,
+            aliased,
+            strip,
+        }
     }
 }
 
@@ -263,15 +272,16 @@ fn load(env: &JsValue) -> Result<App, String> {
         "log_sample": s.log_sample,
         "analytics": s.analytics.is_some().then_some(settings::ANALYTICS_BINDING),
     });
+    let strip = proxy::strip(gate.headers_to_remove());
     Ok(App {
         gate,
         log_sample: s.log_sample,
         analytics: s.analytics,
         origin: s.origin,
         kv: kv.clone(),
-        wanted_headers: std::rc::Rc::new(Wanted::new(wanted_headers)),
+        wanted_headers: std::rc::Rc::new(Wanted::new(wanted_headers, strip.1.clone())),
         start_line: Some(start_line),
-        strip: None,
+        strip,
     })
 }
 
@@ -334,6 +344,7 @@ impl Parts {
                     req,
                     &wanted.js,
                     &wanted.aliased,
+                    &wanted.strip,
                     b.as_mut_ptr() as u32,
                     b.len() as u32,
                 );

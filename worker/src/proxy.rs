@@ -27,6 +27,7 @@ extern "C" {
         req: &web_sys::Request,
         wanted: &js_sys::Map,
         aliased: &js_sys::Set,
+        strip: &JsValue,
         ptr: u32,
         cap: u32,
     ) -> i32;
@@ -60,21 +61,10 @@ pub fn origin_request(
     app: &mut App,
     path_and_query: &str,
 ) -> Result<JsValue, JsValue> {
-    let remove = match &app.strip {
-        Some((names, js)) if std::sync::Arc::ptr_eq(names, &allow.headers_to_remove) => js.clone(),
-        _ => {
-            #[allow(unused_mut)]
-            let mut names: js_sys::Array = allow
-                .headers_to_remove
-                .iter()
-                .map(|n| JsValue::from_str(n))
-                .collect();
-            #[cfg(feature = "test-clock")]
-            names.push(&JsValue::from_str(crate::TEST_NOW_HEADER));
-            let js = strip_set(&names);
-            app.strip = Some((allow.headers_to_remove.clone(), js.clone()));
-            js
-        }
+    let remove = if std::sync::Arc::ptr_eq(&app.strip.0, &allow.headers_to_remove) {
+        app.strip.1.clone()
+    } else {
+        strip(&allow.headers_to_remove).1
     };
     let url = app.origin.as_ref().map(|o| format!("{o}{path_and_query}"));
     forward_request(
@@ -99,6 +89,16 @@ fn lines(headers: &[(String, String)]) -> String {
         out.push_str(value);
     }
     out
+}
+
+/// The names to strip, and as a JS `Set` (js/glue.js `stripSet`; in
+/// `test-clock` builds with the test clock's header added).
+pub fn strip(names: &std::sync::Arc<[String]>) -> (std::sync::Arc<[String]>, JsValue) {
+    #[allow(unused_mut)]
+    let mut js: js_sys::Array = names.iter().map(|n| JsValue::from_str(n)).collect();
+    #[cfg(feature = "test-clock")]
+    js.push(&JsValue::from_str(crate::TEST_NOW_HEADER));
+    (names.clone(), strip_set(&js))
 }
 
 /// Sends an [`origin_request`] and returns the origin's response (with the
