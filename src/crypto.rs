@@ -120,6 +120,48 @@ fn es512_verify(_: &PublicKey, _: &[u8], _: &[u8]) -> bool {
     false
 }
 
+/// A JWS ECDSA signature (the fixed-width `r || s` of RFC 7518 §3.4, `width`
+/// bytes each) as the ASN.1 DER `Ecdsa-Sig-Value` that native verifiers
+/// (node:crypto with a key object, Envoy's `verify_signature`) take. `None`
+/// unless the signature is exactly `2 * width` bytes, for a curve's width
+/// (1 to 66 bytes: P-521's is the largest).
+///
+/// ```
+/// let der = edgeward::crypto::ecdsa_der(&[0, 1, 0x80, 2], 2).unwrap();
+/// assert_eq!(der, [0x30, 8, 0x02, 1, 1, 0x02, 3, 0, 0x80, 2]);
+/// assert!(edgeward::crypto::ecdsa_der(&[1, 2, 3], 2).is_none());
+/// ```
+pub fn ecdsa_der(sig: &[u8], width: usize) -> Option<Vec<u8>> {
+    if !(1..=66).contains(&width) || sig.len() != 2 * width {
+        return None;
+    }
+    // An unsigned big-endian integer: leading zeros dropped (one kept for
+    // zero), a zero byte added when the top bit is set.
+    let int = |b: &[u8], out: &mut Vec<u8>| {
+        let first = b.iter().position(|&x| x != 0).unwrap_or(b.len() - 1);
+        let b = &b[first..];
+        let pad = usize::from(b[0] & 0x80 != 0);
+        out.push(0x02);
+        out.push((b.len() + pad) as u8);
+        if pad == 1 {
+            out.push(0);
+        }
+        out.extend_from_slice(b);
+    };
+    let mut body = Vec::with_capacity(2 * width + 6);
+    int(&sig[..width], &mut body);
+    int(&sig[width..], &mut body);
+    // At most 2 * (2 + 67) = 138 bytes: a one-byte long form past 127.
+    let mut out = Vec::with_capacity(body.len() + 3);
+    out.push(0x30);
+    if body.len() >= 0x80 {
+        out.push(0x81);
+    }
+    out.push(body.len() as u8);
+    out.extend_from_slice(&body);
+    Some(out)
+}
+
 /// Runs one verification through a jsonwebtoken [`CryptoProvider`] without
 /// touching jsonwebtoken's process-wide default (the core holds no globals).
 /// False for ES512, which jsonwebtoken does not know.
@@ -389,4 +431,64 @@ pub(crate) fn key_family_fits(alg: Algorithm, key: &KeyMaterial) -> bool {
                 KeyMaterial::Hmac { .. }
             )
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ecdsa_der;
+
+    /// DER the long way: tag, a short or long-form length, contents.
+    fn der(tag: u8, contents: &[u8]) -> Vec<u8> {
+        let mut out = vec![tag];
+        match contents.len() {
+            n if n < 0x80 => out.push(n as u8),
+            n => out.extend([0x81, n as u8]),
+        }
+        out.extend_from_slice(contents);
+        out
+    }
+
+    fn uint(b: &[u8]) -> Vec<u8> {
+        let mut v: Vec<u8> = b.iter().copied().skip_while(|&x| x == 0).collect();
+        if v.first().is_none_or(|&x| x & 0x80 != 0) {
+            v.insert(0, 0);
+        }
+        der(0x02, &v)
+    }
+
+    #[test]
+    fn ecdsa_der_is_the_asn1_sig_value_of_r_and_s() {
+        let mut seed = 0x2545_F491_4F6C_DD1Du64;
+        for width in [32usize, 48, 66] {
+            for case in 0..200 {
+                let mut sig: Vec<u8> = (0..2 * width)
+                    .map(|_| {
+                        seed ^= seed << 13;
+                        seed ^= seed >> 7;
+                        seed ^= seed << 17;
+                        seed as u8
+                    })
+                    .collect();
+                // Leading zeros, zero halves and top bits set, in turn.
+                match case % 5 {
+                    0 => sig[..3].fill(0),
+                    1 => sig[width..width + 2].fill(0),
+                    2 => sig[..width].fill(0),
+                    3 => sig[0] |= 0x80,
+                    _ => sig[width] |= 0x80,
+                }
+                let mut body = uint(&sig[..width]);
+                body.extend(uint(&sig[width..]));
+                assert_eq!(
+                    ecdsa_der(&sig, width),
+                    Some(der(0x30, &body)),
+                    "width {width}"
+                );
+            }
+            assert_eq!(ecdsa_der(&vec![1; 2 * width - 1], width), None);
+            assert_eq!(ecdsa_der(&vec![1; 2 * width + 1], width), None);
+        }
+        assert_eq!(ecdsa_der(&[], 0), None);
+        assert_eq!(ecdsa_der(&[1; 134], 67), None);
+    }
 }

@@ -151,10 +151,10 @@ impl<F: Foreign> EnvoyBackend<F> {
         };
         let spki = self.spki_of(key)?;
         if ec_width > 0 {
-            if signature.len() != 2 * ec_width {
+            // Not r || s of this curve's width: no signature of this key.
+            let Some(der) = edgeward::crypto::ecdsa_der(signature, ec_width) else {
                 return Some(false);
-            }
-            let der = ecdsa_der(&signature[..ec_width], &signature[ec_width..]);
+            };
             self.foreign_verify(hash, &spki, &der, message)
         } else {
             self.foreign_verify(hash, &spki, signature, message)
@@ -271,13 +271,6 @@ fn der_uint(bytes: &[u8]) -> Vec<u8> {
         v.extend_from_slice(&bytes[start..]);
     }
     der(0x02, &v)
-}
-
-/// JWS ECDSA `r||s` halves as an ASN.1 `Ecdsa-Sig-Value`.
-pub fn ecdsa_der(r: &[u8], s: &[u8]) -> Vec<u8> {
-    let mut body = der_uint(r);
-    body.extend(der_uint(s));
-    der(0x30, &body)
 }
 
 const OID_RSA: &[u8] = &[

@@ -17,6 +17,7 @@
 //! quickly in wasm; ES384 (~8x slower there) and ES512 (not in ring) load
 //! node:crypto at once.
 
+use edgeward::crypto::ecdsa_der;
 use edgeward::keys::KeyMaterial;
 use edgeward::{Algorithm, PublicKey, RingBackend, SignatureBackend};
 use std::cell::RefCell;
@@ -78,37 +79,6 @@ fn load_slot(index: u32, key: &PublicKey) -> Option<Slot> {
     };
     set_slot(index, state);
     Some(state)
-}
-
-/// An ECDSA signature as node:crypto takes it with a key object: DER, from
-/// the fixed-width `r || s` of JWS (RFC 7518 §3.4). `None` unless exactly
-/// `2 * width` bytes.
-fn ecdsa_der(sig: &[u8], width: usize) -> Option<Vec<u8>> {
-    if sig.len() != 2 * width {
-        return None;
-    }
-    let int = |b: &[u8], out: &mut Vec<u8>| {
-        let first = b.iter().position(|&x| x != 0).unwrap_or(b.len() - 1);
-        let b = &b[first..];
-        let pad = usize::from(b[0] & 0x80 != 0);
-        out.push(0x02);
-        out.push((b.len() + pad) as u8);
-        if pad == 1 {
-            out.push(0);
-        }
-        out.extend_from_slice(b);
-    };
-    let mut body = Vec::with_capacity(2 * width + 6);
-    int(&sig[..width], &mut body);
-    int(&sig[width..], &mut body);
-    let mut out = Vec::with_capacity(body.len() + 3);
-    out.push(0x30);
-    if body.len() >= 128 {
-        out.push(0x81);
-    }
-    out.push(body.len() as u8);
-    out.extend_from_slice(&body);
-    Some(out)
 }
 
 #[wasm_bindgen(module = "/js/native.js")]
