@@ -13,6 +13,12 @@ export function useMemory(m) {
 }
 const utf8 = new TextEncoder();
 
+// A Fetch header name (lowercase already) as the core's `header_key` reads
+// it: `_` as `-`.
+function headerKey(name) {
+  return name.includes("_") ? name.replaceAll("_", "-") : name;
+}
+
 // The names of the headers readParts found to strip, per request (only
 // requests that carry one), and the strip Set it looked them up in.
 const dropFor = new WeakMap();
@@ -35,7 +41,7 @@ export function readParts(req, wanted, aliased, strip, ptr, cap) {
   const h = req.headers;
   let drop = null;
   for (const name of h.keys()) {
-    const key = name.includes("_") ? name.replaceAll("_", "-") : name;
+    const key = headerKey(name);
     if (strip.has(key)) (drop ??= []).push(name);
     let i = wanted.get(name);
     if (i === undefined) {
@@ -78,8 +84,7 @@ export function forwardRequest(req, url, remove, set, add) {
   } else {
     // Names first, deletes after: Headers iterates a live, sorted list.
     for (const name of headers.keys()) {
-      // Fetch lists names lowercase; `_` reads as `-` (header_key).
-      if (remove.has(name.includes("_") ? name.replaceAll("_", "-") : name)) (drop ??= []).push(name);
+      if (remove.has(headerKey(name))) (drop ??= []).push(name);
     }
   }
   if (drop !== null) for (let i = 0; i < drop.length; i++) headers.delete(drop[i]);
