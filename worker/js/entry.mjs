@@ -36,7 +36,7 @@ const KV_TIMEOUT_MS = 1500;
 const LOAD_WAIT_MS = 5000;
 // When, after a new isolate's first decision, what it did not need runs:
 // node:crypto loaded, the held log lines written (src/lib.rs
-// AFTER_FIRST_VERDICT_MS, `afterFirstVerdict`).
+// `afterFirstVerdict`).
 const AFTER_FIRST_VERDICT_MS = 20;
 
 // 0: a new isolate; 1: its first request is loading it; 2: loaded (ready,

@@ -28,7 +28,6 @@ use edgeward::{Answer, Decision, Deny, Gate, Reason, Request, SharedTier};
 use native::NativeBackend;
 use serde_json::json;
 use std::cell::RefCell;
-use std::time::Duration;
 use wasm_bindgen::prelude::*;
 use worker::{event, Context, Env};
 
@@ -287,7 +286,7 @@ fn load(env: &JsValue) -> Result<App, String> {
 
 /// Once per isolate, after its first verdict: what that verdict did not
 /// need, run once the response is on its way (js/entry.mjs calls it on a
-/// timer, [`AFTER_FIRST_VERDICT_MS`] after the first request was decided;
+/// timer, `AFTER_FIRST_VERDICT_MS` after the first request was decided;
 /// until then ring verifies): node:crypto loaded (src/native.rs), the start
 /// log line, which says which backend verifies, and the log lines held back
 /// until now ([`log::release`]). Later calls do nothing.
@@ -299,22 +298,6 @@ pub fn after_first_verdict() {
     line["crypto"] = native::in_use().into();
     log::release(Some(line));
 }
-
-/// [`after_first_verdict`] on a timer, for an isolate whose first verdict
-/// came from the async path (an entry that does not call it itself).
-fn after_first_verdict_later(ctx: &Context) {
-    if with_app(|a| a.start_line.is_none()).unwrap_or(true) {
-        return;
-    }
-    ctx.wait_until(async move {
-        worker::Delay::from(Duration::from_millis(AFTER_FIRST_VERDICT_MS)).await;
-        after_first_verdict();
-    });
-}
-
-/// How long after a new isolate's first response its deferred work starts
-/// (js/entry.mjs has the same number).
-pub const AFTER_FIRST_VERDICT_MS: u64 = 20;
 
 /// The request parts the core reads, owned.
 pub struct Parts {
@@ -571,9 +554,7 @@ fn origin_failed(parts: &Parts, e: JsValue) -> web_sys::Response {
 
 #[event(fetch)]
 async fn fetch(req: web_sys::Request, env: Env, ctx: Context) -> worker::Result<web_sys::Response> {
-    let res = handle(req, env, &ctx).await;
-    after_first_verdict_later(&ctx);
-    Ok(res)
+    Ok(handle(req, env, &ctx).await)
 }
 
 async fn handle(req: web_sys::Request, env: Env, ctx: &Context) -> web_sys::Response {
