@@ -41,6 +41,17 @@ pub trait SignatureBackend {
         RingBackend.supports(alg)
     }
 
+    /// Whether a two-phase check ([`crate::Gate::check_deferring`]) hands
+    /// this verification to the host instead of calling
+    /// [`verify`](Self::verify): for a host whose fastest verifier answers
+    /// later (WebCrypto's promise) while its synchronous one is slow or not
+    /// loaded yet. Never asked by [`crate::Gate::check`] or
+    /// [`crate::Gate::verify`], so a synchronous backend pays nothing for it.
+    fn defers(&self, alg: Algorithm, key: &PublicKey) -> bool {
+        let _ = (alg, key);
+        false
+    }
+
     /// SHA-256 of an opaque token, compared with the configured API-token
     /// hashes. A host with faster native hashing than wasm-compiled ring may
     /// supply it. (JWTs are named in the verdict caches by a keyed hash,
@@ -160,6 +171,59 @@ pub fn ecdsa_der(sig: &[u8], width: usize) -> Option<Vec<u8>> {
     out.push(body.len() as u8);
     out.extend_from_slice(&body);
     Some(out)
+}
+
+/// A signature a two-phase check hands to the host
+/// ([`crate::Gate::check_deferring`]): verify `signature` over `message` with
+/// `key` as `alg`, exactly as [`SignatureBackend::verify`] would, then
+/// answer it ([`SignatureCheck::answer`]) in the same request's next check.
+/// The key has passed every check of the core (`alg` allowed for the issuer
+/// and for the key, `use`, `key_ops`, size): only the arithmetic is left.
+#[derive(Clone, Debug)]
+pub struct SignatureCheck {
+    /// The token's `alg`.
+    pub alg: Algorithm,
+    /// The key to verify with.
+    pub key: PublicKey,
+    /// The JWS signing input (`header.payload`, as sent).
+    pub message: Vec<u8>,
+    /// The decoded signature (for ECDSA the JWS `r || s`, unchecked width).
+    pub signature: Vec<u8>,
+}
+
+impl SignatureCheck {
+    /// The host's result for this check, to pass to the next
+    /// [`crate::Gate::check_deferring`] of the same request.
+    pub fn answer(self, valid: bool) -> SignatureAnswer {
+        SignatureAnswer { check: self, valid }
+    }
+}
+
+/// A [`SignatureCheck`] with its result. The gate uses it only for that
+/// exact verification (alg, key material, message and signature all equal);
+/// any other signature of the check is verified by the backend, at once.
+#[derive(Clone, Debug)]
+pub struct SignatureAnswer {
+    check: SignatureCheck,
+    valid: bool,
+}
+
+impl SignatureAnswer {
+    /// The result for this verification, when the answer is for it.
+    pub(crate) fn for_(
+        &self,
+        alg: Algorithm,
+        key: &PublicKey,
+        message: &[u8],
+        signature: &[u8],
+    ) -> Option<bool> {
+        let c = &self.check;
+        (c.alg == alg
+            && c.key.material == key.material
+            && c.message == message
+            && c.signature == signature)
+            .then_some(self.valid)
+    }
 }
 
 /// Runs one verification through a jsonwebtoken [`CryptoProvider`] without

@@ -29,7 +29,7 @@ use crate::claims;
 use crate::config::{
     Access, Config, ConfigErrors, IssuerConfig, MethodOverride, Mode, OAUTH2_PROXY_HEADERS,
 };
-use crate::crypto::{RingBackend, SignatureBackend};
+use crate::crypto::{RingBackend, SignatureAnswer, SignatureBackend, SignatureCheck};
 use crate::decision::{Allow, Answer, Decision, Deny, Identity, IdentityKind, Reason};
 use crate::json::claim_at;
 use crate::jws;
@@ -103,6 +103,18 @@ enum Fail {
     /// The signature does not verify, and no key refetch may change that
     /// before this time (the negative cache keeps the refusal no longer).
     BadSignature(i64),
+    /// The host verifies this signature ([`Gate::check_deferring`]).
+    Signature(Box<SignatureCheck>),
+}
+
+/// Whether the running check may hand signatures to the host.
+enum Deferral {
+    /// No: [`Gate::check`], [`Gate::verify`], [`Gate::explain`].
+    Off,
+    /// Yes, those the backend [`defers`](SignatureBackend::defers).
+    On,
+    /// No: the host answered this one; the backend verifies any other.
+    Answered(SignatureAnswer),
 }
 
 impl From<jws::Failure> for Fail {
@@ -141,6 +153,8 @@ pub struct Gate<B: SignatureBackend = RingBackend> {
     assertion: Option<Signer>,
     /// What the latest `check` saw that its decision does not carry.
     observed: Observed,
+    /// Set for the length of one [`Gate::check_deferring`].
+    deferral: Deferral,
 }
 
 /// A top-level claim some configured path reads: exactly `name`, or (for a
@@ -262,6 +276,7 @@ impl<B: SignatureBackend> Gate<B> {
             kept_claims: None,
             assertion,
             observed: Observed::default(),
+            deferral: Deferral::Off,
             resource: config.resource.as_ref().map(|r| {
                 (
                     r.metadata_path(),
@@ -360,6 +375,46 @@ impl<B: SignatureBackend> Gate<B> {
         self.check_traced(req, now, &mut Trace(None))
     }
 
+    /// [`Gate::check`] in two phases, for a host whose fastest verifier
+    /// answers later (a promise): where the backend
+    /// [`defers`](SignatureBackend::defers) a signature, the check stops
+    /// there and hands it over (`Err`), caching nothing. The host verifies
+    /// it and checks the same request again with the
+    /// [answer](SignatureCheck::answer), which this check uses for that exact
+    /// signature only (alg, key, message, signature): it then decides
+    /// (never `Err`), from the start, with the keys and caches of that
+    /// moment; any other signature it meets (another candidate key, keys
+    /// changed meanwhile) the backend verifies at once.
+    ///
+    /// ```
+    /// # use edgeward::{Gate, Outcome, Request};
+    /// # fn host_verifies(_: &edgeward::crypto::SignatureCheck) -> bool { true }
+    /// # fn run(gate: &mut Gate, req: &Request, now: i64) -> Outcome {
+    /// match gate.check_deferring(req, now, None) {
+    ///     Ok(outcome) => outcome,
+    ///     Err(check) => {
+    ///         let valid = host_verifies(&check); // e.g. crypto.subtle.verify, awaited
+    ///         gate.check_deferring(req, now, Some(check.answer(valid)))
+    ///             .expect("an answered check decides")
+    ///     }
+    /// }
+    /// # }
+    /// ```
+    pub fn check_deferring(
+        &mut self,
+        req: &Request,
+        now: i64,
+        answer: Option<SignatureAnswer>,
+    ) -> Result<Outcome, Box<SignatureCheck>> {
+        self.deferral = match answer {
+            Some(a) => Deferral::Answered(a),
+            None => Deferral::On,
+        };
+        let outcome = self.check_or_signature(req, now, &mut Trace(None));
+        self.deferral = Deferral::Off;
+        outcome
+    }
+
     /// Describes the decision the latest [`Gate::check`] made for `req`, for
     /// logs, analytics and hooks: the same fields on every host (see
     /// [`DecisionEvent`]). Call it before the next `check`: the route and
@@ -403,7 +458,10 @@ impl<B: SignatureBackend> Gate<B> {
             Ok(v) => Verification::Verified(v.identity, v.until),
             Err(Fail::Keys(f)) => Verification::NeedKeys(f),
             Err(Fail::Deny(r, d, s)) => Verification::Denied(self.deny(r, d, s.as_deref())),
-            Err(Fail::BadSignature(_)) => Verification::Denied(bad_signature(self)),
+            // Only a deferring check defers.
+            Err(Fail::BadSignature(_) | Fail::Signature(_)) => {
+                Verification::Denied(bad_signature(self))
+            }
         }
     }
 
@@ -567,6 +625,20 @@ impl<B: SignatureBackend> Gate<B> {
     }
 
     fn check_traced(&mut self, req: &Request, now: i64, trace: &mut Trace) -> Outcome {
+        match self.check_or_signature(req, now, trace) {
+            Ok(outcome) => outcome,
+            // Only a deferring check defers; were it ever to happen here,
+            // the request is refused, never let through.
+            Err(_) => Outcome::Decided(Decision::Deny(bad_signature(self))),
+        }
+    }
+
+    fn check_or_signature(
+        &mut self,
+        req: &Request,
+        now: i64,
+        trace: &mut Trace,
+    ) -> Result<Outcome, Box<SignatureCheck>> {
         // Methods are case-sensitive in HTTP, but routers disagree (Express
         // lowercases them; Node refuses `patch`): one form, uppercase, so
         // `patch` meets the rules for PATCH.
@@ -581,7 +653,7 @@ impl<B: SignatureBackend> Gate<B> {
         };
         let mut identity = None;
         self.observed = Observed::default();
-        match self.decide(req, now, trace, &mut identity) {
+        Ok(match self.decide(req, now, trace, &mut identity) {
             Ok(Some(answer)) => {
                 trace.note("decision", true, || {
                     "answered by the gate (CORS preflight)".into()
@@ -599,6 +671,7 @@ impl<B: SignatureBackend> Gate<B> {
                 });
                 Outcome::NeedKeys(f)
             }
+            Err(Fail::Signature(check)) => return Err(check),
             Err(fail) => {
                 let mut deny = match fail {
                     Fail::Deny(reason, detail, scope) => {
@@ -623,7 +696,7 @@ impl<B: SignatureBackend> Gate<B> {
                     Outcome::Decided(Decision::Deny(deny))
                 }
             }
-        }
+        })
     }
 
     /// `Ok(None)`: allow (with `who` set when a token was verified);
@@ -1161,8 +1234,32 @@ impl<B: SignatureBackend> Gate<B> {
                             kids.join(", ")
                         )
                     });
-                    keys.iter()
-                        .any(|k| self.backend.verify(alg, k, message, &jws.signature))
+                    let mut verified = false;
+                    for k in keys.iter() {
+                        match signature(
+                            &self.deferral,
+                            &self.backend,
+                            alg,
+                            k,
+                            message,
+                            &jws.signature,
+                        ) {
+                            Some(false) => {}
+                            Some(true) => {
+                                verified = true;
+                                break;
+                            }
+                            None => {
+                                return Err(Fail::Signature(Box::new(SignatureCheck {
+                                    alg,
+                                    key: (*k).clone(),
+                                    message: message.to_vec(),
+                                    signature: jws.signature.clone(),
+                                })))
+                            }
+                        }
+                    }
+                    verified
                 }
                 Selection::Fetch(f) => return Err(Fail::Keys(f)),
                 Selection::Unusable(m) => {
@@ -1488,6 +1585,32 @@ pub const METHOD_OVERRIDE_HEADERS: [&str; 3] = [
 
 /// More methods than this named by one request is refused (`path_invalid`).
 pub const MAX_METHOD_OVERRIDES: usize = 8;
+
+/// One signature of a key set's key: the backend's answer, the host's
+/// answer to a deferred check, or `None` to defer it to the host.
+fn signature<B: SignatureBackend>(
+    deferral: &Deferral,
+    backend: &B,
+    alg: Algorithm,
+    key: &PublicKey,
+    message: &[u8],
+    signature: &[u8],
+) -> Option<bool> {
+    match deferral {
+        Deferral::Off => {}
+        Deferral::On => {
+            if backend.defers(alg, key) {
+                return None;
+            }
+        }
+        Deferral::Answered(a) => {
+            if let Some(valid) = a.for_(alg, key, message, signature) {
+                return Some(valid);
+            }
+        }
+    }
+    Some(backend.verify(alg, key, message, signature))
+}
 
 fn bad_signature<B: SignatureBackend>(gate: &Gate<B>) -> Deny {
     gate.deny(

@@ -45,7 +45,7 @@ pub mod policy;
 pub mod token;
 
 pub use config::{Config, ConfigError, ConfigErrors};
-pub use crypto::{RingBackend, SignatureBackend};
+pub use crypto::{RingBackend, SignatureAnswer, SignatureBackend, SignatureCheck};
 pub use decision::{header_key, Allow, Answer, Decision, Deny, Identity, IdentityKind, Reason};
 pub use gate::{Gate, Outcome, Step, Verification};
 pub use keys::Algorithm;

@@ -4,10 +4,13 @@
 mod support;
 
 use edgeward::{
-    Algorithm, Decision, FetchKind, Gate, IdentityKind, KeyFetch, Outcome, Reason, Request,
+    Algorithm, Decision, FetchKind, Gate, IdentityKind, KeyFetch, Outcome, PublicKey, Reason,
+    Request, RingBackend, SignatureBackend,
 };
 use serde_json::json;
+use std::cell::Cell;
 use std::collections::HashMap;
+use std::rc::Rc;
 use support::*;
 
 /// status, headers, body.
@@ -42,7 +45,7 @@ impl Idp {
     fn hits(&self, url: &str) -> usize {
         self.hits.get(url).copied().unwrap_or(0)
     }
-    fn answer(&mut self, gate: &mut Gate, fetch: &KeyFetch, now: i64) {
+    fn answer<B: SignatureBackend>(&mut self, gate: &mut Gate<B>, fetch: &KeyFetch, now: i64) {
         assert!(
             fetch.start,
             "a single-threaded host is always the one to fetch"
@@ -1757,4 +1760,169 @@ scopes.all = ["orders:admin"]
             .to_string()
             .contains("policy.method_override")
     );
+}
+
+/// A two-phase host's backend: ring, deferring every key-set signature to
+/// the host; counts what the gate asks of it.
+#[derive(Default, Clone)]
+struct Deferring {
+    asked: Rc<Cell<usize>>,
+    verified: Rc<Cell<usize>>,
+}
+
+impl SignatureBackend for Deferring {
+    fn name(&self) -> &'static str {
+        "deferring"
+    }
+    fn verify(&self, alg: Algorithm, key: &PublicKey, message: &[u8], signature: &[u8]) -> bool {
+        self.verified.set(self.verified.get() + 1);
+        RingBackend.verify(alg, key, message, signature)
+    }
+    fn defers(&self, _: Algorithm, _: &PublicKey) -> bool {
+        self.asked.set(self.asked.get() + 1);
+        true
+    }
+}
+
+fn deferring_gate(s: &Signer) -> (Gate<Deferring>, Deferring) {
+    let backend = Deferring::default();
+    let mut gate = Gate::with_backend(config(ROUTES), backend.clone()).unwrap();
+    let mut idp = Idp::serving(jwks(&[s]));
+    // Keys first: a check that needs them asks for them before any signature.
+    let auth = format!("Bearer {}", s.mint(&claims("a", "orders:read")));
+    let req = Request {
+        method: "GET",
+        path: "/orders/1",
+        headers: &[("authorization", &auth)],
+    };
+    match gate.check_deferring(&req, NOW, None) {
+        Ok(Outcome::NeedKeys(f)) => idp.answer(&mut gate, &f, NOW),
+        other => panic!("keys come first: {:?}", other.map_err(|c| c.alg)),
+    }
+    (gate, backend)
+}
+
+#[test]
+fn two_phase_checks_decide_as_the_backend_would_and_bind_each_answer_to_its_signature() {
+    for alg in [
+        Algorithm::RS256,
+        Algorithm::PS256,
+        Algorithm::ES256,
+        Algorithm::ES384,
+        Algorithm::EdDSA,
+    ] {
+        let s = Signer::new(alg, "k1");
+        let (mut gate, backend) = deferring_gate(&s);
+        let good = format!("Bearer {}", s.mint(&claims("alice", "orders:read")));
+        let t = s.mint(&claims("mallory", "orders:read"));
+        let forged = format!("Bearer {}", &t[..t.len() - 6]) + "AAAAAA";
+        let hg = [("authorization", good.as_str())];
+        let hf = [("authorization", forged.as_str())];
+        let good_req = Request {
+            method: "GET",
+            path: "/orders/1",
+            headers: &hg,
+        };
+        let forged_req = Request {
+            method: "GET",
+            path: "/orders/1",
+            headers: &hf,
+        };
+
+        // Phase one hands over exactly the token's signature, caching nothing.
+        let check = gate
+            .check_deferring(&good_req, NOW, None)
+            .expect_err("deferred");
+        assert_eq!(check.alg, alg);
+        let token = good.strip_prefix("Bearer ").unwrap();
+        let (input, sig) = token.rsplit_once('.').unwrap();
+        assert_eq!(check.message, input.as_bytes());
+        let sig = base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, sig);
+        assert_eq!(check.signature, sig.unwrap());
+        assert_eq!(backend.verified.get(), 0, "{alg:?}: deferred, not verified");
+        let host = RingBackend.verify(check.alg, &check.key, &check.message, &check.signature);
+        assert!(host, "{alg:?}");
+
+        // An answer is for its own signature only: the good token's "valid"
+        // does not let the forged token through; the backend verifies that one.
+        let answer = (*check).clone().answer(true);
+        let d = gate
+            .check_deferring(&forged_req, NOW, Some(answer))
+            .expect("answered checks decide");
+        let Outcome::Decided(d) = d else {
+            panic!("{alg:?}: {d:?}")
+        };
+        assert_eq!(reason(&d), Some("signature_invalid"), "{alg:?}");
+        assert_eq!(
+            backend.verified.get(),
+            1,
+            "{alg:?}: the backend verified the forged token"
+        );
+
+        // "invalid" from the host refuses a token the backend would accept.
+        let other = format!("Bearer {}", s.mint(&claims("bob", "orders:read")));
+        let ho = [("authorization", other.as_str())];
+        let other_req = Request {
+            method: "GET",
+            path: "/orders/1",
+            headers: &ho,
+        };
+        let no = gate
+            .check_deferring(&other_req, NOW, None)
+            .expect_err("deferred")
+            .answer(false);
+        let Ok(Outcome::Decided(d)) = gate.check_deferring(&other_req, NOW, Some(no)) else {
+            panic!("{alg:?}: answered checks decide")
+        };
+        assert_eq!(reason(&d), Some("signature_invalid"), "{alg:?}");
+        assert_eq!(
+            backend.verified.get(),
+            1,
+            "{alg:?}: the host's answer was used"
+        );
+
+        // "valid": the same decision the synchronous check makes; then cached.
+        let Ok(Outcome::Decided(d)) =
+            gate.check_deferring(&good_req, NOW + 1, Some(check.answer(true)))
+        else {
+            panic!("{alg:?}: answered checks decide")
+        };
+        let Decision::Allow(allow) = &d else {
+            panic!("{alg:?}: {d:?}")
+        };
+        assert_eq!(allow.identity.subject.as_deref(), Some("alice"));
+        let mut sync = Gate::new(config(ROUTES)).unwrap();
+        let mut idp = Idp::serving(jwks(&[&s]));
+        assert_eq!(
+            run(&mut sync, &mut idp, "GET", "/orders/1", &hg, NOW + 1),
+            d,
+            "{alg:?}"
+        );
+        assert!(
+            matches!(
+                gate.check_deferring(&good_req, NOW + 2, None),
+                Ok(Outcome::Decided(Decision::Allow(_)))
+            ),
+            "{alg:?}: the verdict is cached, nothing is deferred"
+        );
+
+        // A plain check never asks to defer: the backend verifies.
+        let (asked, verified) = (backend.asked.get(), backend.verified.get());
+        let fresh = format!("Bearer {}", s.mint(&claims("carol", "orders:read")));
+        let h = [("authorization", fresh.as_str())];
+        let r = Request {
+            method: "GET",
+            path: "/orders/1",
+            headers: &h,
+        };
+        let Outcome::Decided(Decision::Allow(_)) = gate.check(&r, NOW + 3) else {
+            panic!("{alg:?}")
+        };
+        assert_eq!(
+            backend.asked.get(),
+            asked,
+            "{alg:?}: check() asked to defer"
+        );
+        assert_eq!(backend.verified.get(), verified + 1, "{alg:?}");
+    }
 }
