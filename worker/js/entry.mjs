@@ -6,8 +6,9 @@
 // (a refusal, or the gate's answer to a CORS preflight), or what to fetch
 // from the origin ({url, init, respond?}), fetched here and passed back as
 // it is, or through `respond` when the gate adds headers to the origin's
-// response (CORS). Otherwise (keys to fetch) the async `fetch` export does
-// the whole request.
+// response (CORS); or, for a signature the core hands to WebCrypto
+// ({check, verdict}), decides once `verdict` is in. Otherwise (keys to
+// fetch) the async `fetch` export does the whole request.
 import wasmModule from "./edgeward_worker_bg.wasm";
 import { env as moduleEnv } from "cloudflare:workers";
 import { initSync, fetch as edgewardFetch, fetchFast, prime, adoptSnapshot, afterFirstVerdict } from "./edgeward_worker.js";
@@ -125,10 +126,13 @@ function originUnreachable(request, error) {
   );
 }
 
-function decide(request, env, ctx) {
-  const fast = fetchFast(request, ctx);
+// `check`, `verdict`: a signature the core handed to WebCrypto (its number,
+// and WebCrypto's answer), on the call that decides with it.
+function decide(request, env, ctx, check, verdict) {
+  const fast = fetchFast(request, ctx, check, verdict ?? -1);
   if (fast === undefined) return edgewardFetch(request, env, ctx);
   if (fast instanceof Response) return fast;
+  if (fast.check !== undefined) return fast.verdict.then((v) => decide(request, env, ctx, fast.check, v));
   return fetch(fast.url, fast.init).then(fast.respond, (e) => originUnreachable(request, e));
 }
 

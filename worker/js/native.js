@@ -65,3 +65,75 @@ export function nativeVerify(hash, slot, msg, sig) {
     return -2;
   }
 }
+
+// WebCrypto (crypto.subtle, native in every workerd, no compatibility flag)
+// for the signatures the core hands over in two phases (src/native.rs
+// `defers`): a new isolate's first ones, before node:crypto is loaded (ring
+// at a new isolate's wasm speed costs milliseconds), RSA-PSS (node:crypto
+// in workerd has no PSS padding), and all of them without `nodejs_compat`.
+// Key checks are the core's, as above; only arithmetic happens here.
+
+// alg -> [import parameters, verify parameters].
+const WEB = {
+  RS256: [{ name: "RSASSA-PKCS1-v1_5", hash: "SHA-256" }, { name: "RSASSA-PKCS1-v1_5" }],
+  RS384: [{ name: "RSASSA-PKCS1-v1_5", hash: "SHA-384" }, { name: "RSASSA-PKCS1-v1_5" }],
+  RS512: [{ name: "RSASSA-PKCS1-v1_5", hash: "SHA-512" }, { name: "RSASSA-PKCS1-v1_5" }],
+  // JWS (RFC 7518 §3.5): the salt is as long as the hash.
+  PS256: [{ name: "RSA-PSS", hash: "SHA-256" }, { name: "RSA-PSS", saltLength: 32 }],
+  PS384: [{ name: "RSA-PSS", hash: "SHA-384" }, { name: "RSA-PSS", saltLength: 48 }],
+  PS512: [{ name: "RSA-PSS", hash: "SHA-512" }, { name: "RSA-PSS", saltLength: 64 }],
+  // WebCrypto's ECDSA signature is JWS's fixed-width r || s (src/native.rs
+  // refuses any other width before asking).
+  ES256: [{ name: "ECDSA", namedCurve: "P-256" }, { name: "ECDSA", hash: "SHA-256" }],
+  ES384: [{ name: "ECDSA", namedCurve: "P-384" }, { name: "ECDSA", hash: "SHA-384" }],
+  ES512: [{ name: "ECDSA", namedCurve: "P-521" }, { name: "ECDSA", hash: "SHA-512" }],
+  EdDSA: [{ name: "Ed25519" }, { name: "Ed25519" }],
+};
+
+// Slot -> its public JWK (only the public members) and, per alg, the
+// promise of its CryptoKey (WebCrypto binds an RSA key to one hash).
+const webJwk = [];
+const webKeys = [];
+
+// Starts verifying `sig` over `msg` with the key in `slot` as `alg`; `jwk`
+// (JSON, or "" when this slot's key was handed over before) replaces the
+// slot's key. {check, verdict}: `verdict` resolves to 1 (valid), 0
+// (invalid) or -1 (WebCrypto cannot: the core's synchronous backend then
+// verifies), and never rejects. `check` names the deferred check in Rust.
+export function webVerify(check, alg, slot, jwk, msg, sig) {
+  return { check, verdict: webVerdict(alg, slot, jwk, msg, sig) };
+}
+
+export function webVerdict(alg, slot, jwk, msg, sig) {
+  const params = WEB[alg];
+  if (params === undefined) return Promise.resolve(-1);
+  // Views of wasm memory, which the next call may reuse: copied before the
+  // first await.
+  msg = msg.slice();
+  sig = sig.slice();
+  try {
+    if (jwk !== "") {
+      const j = JSON.parse(jwk);
+      webJwk[slot] =
+        j.kty === "RSA" ? { kty: "RSA", n: j.n, e: j.e }
+        : j.kty === "EC" ? { kty: "EC", crv: j.crv, x: j.x, y: j.y }
+        : j.kty === "OKP" ? { kty: "OKP", crv: j.crv, x: j.x }
+        : null;
+      webKeys[slot] = new Map();
+    }
+    const key = webJwk[slot];
+    if (key == null) return Promise.resolve(-1);
+    let imported = webKeys[slot].get(alg);
+    if (imported === undefined) {
+      imported = crypto.subtle.importKey("jwk", key, params[0], false, ["verify"]);
+      webKeys[slot].set(alg, imported);
+      // A refused key stays refused (-1 below) for this slot and alg.
+      imported.catch(() => {});
+    }
+    return imported
+      .then((k) => crypto.subtle.verify(params[1], k, sig, msg))
+      .then((ok) => (ok ? 1 : 0), () => -1);
+  } catch {
+    return Promise.resolve(-1);
+  }
+}

@@ -24,7 +24,7 @@ pub mod proxy;
 pub mod settings;
 
 use edgeward::config::Mode;
-use edgeward::{Answer, Decision, Deny, Gate, Reason, Request, SharedTier};
+use edgeward::{Answer, Decision, Deny, Gate, Reason, Request, SharedTier, SignatureBackend};
 use native::NativeBackend;
 use serde_json::json;
 use std::cell::RefCell;
@@ -460,8 +460,19 @@ fn clock_for(parts: &Parts) -> Clock {
 /// the response through `respond` when set); otherwise `undefined`, and the async
 /// [`fetch`] takes over. It spares the common case the async export's
 /// promise and closure machinery (~30 µs per request in workerd).
+///
+/// Signatures the backend defers (src/native.rs `defers`: WebCrypto's) make
+/// it answer `{check, verdict}` instead: js/entry.mjs awaits `verdict` and
+/// calls again with `check` and the result (1 valid, 0 invalid, -1 WebCrypto
+/// could not: the synchronous backend verifies), and the core decides the
+/// request from the start with that answer (`Gate::check_deferring`).
 #[wasm_bindgen(js_name = fetchFast)]
-pub fn fetch_fast(req: web_sys::Request, ctx: worker::worker_sys::Context) -> JsValue {
+pub fn fetch_fast(
+    req: web_sys::Request,
+    ctx: worker::worker_sys::Context,
+    check: Option<u32>,
+    verdict: i32,
+) -> JsValue {
     let wanted = PHASE.with(|p| match &*p.borrow() {
         Phase::Ready(app) => Ok(app.wanted_headers.clone()),
         Phase::Broken(e) => Err(Some(e.clone())),
@@ -475,8 +486,49 @@ pub fn fetch_fast(req: web_sys::Request, ctx: worker::worker_sys::Context) -> Js
     let started = now_ms();
     let parts = Parts::from_request(&req, &wanted);
     let clock = clock_for(&parts);
-    let Some(outcome) = with_app(|app| parts.with(|r| app.gate.check(r, clock.now()))) else {
-        return JsValue::UNDEFINED;
+    let mut answer = check.map(|id| (take_pending(id), verdict));
+    let outcome = loop {
+        let Some(outcome) = with_app(|app| {
+            parts.with(|r| match answer.take() {
+                None => app.gate.check_deferring(r, clock.now(), None),
+                // An answered check decides; one whose check is gone (more
+                // than MAX_PENDING since) is decided by the backend.
+                Some((None, _)) => Ok(app.gate.check(r, clock.now())),
+                Some((Some(c), v)) => {
+                    let valid = match v {
+                        1 => true,
+                        0 => false,
+                        _ => app
+                            .gate
+                            .backend()
+                            .verify(c.alg, &c.key, &c.message, &c.signature),
+                    };
+                    app.gate
+                        .check_deferring(r, clock.now(), Some(c.answer(valid)))
+                }
+            })
+        }) else {
+            return JsValue::UNDEFINED;
+        };
+        match outcome {
+            Ok(o) => break o,
+            Err(c) => {
+                let id = next_pending();
+                match native::start_web(id, &c) {
+                    native::Web::Now(valid) => answer = Some((Some(c), i32::from(valid))),
+                    native::Web::Started(js) => {
+                        PENDING.with(|p| {
+                            let mut p = p.borrow_mut();
+                            if p.len() >= MAX_PENDING {
+                                p.remove(0);
+                            }
+                            p.push((id, c));
+                        });
+                        return js;
+                    }
+                }
+            }
+        }
     };
     match outcome {
         edgeward::Outcome::Decided(d) => {
@@ -493,6 +545,32 @@ pub fn fetch_fast(req: web_sys::Request, ctx: worker::worker_sys::Context) -> Js
             JsValue::UNDEFINED
         }
     }
+}
+
+/// At most this many deferred checks wait for WebCrypto at once (past it
+/// the oldest is forgotten: its request is then decided by the backend).
+const MAX_PENDING: usize = 256;
+
+thread_local! {
+    /// Deferred checks waiting for WebCrypto, by number, oldest first.
+    static PENDING: RefCell<Vec<(u32, Box<edgeward::SignatureCheck>)>> = const { RefCell::new(Vec::new()) };
+    static NEXT_PENDING: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+}
+
+fn next_pending() -> u32 {
+    NEXT_PENDING.with(|n| {
+        let id = n.get();
+        n.set(id.wrapping_add(1));
+        id
+    })
+}
+
+fn take_pending(id: u32) -> Option<Box<edgeward::SignatureCheck>> {
+    PENDING.with(|p| {
+        let mut p = p.borrow_mut();
+        let i = p.iter().position(|(n, _)| *n == id)?;
+        Some(p.remove(i).1)
+    })
 }
 
 /// A decision made: the deny or answer `Response`, or `{url, init,

@@ -43,20 +43,23 @@ thread_local! {
     /// compared by the material itself, exactly. A key is loaded into its
     /// slot before any verification uses that slot, so a reused slot never
     /// verifies with the key it held before.
-    static SLOTS: RefCell<Vec<(KeyMaterial, Slot)>> = const { RefCell::new(Vec::new()) };
+    static SLOTS: RefCell<Vec<(KeyMaterial, Slot, bool)>> = const { RefCell::new(Vec::new()) };
+    /// Whether node:crypto was tried ([`load`]) and is there: `None` until
+    /// tried.
+    static NODE: std::cell::Cell<Option<bool>> = const { std::cell::Cell::new(None) };
 }
 
 /// The slot of `key` and its state, a new one when the key has none.
 fn slot_of(key: &PublicKey) -> (u32, Slot) {
     SLOTS.with(|t| {
         let mut t = t.borrow_mut();
-        if let Some(i) = t.iter().position(|(m, _)| *m == key.material) {
+        if let Some(i) = t.iter().position(|(m, _, _)| *m == key.material) {
             return (i as u32, t[i].1);
         }
         if t.len() >= MAX_SLOTS {
             t.clear();
         }
-        t.push((key.material.clone(), Slot::Unloaded));
+        t.push((key.material.clone(), Slot::Unloaded, false));
         ((t.len() - 1) as u32, Slot::Unloaded)
     })
 }
@@ -89,6 +92,60 @@ extern "C" {
     fn native_add_key(slot: u32, jwk: &str) -> i32;
     #[wasm_bindgen(js_name = nativeVerify)]
     fn native_verify(hash: u32, slot: u32, msg: &[u8], sig: &[u8]) -> i32;
+    #[wasm_bindgen(js_name = webVerify)]
+    fn web_verify(check: u32, alg: &str, slot: u32, jwk: &str, msg: &[u8], sig: &[u8]) -> JsValue;
+    #[cfg(feature = "test-vectors")]
+    #[wasm_bindgen(js_name = webVerdict)]
+    fn web_verdict(alg: &str, slot: u32, jwk: &str, msg: &[u8], sig: &[u8]) -> js_sys::Promise;
+}
+
+/// A deferred signature ([`SignatureBackend::defers`]) handed to WebCrypto.
+pub enum Web {
+    /// Its answer, with no arithmetic to do: an ECDSA signature of the wrong
+    /// width verifies with no key.
+    Now(bool),
+    /// `{check, verdict}` from js/native.js `webVerify`: `verdict` resolves
+    /// to 1, 0 or -1 (WebCrypto cannot: the synchronous backend verifies),
+    /// `check` names the check for the answer.
+    Started(JsValue),
+}
+
+/// Starts verifying `c` with WebCrypto, as check number `check`.
+pub fn start_web(check: u32, c: &edgeward::SignatureCheck) -> Web {
+    match web_slot(c) {
+        Err(valid) => Web::Now(valid),
+        Ok((slot, jwk)) => Web::Started(web_verify(
+            check,
+            edgeward::keys::alg_name(c.alg),
+            slot,
+            &jwk,
+            &c.message,
+            &c.signature,
+        )),
+    }
+}
+
+/// The slot of a deferred check's key and its JWK when WebCrypto has not
+/// been handed that key yet ("" when it has); `Ok(false)` for an ECDSA
+/// signature of the wrong width.
+fn web_slot(c: &edgeward::SignatureCheck) -> Result<(u32, String), bool> {
+    if let Some((_, width)) = params(c.alg).filter(|(_, w)| *w > 0) {
+        if c.signature.len() != 2 * width {
+            return Err(false);
+        }
+    }
+    let (slot, _) = slot_of(&c.key);
+    let handed = SLOTS.with(|t| {
+        let mut t = t.borrow_mut();
+        let e = &mut t[slot as usize];
+        std::mem::replace(&mut e.2, true)
+    });
+    let jwk = if handed {
+        String::new()
+    } else {
+        c.key.to_jwk().to_string()
+    };
+    Ok((slot, jwk))
 }
 
 /// node:crypto where it can, ring where it cannot.
@@ -114,15 +171,18 @@ impl NativeBackend {
 /// Loads node:crypto if it is not yet (once per isolate; later calls are
 /// free); whether it is there.
 pub fn load() -> bool {
-    native_load()
+    let there = native_load();
+    NODE.with(|n| n.set(Some(there)));
+    there
 }
 
-/// What verifies signatures once node:crypto is loaded (loads it), for the log.
+/// What verifies signatures once node:crypto is loaded (loads it), for the
+/// log: node:crypto (RSA-PSS still WebCrypto's), or WebCrypto alone.
 pub fn in_use() -> &'static str {
     if load() {
         "node:crypto"
     } else {
-        "ring"
+        "webcrypto"
     }
 }
 
@@ -162,7 +222,7 @@ impl SignatureBackend for NativeBackend {
                 // it is quick in wasm, else load node:crypto now.
                 None if alg != Algorithm::ES384 && RingBackend.supports(alg) => Slot::Ring,
                 None => {
-                    native_load();
+                    load();
                     load_slot(slot, key).unwrap_or(Slot::Ring)
                 }
             };
@@ -183,6 +243,20 @@ impl SignatureBackend for NativeBackend {
             1 => true,
             0 => false,
             _ => RingBackend.verify(alg, key, message, signature),
+        }
+    }
+
+    /// WebCrypto (js/native.js `webVerify`, in two phases: src/lib.rs
+    /// [`crate::fetch_fast`]) where it beats the synchronous choice: RSA-PSS
+    /// always (node:crypto has no PSS: ring would), the other asymmetric
+    /// algs while node:crypto is not loaded (a new isolate's first
+    /// verdicts, where ring runs at first-request wasm speed) or not there
+    /// (no `nodejs_compat`). HMAC never reaches a backend's `defers`.
+    fn defers(&self, alg: Algorithm, _: &PublicKey) -> bool {
+        match alg {
+            Algorithm::PS256 | Algorithm::PS384 | Algorithm::PS512 => true,
+            Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512 => false,
+            _ => !self.native || NODE.with(|n| n.get()) != Some(true),
         }
     }
 
@@ -236,4 +310,36 @@ pub fn test_verify(alg: &str, jwk: &str, msg: &[u8], sig: &[u8]) -> i32 {
         | (i32::from(ring) << 1)
         | (i32::from(answered) << 2)
         | (i32::from(!RingBackend.supports(alg)) << 4)
+}
+
+/// Test builds only: one Wycheproof vector through the WebCrypto path a
+/// deferred check takes ([`start_web`]'s checks, then js/native.js), after
+/// the core's own key checks: a promise of 1 (valid), 0 (invalid), -1
+/// (WebCrypto cannot: the synchronous backend would verify), or 8 (the core
+/// refuses the key or the alg for it).
+#[cfg(feature = "test-vectors")]
+#[wasm_bindgen(js_name = testWebVerify)]
+pub fn test_web_verify(alg: &str, jwk: &str, msg: &[u8], sig: &[u8]) -> js_sys::Promise {
+    let now = |v: i32| js_sys::Promise::resolve(&JsValue::from(v));
+    let Some(alg) = edgeward::keys::parse_alg(alg) else {
+        return now(-1);
+    };
+    let key = match serde_json::from_str::<serde_json::Value>(jwk)
+        .ok()
+        .map(|v| edgeward::keys::parse_jwk(&v))
+    {
+        Some(Ok(k)) if k.usable_for(alg).is_ok() => k,
+        Some(_) => return now(8),
+        None => return now(-1),
+    };
+    let check = edgeward::SignatureCheck {
+        alg,
+        key,
+        message: msg.to_vec(),
+        signature: sig.to_vec(),
+    };
+    match web_slot(&check) {
+        Err(valid) => now(i32::from(valid)),
+        Ok((slot, jwk)) => web_verdict(edgeward::keys::alg_name(alg), slot, &jwk, msg, sig),
+    }
 }

@@ -3,6 +3,7 @@
 // issued by a real OpenID provider (oidc-provider) on loopback.
 import { describe, it, before, after } from "node:test";
 import assert from "node:assert/strict";
+import * as jose from "jose";
 import {
   startIdp, startOrigin, startWorker, startServer, es256Key, gateConfig, forgedToken, tmpDir, sleep, until, RESOURCES, testBuildDir,
 } from "./support.mjs";
@@ -363,6 +364,126 @@ describe("the Worker in workerd with oidc-provider tokens", () => {
     } finally {
       await cold.stop();
       await idp.start();
+    }
+  });
+});
+
+describe("signatures WebCrypto verifies (two-phase checks)", () => {
+  // A new isolate's first verdicts (node:crypto not loaded yet), RSA-PSS
+  // always, and every alg without nodejs_compat go to crypto.subtle
+  // (src/native.rs `defers`). Judged by what the origin sees: valid tokens
+  // reach it with their identity, forged ones never do.
+  const ALGS = ["RS256", "PS256", "ES256", "ES384", "EdDSA"];
+  let jwksSrv, origin, kvDir, signers, config;
+
+  before(async () => {
+    signers = {};
+    const keys = [];
+    for (const alg of ALGS) {
+      const opts = alg.startsWith("RS") || alg.startsWith("PS") ? { modulusLength: 2048 } : alg === "EdDSA" ? { crv: "Ed25519" } : {};
+      const { privateKey, publicKey } = await jose.generateKeyPair(alg, { extractable: true, ...opts });
+      const kid = `web-${alg.toLowerCase()}`;
+      keys.push({ ...(await jose.exportJWK(publicKey)), kid, alg, use: "sig" });
+      signers[alg] = (sub) =>
+        new jose.SignJWT({ sub, scope: "orders:read" })
+          .setProtectedHeader({ alg, kid, typ: "at+jwt" })
+          .setIssuer(jwksSrv.url)
+          .setAudience(RESOURCES.rs256)
+          .setIssuedAt()
+          .setExpirationTime("10m")
+          .sign(privateKey);
+    }
+    jwksSrv = await startServer((req, res) => {
+      res.writeHead(200, { "content-type": "application/json", "cache-control": "max-age=600" });
+      res.end(JSON.stringify({ keys }));
+    });
+    origin = await startOrigin();
+    kvDir = tmpDir("kv-web");
+    config = gateConfig({ issuer: jwksSrv.url }, { issuer: { jwks_uri: `${jwksSrv.url}/jwks`, algorithms: ALGS } });
+    // Warm KV, so that a new isolate decides its first request from the
+    // snapshot (the synchronous path, where the core defers).
+    const warm = await startWorker({ config, origin: origin.url, kvPersist: kvDir });
+    try {
+      const r = await warm.fetch("/orders/1", { headers: bearer(await signers.ES256("warm")) });
+      assert.equal(r.status, 200);
+      await r.arrayBuffer();
+    } finally {
+      await warm.stop();
+    }
+  });
+  after(async () => {
+    await jwksSrv?.stop();
+    await origin?.stop();
+  });
+
+  const tamper = (t, i) => {
+    // One bit of the signature flipped, or the payload changed.
+    const [h, p, s] = t.split(".");
+    if (i % 2 === 0) {
+      const sig = Buffer.from(s, "base64url");
+      sig[sig.length >> 1] ^= 1;
+      return [h, p, sig.toString("base64url")].join(".");
+    }
+    const claims = JSON.parse(Buffer.from(p, "base64url"));
+    claims.sub = "admin";
+    return [h, Buffer.from(JSON.stringify(claims)).toString("base64url"), s].join(".");
+  };
+
+  // `alone`: no other request is in flight, so the origin's count must not move.
+  async function expectRefused(w, token, what, alone = true) {
+    const before = origin.seen.length;
+    const r = await w.fetch("/orders/1", { headers: bearer(token) });
+    assert.equal(r.status, 401, what);
+    assert.equal((await r.json()).reason, "signature_invalid", what);
+    if (alone) assert.equal(origin.seen.length, before, `${what}: the origin was reached`);
+  }
+  async function expectAllowed(w, token, sub, what) {
+    const r = await w.fetch("/orders/1", { headers: bearer(token) });
+    assert.equal(r.status, 200, what);
+    assert.equal((await r.json()).headers["x-auth-subject"], sub, what);
+  }
+
+  it("a new isolate's first request, each alg: a forged token is refused and reaches nothing; in the next new isolate a valid one passes with its identity", async () => {
+    for (const alg of ALGS) {
+      for (const [i, first] of ["forged-signature", "forged-payload", "valid"].entries()) {
+        const w = await startWorker({ config, origin: origin.url, kvPersist: kvDir });
+        try {
+          const t = await signers[alg](`user-${alg}`);
+          if (first === "valid") await expectAllowed(w, t, `user-${alg}`, `${alg} first request`);
+          else await expectRefused(w, tamper(t, i), `${alg} ${first}, first request`);
+          // Concurrent first-phase checks of one key in a new isolate: the
+          // forged one (subject "c1-<alg>") never reaches the origin.
+          const seen = origin.seen.length;
+          const again = await Promise.all([0, 1, 2].map(async (k) => [k, await signers[alg](`c${k}-${alg}`)]));
+          await Promise.all(
+            again.map(([k, t]) =>
+              k === 1 ? expectRefused(w, tamper(t, k + i), `${alg} concurrent`, false) : expectAllowed(w, t, `c${k}-${alg}`, `${alg} concurrent`),
+            ),
+          );
+          assert.deepEqual(origin.seen.slice(seen).map((r) => r.headers["x-auth-subject"]).sort(), [`c0-${alg}`, `c2-${alg}`]);
+        } finally {
+          await w.stop();
+        }
+      }
+    }
+  });
+
+  it("RSA-PSS after node:crypto is loaded, and every alg without nodejs_compat: forged refused, valid allowed, many times over", async () => {
+    for (const flags of [["nodejs_compat"], []]) {
+      const w = await startWorker({ config, origin: origin.url, kvPersist: kvDir, compatibilityFlags: flags });
+      try {
+        await expectAllowed(w, await signers.ES256("first"), "first", `${flags} first`);
+        await sleep(100); // past the first verdict: node:crypto is loaded where there is one
+        for (const alg of flags.length ? ["PS256"] : ALGS) {
+          for (let i = 0; i < 4; i++) {
+            const t = await signers[alg](`u${i}`);
+            await expectRefused(w, tamper(t, i), `${alg} ${flags} #${i}`);
+            await expectAllowed(w, t, `u${i}`, `${alg} ${flags} #${i}`);
+          }
+        }
+      } finally {
+        await w.stop();
+      }
     }
   });
 });
@@ -1056,7 +1177,7 @@ describe("observability: decision lines and Analytics Engine", () => {
   });
 
   it("a new isolate's log: its start line first, after its first verdict, naming the backend that verifies; then the lines it held, in order", async () => {
-    for (const [flags, crypto] of [[["nodejs_compat"], "node:crypto"], [[], "ring"]]) {
+    for (const [flags, crypto] of [[["nodejs_compat"], "node:crypto"], [[], "webcrypto"]]) {
       const w = await startWorker({ config: gateConfig(idp), origin: origin.url, compatibilityFlags: flags });
       try {
         // A refusal needs no keys: the synchronous path decides the first request.

@@ -9,7 +9,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { startWorker, here, testBuildDir } from "./support.mjs";
 
-it("Wycheproof: the node:crypto backend and ring agree with the vectors in workerd", async () => {
+it("Wycheproof: the node:crypto backend, the WebCrypto path and ring agree with the vectors in workerd", async () => {
   const file = path.join(here, ".tmp", "vectors.json");
   assert.ok(fs.existsSync(file), "test/.tmp/vectors.json is missing: worker/scripts/test.sh writes it");
   const gate = await startWorker({ dir: testBuildDir, config: { issuers: [], routes: [] } });
@@ -21,6 +21,10 @@ it("Wycheproof: the node:crypto backend and ring agree with the vectors in worke
     assert.deepEqual(out.failures.slice(0, 20), []);
     assert.ok(out.run > 2000, `only ${out.run} vectors ran`);
     assert.ok(out.native_answered > 1000, `node:crypto answered only ${out.native_answered}`);
+    console.log(`wycheproof (workerd) WebCrypto path: answered ${out.web_answered}, by alg ${JSON.stringify(out.web_by_alg)}`);
+    for (const alg of ["RS256", "PS256", "ES256", "ES384", "EdDSA"]) {
+      assert.ok((out.web_by_alg[alg] ?? 0) > 50, `WebCrypto answered only ${out.web_by_alg[alg] ?? 0} ${alg} vectors`);
+    }
     console.log(`wycheproof (workerd) ES512: ${out.by_alg.ES512 ?? 0} vectors (node:crypto alone)`);
     assert.ok(out.by_alg.ES512 >= 800, `only ${out.by_alg.ES512} ES512 vectors ran`);
   } finally {
