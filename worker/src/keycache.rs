@@ -114,7 +114,7 @@ pub async fn decide(
         let now = clock.now();
         let outcome = match first.take() {
             Some(o) => o,
-            None => match with_app(|app| parts.with(|req| app.gate.check(req, now))) {
+            None => match check(parts, now).await {
                 Some(o) => o,
                 None => return (crate::keys_timeout("api"), waited),
             },
@@ -137,6 +137,39 @@ pub async fn decide(
                 pause = (pause * 2).min(16);
             }
         }
+    }
+}
+
+/// One check of the request, in two phases where the backend defers its
+/// signature to WebCrypto (src/native.rs): the core then decides with
+/// WebCrypto's answer, in a second check right after the await (so that
+/// the gate's description of its latest check is this request's).
+async fn check(parts: &Parts, now: i64) -> Option<Outcome> {
+    let mut answer = None;
+    loop {
+        let c = match with_app(|app| {
+            parts.with(|req| app.gate.check_deferring(req, now, answer.take()))
+        })? {
+            Ok(o) => return Some(o),
+            Err(c) => c,
+        };
+        let verdict = match crate::native::start_web(0, &c) {
+            crate::native::Web::Now(valid) => i32::from(valid),
+            crate::native::Web::Started(js) => {
+                let p = js_sys::Reflect::get(&js, &JsValue::from_str("verdict"))
+                    .ok()
+                    .and_then(|p| p.dyn_into::<js_sys::Promise>().ok());
+                match p {
+                    Some(p) => wasm_bindgen_futures::JsFuture::from(p)
+                        .await
+                        .ok()
+                        .and_then(|v| v.as_f64())
+                        .map_or(-1, |v| v as i32),
+                    None => -1,
+                }
+            }
+        };
+        answer = Some(crate::answered(c, verdict)?);
     }
 }
 

@@ -495,14 +495,7 @@ pub fn fetch_fast(
                 // than MAX_PENDING since) is decided by the backend.
                 Some((None, _)) => Ok(app.gate.check(r, clock.now())),
                 Some((Some(c), v)) => {
-                    let valid = match v {
-                        1 => true,
-                        0 => false,
-                        _ => app
-                            .gate
-                            .backend()
-                            .verify(c.alg, &c.key, &c.message, &c.signature),
-                    };
+                    let valid = verdict_of(&app.gate, &c, v);
                     app.gate
                         .check_deferring(r, clock.now(), Some(c.answer(valid)))
                 }
@@ -555,6 +548,28 @@ thread_local! {
     /// Deferred checks waiting for WebCrypto, by number, oldest first.
     static PENDING: RefCell<Vec<(u32, Box<edgeward::SignatureCheck>)>> = const { RefCell::new(Vec::new()) };
     static NEXT_PENDING: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+}
+
+/// WebCrypto's verdict on a deferred check: 1 valid, 0 invalid, anything
+/// else (it could not) the synchronous backend's answer.
+fn verdict_of(gate: &Gate<NativeBackend>, c: &edgeward::SignatureCheck, verdict: i32) -> bool {
+    match verdict {
+        1 => true,
+        0 => false,
+        _ => gate
+            .backend()
+            .verify(c.alg, &c.key, &c.message, &c.signature),
+    }
+}
+
+/// A deferred check answered with WebCrypto's `verdict` ([`verdict_of`]);
+/// `None` when the isolate has no gate.
+pub fn answered(
+    c: Box<edgeward::SignatureCheck>,
+    verdict: i32,
+) -> Option<edgeward::SignatureAnswer> {
+    let valid = with_app(|app| verdict_of(&app.gate, &c, verdict))?;
+    Some(c.answer(valid))
 }
 
 fn next_pending() -> u32 {

@@ -3,19 +3,25 @@
 //! Ring compiled to wasm is the reference and runs everywhere, but bignum
 //! arithmetic in wasm is 5-10x slower than BoringSSL. With `nodejs_compat`
 //! workerd offers a synchronous `node:crypto.verify`, which this backend uses
-//! for RS256/384/512, ES256/384/512 and EdDSA. PS* (workerd's node:crypto
-//! does not do PSS padding), HMAC, and anything the host refuses go to ring.
-//! ES512 is node:crypto's alone (ring has no P-521 and the Worker leaves the
-//! core's `p521` feature off): without `nodejs_compat` ES512 tokens are
-//! refused (`alg_not_allowed`). Key and algorithm checks stay in the core: a
-//! backend only does arithmetic on a key the core already matched to the
-//! token's `alg`.
+//! for RS256/384/512, ES256/384/512 and EdDSA. WebCrypto (`crypto.subtle`,
+//! in every workerd) answers later, through a promise: the backend
+//! [`defers`](SignatureBackend::defers) to it, in the core's two-phase
+//! check (src/lib.rs `fetch_fast`, [`start_web`]), what node:crypto cannot
+//! or not yet: RSA-PSS (workerd's node:crypto does not do PSS padding), a
+//! new isolate's first verdicts, and everything without `nodejs_compat`.
+//! HMAC, and what a synchronous check (the path that waits for keys) meets
+//! before node:crypto is loaded, go to ring. ES512 is node:crypto's alone
+//! there (ring has no P-521 and the Worker leaves the core's `p521` feature
+//! off): without `nodejs_compat` ES512 tokens are refused
+//! (`alg_not_allowed`). Key and algorithm checks stay in the core: a backend
+//! only does arithmetic on a key the core already matched to the token's
+//! `alg`.
 //!
 //! node:crypto is loaded on first need (js/native.js): loading it costs a new
 //! isolate ~5 ms of CPU. Until it is loaded ([`load`], which the Worker runs
-//! right after its first verdict), ring verifies the algorithms it does
-//! quickly in wasm; ES384 (~8x slower there) and ES512 (not in ring) load
-//! node:crypto at once.
+//! right after its first verdict), WebCrypto verifies on the synchronous
+//! path; a synchronous check verifies with ring where ring is quick in wasm,
+//! and loads node:crypto at once for ES384 (~8x slower there) and ES512.
 
 use edgeward::crypto::ecdsa_der;
 use edgeward::keys::KeyMaterial;

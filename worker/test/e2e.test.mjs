@@ -468,6 +468,21 @@ describe("signatures WebCrypto verifies (two-phase checks)", () => {
     }
   });
 
+  it("a new isolate with no key snapshot (the path that fetches the keys first), each alg: a forged first token is refused, a valid one passes", async () => {
+    for (const alg of ALGS) {
+      for (const [i, first] of ["forged", "valid"].entries()) {
+        const w = await startWorker({ config, origin: origin.url, kvPersist: tmpDir("kv-cold") });
+        try {
+          const t = await signers[alg](`cold-${alg}`);
+          if (first === "valid") await expectAllowed(w, t, `cold-${alg}`, `${alg} first request, keys fetched`);
+          else await expectRefused(w, tamper(t, i + alg.length), `${alg} forged first request, keys fetched`);
+        } finally {
+          await w.stop();
+        }
+      }
+    }
+  });
+
   it("RSA-PSS after node:crypto is loaded, and every alg without nodejs_compat: forged refused, valid allowed, many times over", async () => {
     for (const flags of [["nodejs_compat"], []]) {
       const w = await startWorker({ config, origin: origin.url, kvPersist: kvDir, compatibilityFlags: flags });
