@@ -114,7 +114,7 @@ enum Deferral {
     /// Yes, those the backend [`defers`](SignatureBackend::defers).
     On,
     /// No: the host answered this one; the backend verifies any other.
-    Answered(SignatureAnswer),
+    Answered(Box<SignatureAnswer>),
 }
 
 impl From<jws::Failure> for Fail {
@@ -407,7 +407,7 @@ impl<B: SignatureBackend> Gate<B> {
         answer: Option<SignatureAnswer>,
     ) -> Result<Outcome, Box<SignatureCheck>> {
         self.deferral = match answer {
-            Some(a) => Deferral::Answered(a),
+            Some(a) => Deferral::Answered(Box::new(a)),
             None => Deferral::On,
         };
         let outcome = self.check_or_signature(req, now, &mut Trace(None));
