@@ -113,13 +113,16 @@ export function webVerdict(alg, slot, jwk, msg, sig) {
   sig = sig.slice();
   try {
     if (jwk !== "") {
+      // Cleared first: a key that cannot be read leaves nothing of the
+      // slot's previous key behind (-1 below).
+      webJwk[slot] = null;
+      webKeys[slot] = new Map();
       const j = JSON.parse(jwk);
       webJwk[slot] =
         j.kty === "RSA" ? { kty: "RSA", n: j.n, e: j.e }
         : j.kty === "EC" ? { kty: "EC", crv: j.crv, x: j.x, y: j.y }
         : j.kty === "OKP" ? { kty: "OKP", crv: j.crv, x: j.x }
         : null;
-      webKeys[slot] = new Map();
     }
     const key = webJwk[slot];
     if (key == null) return Promise.resolve(-1);
