@@ -95,16 +95,17 @@ const WEB = {
 const webJwk = [];
 const webKeys = [];
 
-// Starts verifying `sig` over `msg` with the key in `slot` as `alg`; `jwk`
-// (JSON, or "" when this slot's key was handed over before) replaces the
-// slot's key. {check, verdict}: `verdict` resolves to 1 (valid), 0
-// (invalid) or -1 (WebCrypto cannot: the core's synchronous backend then
-// verifies), and never rejects. `check` names the deferred check in Rust.
-export function webVerify(check, alg, slot, jwk, msg, sig) {
-  return { check, verdict: webVerdict(alg, slot, jwk, msg, sig) };
+// What src/lib.rs fetchFast answers for a check waiting on WebCrypto: the
+// check's number and the verdict, for js/entry.mjs to await and hand back.
+export function awaiting(check, verdict) {
+  return { check, verdict };
 }
 
-export function webVerdict(alg, slot, jwk, msg, sig) {
+// Starts verifying `sig` over `msg` with the key in `slot` as `alg`; `jwk`
+// (JSON, or "" when this slot's key was handed over before) replaces the
+// slot's key. A promise of 1 (valid), 0 (invalid) or -1 (WebCrypto cannot:
+// the core's synchronous backend then verifies), never rejected.
+export function webVerify(alg, slot, jwk, msg, sig) {
   const params = WEB[alg];
   if (params === undefined) return Promise.resolve(-1);
   // Views of wasm memory, which the next call may reuse: copied before the

@@ -147,29 +147,17 @@ pub async fn decide(
 async fn check(parts: &Parts, now: i64) -> Option<Outcome> {
     let mut answer = None;
     loop {
-        let c = match with_app(|app| {
-            parts.with(|req| app.gate.check_deferring(req, now, answer.take()))
-        })? {
+        match crate::check_once(parts, now, answer.take())? {
             Ok(o) => return Some(o),
-            Err(c) => c,
-        };
-        let verdict = match crate::native::start_web(0, &c) {
-            crate::native::Web::Now(valid) => i32::from(valid),
-            crate::native::Web::Started(js) => {
-                let p = js_sys::Reflect::get(&js, &JsValue::from_str("verdict"))
+            Err((c, verdict)) => {
+                let verdict = wasm_bindgen_futures::JsFuture::from(verdict)
+                    .await
                     .ok()
-                    .and_then(|p| p.dyn_into::<js_sys::Promise>().ok());
-                match p {
-                    Some(p) => wasm_bindgen_futures::JsFuture::from(p)
-                        .await
-                        .ok()
-                        .and_then(|v| v.as_f64())
-                        .map_or(-1, |v| v as i32),
-                    None => -1,
-                }
+                    .and_then(|v| v.as_f64())
+                    .map_or(-1, |v| v as i32);
+                answer = Some(crate::answered(c, verdict)?);
             }
-        };
-        answer = Some(crate::answered(c, verdict)?);
+        }
     }
 }
 

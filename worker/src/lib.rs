@@ -484,43 +484,38 @@ pub fn fetch_fast(
         Err(None) => return JsValue::UNDEFINED,
     };
     let started = now_ms();
-    let parts = Parts::from_request(&req, &wanted);
+    // A deferred check resumes with the parts it was read with; one gone
+    // from PENDING (more than MAX_PENDING since) is decided by the backend.
+    let (parts, answer, gone) = match check.map(take_pending) {
+        Some(Some((c, parts))) => match answered(c, verdict) {
+            Some(a) => (parts, Some(a), false),
+            None => return JsValue::UNDEFINED,
+        },
+        other => (Parts::from_request(&req, &wanted), None, other.is_some()),
+    };
     let clock = clock_for(&parts);
-    let mut answer = check.map(|id| (take_pending(id), verdict));
-    let outcome = loop {
-        let Some(outcome) = with_app(|app| {
-            parts.with(|r| match answer.take() {
-                None => app.gate.check_deferring(r, clock.now(), None),
-                // An answered check decides; one whose check is gone (more
-                // than MAX_PENDING since) is decided by the backend.
-                Some((None, _)) => Ok(app.gate.check(r, clock.now())),
-                Some((Some(c), v)) => {
-                    let valid = verdict_of(&app.gate, &c, v);
-                    app.gate
-                        .check_deferring(r, clock.now(), Some(c.answer(valid)))
+    let outcome = if gone {
+        with_app(|app| parts.with(|r| app.gate.check(r, clock.now()))).map(Ok)
+    } else {
+        check_once(&parts, clock.now(), answer)
+    };
+    let outcome = match outcome {
+        None => return JsValue::UNDEFINED,
+        Some(Ok(o)) => o,
+        Some(Err((c, verdict))) => {
+            let id = NEXT_PENDING.with(|n| {
+                let id = n.get();
+                n.set(id.wrapping_add(1));
+                id
+            });
+            PENDING.with(|p| {
+                let mut p = p.borrow_mut();
+                if p.len() >= MAX_PENDING {
+                    p.remove(0);
                 }
-            })
-        }) else {
-            return JsValue::UNDEFINED;
-        };
-        match outcome {
-            Ok(o) => break o,
-            Err(c) => {
-                let id = next_pending();
-                match native::start_web(id, &c) {
-                    native::Web::Now(valid) => answer = Some((Some(c), i32::from(valid))),
-                    native::Web::Started(js) => {
-                        PENDING.with(|p| {
-                            let mut p = p.borrow_mut();
-                            if p.len() >= MAX_PENDING {
-                                p.remove(0);
-                            }
-                            p.push((id, c));
-                        });
-                        return js;
-                    }
-                }
-            }
+                p.push((id, c, parts));
+            });
+            return native::awaiting(id, &verdict);
         }
     };
     match outcome {
@@ -545,9 +540,46 @@ pub fn fetch_fast(
 const MAX_PENDING: usize = 256;
 
 thread_local! {
-    /// Deferred checks waiting for WebCrypto, by number, oldest first.
-    static PENDING: RefCell<Vec<(u32, Box<edgeward::SignatureCheck>)>> = const { RefCell::new(Vec::new()) };
+    /// Deferred checks waiting for WebCrypto, by number, oldest first, with
+    /// the request parts they were read with.
+    static PENDING: RefCell<Vec<(u32, Box<edgeward::SignatureCheck>, Parts)>> = const { RefCell::new(Vec::new()) };
     static NEXT_PENDING: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+}
+
+fn take_pending(id: u32) -> Option<(Box<edgeward::SignatureCheck>, Parts)> {
+    PENDING.with(|p| {
+        let mut p = p.borrow_mut();
+        let i = p.iter().position(|(n, _, _)| *n == id)?;
+        let (_, c, parts) = p.remove(i);
+        Some((c, parts))
+    })
+}
+
+/// What a check that defers its signature to WebCrypto (src/native.rs)
+/// is waiting for: the check, and WebCrypto's verdict (a promise of 1, 0
+/// or -1, for [`answered`]).
+pub type Awaited = (Box<edgeward::SignatureCheck>, js_sys::Promise);
+
+/// One check of `parts` in two phases (`Gate::check_deferring`, with
+/// `answer` from the previous phase): the outcome, or the signature it
+/// handed to WebCrypto. `None` when the isolate has no gate.
+pub fn check_once(
+    parts: &Parts,
+    now: i64,
+    mut answer: Option<edgeward::SignatureAnswer>,
+) -> Option<Result<edgeward::Outcome, Awaited>> {
+    loop {
+        let c = match with_app(|app| {
+            parts.with(|r| app.gate.check_deferring(r, now, answer.take()))
+        })? {
+            Ok(o) => return Some(Ok(o)),
+            Err(c) => c,
+        };
+        match native::start_web(&c) {
+            native::Web::Now(valid) => answer = Some(c.answer(valid)),
+            native::Web::Started(verdict) => return Some(Err((c, verdict))),
+        }
+    }
 }
 
 /// WebCrypto's verdict on a deferred check: 1 valid, 0 invalid, anything
@@ -570,22 +602,6 @@ pub fn answered(
 ) -> Option<edgeward::SignatureAnswer> {
     let valid = with_app(|app| verdict_of(&app.gate, &c, verdict))?;
     Some(c.answer(valid))
-}
-
-fn next_pending() -> u32 {
-    NEXT_PENDING.with(|n| {
-        let id = n.get();
-        n.set(id.wrapping_add(1));
-        id
-    })
-}
-
-fn take_pending(id: u32) -> Option<Box<edgeward::SignatureCheck>> {
-    PENDING.with(|p| {
-        let mut p = p.borrow_mut();
-        let i = p.iter().position(|(n, _)| *n == id)?;
-        Some(p.remove(i).1)
-    })
 }
 
 /// A decision made: the deny or answer `Response`, or `{url, init,

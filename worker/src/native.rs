@@ -99,10 +99,10 @@ extern "C" {
     #[wasm_bindgen(js_name = nativeVerify)]
     fn native_verify(hash: u32, slot: u32, msg: &[u8], sig: &[u8]) -> i32;
     #[wasm_bindgen(js_name = webVerify)]
-    fn web_verify(check: u32, alg: &str, slot: u32, jwk: &str, msg: &[u8], sig: &[u8]) -> JsValue;
-    #[cfg(feature = "test-vectors")]
-    #[wasm_bindgen(js_name = webVerdict)]
-    fn web_verdict(alg: &str, slot: u32, jwk: &str, msg: &[u8], sig: &[u8]) -> js_sys::Promise;
+    fn web_verify(alg: &str, slot: u32, jwk: &str, msg: &[u8], sig: &[u8]) -> js_sys::Promise;
+    /// `{check, verdict}`: what src/lib.rs `fetch_fast` answers js/entry.mjs
+    /// for a check waiting on WebCrypto.
+    pub fn awaiting(check: u32, verdict: &js_sys::Promise) -> JsValue;
 }
 
 /// A deferred signature ([`SignatureBackend::defers`]) handed to WebCrypto.
@@ -110,48 +110,33 @@ pub enum Web {
     /// Its answer, with no arithmetic to do: an ECDSA signature of the wrong
     /// width verifies with no key.
     Now(bool),
-    /// `{check, verdict}` from js/native.js `webVerify`: `verdict` resolves
-    /// to 1, 0 or -1 (WebCrypto cannot: the synchronous backend verifies),
-    /// `check` names the check for the answer.
-    Started(JsValue),
+    /// js/native.js `webVerify`'s verdict: a promise of 1, 0 or -1
+    /// (WebCrypto cannot: the synchronous backend verifies), never rejected.
+    Started(js_sys::Promise),
 }
 
-/// Starts verifying `c` with WebCrypto, as check number `check`.
-pub fn start_web(check: u32, c: &edgeward::SignatureCheck) -> Web {
-    match web_slot(c) {
-        Err(valid) => Web::Now(valid),
-        Ok((slot, jwk)) => Web::Started(web_verify(
-            check,
-            edgeward::keys::alg_name(c.alg),
-            slot,
-            &jwk,
-            &c.message,
-            &c.signature,
-        )),
-    }
-}
-
-/// The slot of a deferred check's key and its JWK when WebCrypto has not
-/// been handed that key yet ("" when it has); `Ok(false)` for an ECDSA
-/// signature of the wrong width.
-fn web_slot(c: &edgeward::SignatureCheck) -> Result<(u32, String), bool> {
+/// Starts verifying `c` with WebCrypto: the key goes by its slot, and as a
+/// JWK only the first time WebCrypto sees it in that slot.
+pub fn start_web(c: &edgeward::SignatureCheck) -> Web {
     if let Some((_, width)) = params(c.alg).filter(|(_, w)| *w > 0) {
         if c.signature.len() != 2 * width {
-            return Err(false);
+            return Web::Now(false);
         }
     }
     let (slot, _) = slot_of(&c.key);
-    let handed = SLOTS.with(|t| {
-        let mut t = t.borrow_mut();
-        let e = &mut t[slot as usize];
-        std::mem::replace(&mut e.2, true)
-    });
+    let handed = SLOTS.with(|t| std::mem::replace(&mut t.borrow_mut()[slot as usize].2, true));
     let jwk = if handed {
         String::new()
     } else {
         c.key.to_jwk().to_string()
     };
-    Ok((slot, jwk))
+    Web::Started(web_verify(
+        edgeward::keys::alg_name(c.alg),
+        slot,
+        &jwk,
+        &c.message,
+        &c.signature,
+    ))
 }
 
 /// node:crypto where it can, ring where it cannot.
@@ -319,7 +304,7 @@ pub fn test_verify(alg: &str, jwk: &str, msg: &[u8], sig: &[u8]) -> i32 {
 }
 
 /// Test builds only: one Wycheproof vector through the WebCrypto path a
-/// deferred check takes ([`start_web`]'s checks, then js/native.js), after
+/// deferred check takes ([`start_web`]), after
 /// the core's own key checks: a promise of 1 (valid), 0 (invalid), -1
 /// (WebCrypto cannot: the synchronous backend would verify), or 8 (the core
 /// refuses the key or the alg for it).
@@ -344,8 +329,8 @@ pub fn test_web_verify(alg: &str, jwk: &str, msg: &[u8], sig: &[u8]) -> js_sys::
         message: msg.to_vec(),
         signature: sig.to_vec(),
     };
-    match web_slot(&check) {
-        Err(valid) => now(i32::from(valid)),
-        Ok((slot, jwk)) => web_verdict(edgeward::keys::alg_name(alg), slot, &jwk, msg, sig),
+    match start_web(&check) {
+        Web::Now(valid) => now(i32::from(valid)),
+        Web::Started(verdict) => verdict,
     }
 }
