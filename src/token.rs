@@ -157,8 +157,21 @@ pub fn extract<'a>(
 /// RFC 6750 b64token: `ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/"`,
 /// then `=` padding.
 fn is_b64token_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"-._~+/=".contains(&b)
+    B64TOKEN[b as usize]
 }
+
+/// [`is_b64token_byte`] as a table: one load per byte of a ~1 KB token.
+static B64TOKEN: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        t[b] = c.is_ascii_alphanumeric()
+            || matches!(c, b'-' | b'.' | b'_' | b'~' | b'+' | b'/' | b'=');
+        b += 1;
+    }
+    t
+};
 
 /// Decodes `%XX` escapes (and, for query strings, `+` as space) into UTF-8.
 /// `None` for a truncated or non-hex escape or bytes that are not UTF-8.
@@ -212,6 +225,18 @@ mod tests {
         extract(&req, &cfg())
             .map(|o| o.map(|p| (p.token.into_owned(), p.source)))
             .map_err(|e| e.0)
+    }
+
+    #[test]
+    fn b64token_bytes_are_rfc_6750s() {
+        let allowed: Vec<u8> = (0..=255u8).filter(|b| is_b64token_byte(*b)).collect();
+        let mut want: Vec<u8> = (b'0'..=b'9')
+            .chain(b'A'..=b'Z')
+            .chain(b'a'..=b'z')
+            .chain(*b"-._~+/=")
+            .collect();
+        want.sort_unstable();
+        assert_eq!(allowed, want);
     }
 
     #[test]

@@ -299,15 +299,16 @@ pub fn after_first_verdict() {
     log::release(Some(line));
 }
 
-/// The request parts the core reads, owned.
+/// The request parts the core reads, owned: `readParts`' answer as one
+/// string, "METHOD\nURL(\nINDEX\nVALUE)*", and where in it each part is
+/// (one allocation and one copy per request, not one per part).
 pub struct Parts {
-    /// Method.
-    pub method: String,
-    /// Path and query as in the request URL.
-    pub path: String,
-    /// Headers as the runtime gives them (`Authorization` values it joined
-    /// with ", " are split by the core, so two tokens stay two).
-    pub headers: Vec<(String, String)>,
+    text: String,
+    method: std::ops::Range<usize>,
+    path: Option<std::ops::Range<usize>>,
+    /// Index into `names`, and where the value is.
+    headers: Vec<(usize, std::ops::Range<usize>)>,
+    names: std::rc::Rc<Wanted>,
 }
 
 impl Parts {
@@ -315,7 +316,7 @@ impl Parts {
     /// out of the runtime (`wanted`): the token sources and the CORS
     /// preflight markers, in one call into JS (js/glue.js); header edits for
     /// the origin happen on the runtime's own `Headers` (src/proxy.rs).
-    fn from_request(req: &web_sys::Request, wanted: &Wanted) -> Parts {
+    fn from_request(req: &web_sys::Request, wanted: &std::rc::Rc<Wanted>) -> Parts {
         // The parts arrive as UTF-8 written straight into this buffer
         // (TextEncoder.encodeInto), not as a returned string, which
         // wasm-bindgen copies in a JS loop a character at a time: ~1.5 µs
@@ -332,10 +333,15 @@ impl Parts {
                     b.len() as u32,
                 );
                 match usize::try_from(n) {
-                    // encodeInto writes UTF-8: the lossy reading never replaces.
                     Ok(n) => {
-                        let s = String::from_utf8_lossy(&b[..n.min(b.len())]);
-                        return Parts::from_glue(&s, &wanted.names);
+                        let bytes = &b[..n.min(b.len())];
+                        // encodeInto writes UTF-8: the lossy reading (slower)
+                        // is never needed, and never replaces.
+                        let text = match std::str::from_utf8(bytes) {
+                            Ok(s) => s.to_owned(),
+                            Err(_) => String::from_utf8_lossy(bytes).into_owned(),
+                        };
+                        return Parts::from_glue(text, wanted.clone());
                     }
                     // Too small: grow to what JS asked for (at least double),
                     // and read again; JS answers once the buffer holds three
@@ -350,49 +356,85 @@ impl Parts {
     }
 
     /// Parses `readParts`' answer: "METHOD\nURL(\nINDEX\nVALUE)*".
-    fn from_glue(s: &str, names: &[String]) -> Parts {
-        let mut it = s.split('\n');
-        let method = it.next().unwrap_or_default().to_owned();
-        let path = path_and_query(it.next().unwrap_or_default()).to_owned();
+    fn from_glue(text: String, names: std::rc::Rc<Wanted>) -> Parts {
+        let mut fields = text.split('\n').scan(0usize, |at, f| {
+            let start = *at;
+            *at += f.len() + 1;
+            Some((f, start..start + f.len()))
+        });
+        let method = fields.next().map_or(0..0, |(_, r)| r);
+        let path = fields
+            .next()
+            .and_then(|(url, r)| path_span(url).map(|p| r.start + p.start..r.start + p.end));
         let mut headers = Vec::new();
-        while let (Some(i), Some(value)) = (it.next(), it.next()) {
-            let Some(name) = i.parse::<usize>().ok().and_then(|i| names.get(i)) else {
-                continue;
-            };
-            // Authorization values the Fetch API joined with ", " are split
-            // by the core (token::extract), as for every host.
-            headers.push((name.clone(), value.to_owned()));
+        while let (Some((i, _)), Some((_, value))) = (fields.next(), fields.next()) {
+            match i.parse::<usize>() {
+                // Authorization values the Fetch API joined with ", " are
+                // split by the core (token::extract), as for every host.
+                Ok(i) if i < names.names.len() => headers.push((i, value)),
+                _ => {}
+            }
         }
         Parts {
+            text,
             method,
             path,
             headers,
+            names,
         }
+    }
+
+    /// The method.
+    pub fn method(&self) -> &str {
+        &self.text[self.method.clone()]
+    }
+
+    /// Path and query, as in the request URL.
+    pub fn path(&self) -> &str {
+        self.path.clone().map_or("/", |r| &self.text[r])
+    }
+
+    /// The copied headers, as (lowercase name, value), in request order.
+    pub fn headers(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.headers
+            .iter()
+            .map(|(i, r)| (self.names.names[*i].as_str(), &self.text[r.clone()]))
     }
 
     /// Runs `f` with the core's borrowed view.
     pub fn with<R>(&self, f: impl FnOnce(&Request) -> R) -> R {
-        let headers: Vec<(&str, &str)> = self
-            .headers
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_str()))
-            .collect();
+        // Requests carry few of the headers the core reads: no allocation
+        // for up to eight.
+        let mut few = [("", ""); 8];
+        let many: Vec<(&str, &str)>;
+        let headers: &[(&str, &str)] = if self.headers.len() <= few.len() {
+            for (slot, h) in few.iter_mut().zip(self.headers()) {
+                *slot = h;
+            }
+            &few[..self.headers.len()]
+        } else {
+            many = self.headers().collect();
+            &many
+        };
         f(&Request {
-            method: &self.method,
-            path: &self.path,
-            headers: &headers,
+            method: self.method(),
+            path: self.path(),
+            headers,
         })
     }
 }
 
 /// `/p?q` from `scheme://host/p?q#f`.
 pub fn path_and_query(url: &str) -> &str {
-    let rest = url.split_once("://").map_or(url, |(_, r)| r);
-    let rest = rest.split_once('#').map_or(rest, |(r, _)| r);
-    match rest.find('/') {
-        Some(i) => &rest[i..],
-        None => "/",
-    }
+    path_span(url).map_or("/", |r| &url[r])
+}
+
+/// Where `/p?q` is in `scheme://host/p?q#f`; `None` when there is no path.
+fn path_span(url: &str) -> Option<std::ops::Range<usize>> {
+    let start = url.find("://").map_or(0, |i| i + 3);
+    let end = url[start..].find('#').map_or(url.len(), |i| start + i);
+    let slash = start + url[start..end].find('/')?;
+    Some(slash..end)
 }
 
 fn deny_response(d: &Deny, head: bool) -> Result<web_sys::Response, JsValue> {
@@ -446,9 +488,8 @@ fn clock_for(parts: &Parts) -> Clock {
     #[cfg(feature = "test-clock")]
     {
         clock.fixed = parts
-            .headers
-            .iter()
-            .find(|(k, _)| k == TEST_NOW_HEADER)
+            .headers()
+            .find(|(k, _)| *k == TEST_NOW_HEADER)
             .and_then(|(_, v)| v.parse().ok());
     }
     clock
@@ -619,11 +660,11 @@ fn finish(req: &web_sys::Request, d: Decision, parts: &Parts) -> Result<JsValue,
         .into()
     };
     match d {
-        Decision::Deny(d) => Ok(built(deny_response(&d, parts.method == "HEAD"))),
+        Decision::Deny(d) => Ok(built(deny_response(&d, parts.method() == "HEAD"))),
         // Answered here; the origin is never reached.
-        Decision::Answer(a) => Ok(built(answer_response(&a, parts.method == "HEAD"))),
+        Decision::Answer(a) => Ok(built(answer_response(&a, parts.method() == "HEAD"))),
         Decision::Allow(allow) => {
-            with_app(|app| proxy::origin_request(req, &allow, app, &parts.path))
+            with_app(|app| proxy::origin_request(req, &allow, app, parts.path()))
                 .unwrap_or_else(|| Err("the gate is not ready".into()))
         }
     }
@@ -651,7 +692,7 @@ fn origin_failed(parts: &Parts, e: JsValue) -> web_sys::Response {
         })
         .unwrap_or_else(|| format!("{e:?}"));
     log::line(
-        json!({"event": "origin_error", "error": detail, "path": parts.path.split('?').next()}),
+        json!({"event": "origin_error", "error": detail, "path": parts.path().split('?').next()}),
     );
     plain_error(
         502,

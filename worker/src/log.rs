@@ -67,13 +67,15 @@ pub fn decision(
     key_fetch: bool,
 ) {
     let plain_allow = matches!(d, Decision::Allow(a) if a.report_only.is_none());
-    let Some((rate, analytics)) = with_app(|a| (a.log_sample, a.analytics.clone())) else {
+    let Some((rate, analysed)) = with_app(|a| (a.log_sample, a.analytics.is_some())) else {
         return;
     };
-    let logged = !plain_allow || key_fetch || rate >= 1.0 || js_sys::Math::random() < rate;
-    if !logged && analytics.is_none() {
+    let logged =
+        !plain_allow || key_fetch || rate >= 1.0 || (rate > 0.0 && js_sys::Math::random() < rate);
+    if !logged && !analysed {
         return;
     }
+    let analytics = with_app(|a| a.analytics.clone()).flatten();
     let Some(event) = with_app(|app| parts.with(|r| app.gate.describe(r, d))) else {
         return;
     };

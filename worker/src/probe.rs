@@ -21,14 +21,13 @@ pub fn probe(what: &str, reqs: js_sys::Array) -> u32 {
         let parts = Parts::from_request(&req, &wanted);
         let token = || {
             parts
-                .headers
-                .iter()
-                .find(|(k, _)| k == "authorization")
+                .headers()
+                .find(|(k, _)| *k == "authorization")
                 .map(|(_, v)| v.trim_start_matches("Bearer ").to_owned())
                 .unwrap_or_default()
         };
         sink = sink.wrapping_add(match what {
-            "parts" => parts.headers.len() as u32,
+            "parts" => parts.headers().count() as u32,
             "sha" => RingBackend.sha256(&token())[0] as u32,
             "jws" => edgeward::jws::parse(&token()).map_or(0, |j| j.signature.len() as u32),
             "check" | "finish" => {

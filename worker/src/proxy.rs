@@ -39,10 +39,8 @@ extern "C" {
     #[wasm_bindgen(js_name = forwardRequest, catch)]
     fn forward_request(
         req: &web_sys::Request,
-        url: Option<String>,
+        spec: &str,
         remove: &JsValue,
-        set: &str,
-        add: &str,
     ) -> Result<JsValue, JsValue>;
     #[wasm_bindgen(js_name = sendForward)]
     fn send_forward(forward: &JsValue) -> js_sys::Promise;
@@ -66,29 +64,30 @@ pub fn origin_request(
     } else {
         strip(&allow.headers_to_remove).1
     };
-    let url = app.origin.as_ref().map(|o| format!("{o}{path_and_query}"));
-    forward_request(
-        req,
-        url,
-        &remove,
-        &lines(&allow.headers_to_set),
-        &lines(&allow.response_headers),
-    )
+    // "URL\0SET\0ADD": one string across to JS (js/glue.js).
+    let mut spec = String::with_capacity(256);
+    if let Some(o) = &app.origin {
+        spec.push_str(o);
+        spec.push_str(path_and_query);
+    }
+    spec.push('\0');
+    lines(&mut spec, &allow.headers_to_set);
+    spec.push('\0');
+    lines(&mut spec, &allow.response_headers);
+    forward_request(req, &spec, &remove)
 }
 
 /// Header pairs as "name\nvalue\n..." (names are tokens and values visible
-/// ASCII, so neither holds a line feed): one string across to JS.
-fn lines(headers: &[(String, String)]) -> String {
-    let mut out = String::new();
-    for (name, value) in headers {
-        if !out.is_empty() {
+/// ASCII, so neither holds a line feed or a NUL).
+fn lines(out: &mut String, headers: &[(String, String)]) {
+    for (i, (name, value)) in headers.iter().enumerate() {
+        if i > 0 {
             out.push('\n');
         }
         out.push_str(name);
         out.push('\n');
         out.push_str(value);
     }
-    out
 }
 
 /// The names to strip, and as a JS `Set` (js/glue.js `stripSet`; in

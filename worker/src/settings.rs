@@ -208,6 +208,11 @@ fn parse_origin(o: &str) -> Result<String, String> {
         .strip_prefix("https://")
         .or_else(|| o.strip_prefix("http://"))
         .ok_or_else(|| format!("{ORIGIN_VAR} must be an http(s) URL, got {o:?}"))?;
+    if o.contains(|c: char| c.is_whitespace() || c.is_control()) {
+        return Err(format!(
+            "{ORIGIN_VAR} must be a URL without spaces or control characters, got {o:?}"
+        ));
+    }
     if rest.is_empty() || rest.starts_with('/') || o.contains(['?', '#']) {
         return Err(format!(
             "{ORIGIN_VAR} must be scheme://host[:port][/prefix] without query or fragment, got {o:?}"

@@ -1032,6 +1032,23 @@ describe("settings", () => {
     }
   });
 
+  it("a bad ORIGIN is a 500 naming ORIGIN on every request, never a forward", async () => {
+    for (const bad of ["ftp://origin.test", "https://origin.test/?x=1", "https://origin test", "https://origin.test\u0000x", "https://"]) {
+      const w = await startWorker({ config: gateConfig(idp), origin: bad });
+      const before = origin.seen.length;
+      try {
+        const r = await w.fetch("/orders/1", { headers: bearer(await idp.token()) });
+        assert.equal(r.status, 500, bad);
+        assert.equal((await r.json()).reason, "config_invalid");
+        const line = await until(() => w.logs.find((l) => l.event === "config_error"));
+        assert.match(line?.error ?? "", /ORIGIN/, JSON.stringify(line));
+        assert.equal(origin.seen.length, before);
+      } finally {
+        await w.stop();
+      }
+    }
+  });
+
   it("secrets come from Worker secrets, never from vars", async () => {
     const withSecret = { ...gateConfig(idp), api_tokens: [{ name: "ci", sha256: "0".repeat(64) }] };
     let w = await startWorker({ config: withSecret, origin: origin.url });
