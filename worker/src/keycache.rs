@@ -163,8 +163,8 @@ async fn check(parts: &Parts, now: i64) -> Option<Outcome> {
 
 /// Starts the background refreshes the core says are due (stale keys):
 /// the request that noticed is served from the stale copy meanwhile.
-pub fn schedule_refreshes(clock: Clock, ctx: &Context) {
-    let due = with_app(|app| app.gate.due_refreshes(clock.now())).unwrap_or_default();
+pub fn schedule_refreshes(clock: Clock, now: i64, ctx: &Context) {
+    let due = with_app(|app| app.gate.due_refreshes(now)).unwrap_or_default();
     for f in due {
         let kv = kv();
         ctx.wait_until(async move { obtain(f, clock, &kv, None).await });

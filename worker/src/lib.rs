@@ -134,11 +134,17 @@ pub struct Clock {
 impl Clock {
     /// The current Unix time in seconds.
     pub fn now(&self) -> i64 {
+        self.at(now_ms())
+    }
+
+    /// The Unix time in seconds at `ms` ([`now_ms`] read earlier in the same
+    /// request: workerd's clock stands still while a request computes).
+    pub fn at(&self, ms: f64) -> i64 {
         #[cfg(feature = "test-clock")]
         if let Some(t) = self.fixed {
             return t;
         }
-        (now_ms() / 1000.0) as i64
+        (ms / 1000.0) as i64
     }
 }
 
@@ -535,10 +541,11 @@ pub fn fetch_fast(
         other => (Parts::from_request(&req, &wanted), None, other.is_some()),
     };
     let clock = clock_for(&parts);
+    let now = clock.at(started);
     let outcome = if gone {
-        with_app(|app| parts.with(|r| app.gate.check(r, clock.now()))).map(Ok)
+        with_app(|app| parts.with(|r| app.gate.check(r, now))).map(Ok)
     } else {
-        check_once(&parts, clock.now(), answer)
+        check_once(&parts, now, answer)
     };
     let outcome = match outcome {
         None => return JsValue::UNDEFINED,
@@ -563,7 +570,7 @@ pub fn fetch_fast(
         edgeward::Outcome::Decided(d) => {
             log::decision(&req, &d, &parts, started, false);
             let ctx = Context::new(ctx);
-            keycache::schedule_refreshes(clock, &ctx);
+            keycache::schedule_refreshes(clock, now, &ctx);
             match finish(&req, d, &parts) {
                 Ok(v) => v,
                 Err(e) => origin_failed(&parts, e).into(),
@@ -728,7 +735,7 @@ async fn handle(req: web_sys::Request, env: Env, ctx: &Context) -> web_sys::Resp
     let (decision, waited) = keycache::decide(&parts, clock, ctx, first).await;
     // Before any other check: the gate describes its latest one.
     log::decision(&req, &decision, &parts, started, waited || handed_off);
-    keycache::schedule_refreshes(clock, ctx);
+    keycache::schedule_refreshes(clock, clock.now(), ctx);
     let out = match finish(&req, decision, &parts) {
         Ok(v) => v,
         Err(e) => return origin_failed(&parts, e),
