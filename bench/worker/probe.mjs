@@ -14,6 +14,8 @@
 //             arguments (repeated: verdict-cache hits; distinct: new tokens)
 //   jose      jwtVerify + the same header work
 //   node:crypto / WebCrypto verify alone, on the same tokens
+//   reading a request's headers: `headers` alone, get, keys(), keys() + get,
+//   forEach (what js/glue.js readParts does)
 // and, in a `probe` build, the Rust steps one by one (worker/src/probe.rs).
 // µs per request, median of 5 (steps: fastest of 7); "gate" = step − floor.
 import http from "node:http";
@@ -138,6 +140,17 @@ export default {
       sink = n;
     } else if (what.startsWith("step:")) {
       sink = glue.probe(what.slice(5), reqs);
+    } else if (what.startsWith("headers:")) {
+      // Ways to read a request's headers (js/glue.js readParts uses forEach).
+      const how = what.slice(8);
+      for (let i = 0; i < n; i++) {
+        const h = reqs[i].headers;
+        if (how === "keys") for (const name of h.keys()) sink += name.length;
+        else if (how === "keys+get") for (const name of h.keys()) sink += name === "authorization" ? h.get(name).length : name.length;
+        else if (how === "forEach") h.forEach((value, name) => (sink += name.length + value.length));
+        else if (how === "get") sink += h.get("authorization").length;
+        else sink += h === null ? 0 : 1;
+      }
     } else if (what === "requests") {
       sink = reqs.length;
     }
@@ -212,6 +225,22 @@ if (stepped) {
       console.log(`${alg} ${mode} steps (µs, cumulative from parts): ${line.join(", ")}`);
     }
   }
+}
+{
+  // Reading the headers, each way on its own (one request's three headers:
+  // authorization, user-agent, accept), µs per request.
+  const line = [];
+  for (const how of ["headers", "get", "keys", "keys+get", "forEach"]) {
+    let full = Infinity;
+    let none = Infinity;
+    const toks = Array(N).fill(tokens.RS256[0]);
+    for (let k = 0; k < 7; k++) {
+      full = Math.min(full, await probe(`headers:${how}`, toks));
+      none = Math.min(none, await probe("requests", toks));
+    }
+    line.push(`${how} ${(((full - none) * 1000) / N).toFixed(2)}`);
+  }
+  console.log(`reading the headers (µs per request): ${line.join(", ")}`);
 }
 if (process.env.PROBE_STEPS_ONLY) {
   await mf.dispose();
