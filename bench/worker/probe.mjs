@@ -16,6 +16,8 @@
 //   node:crypto / WebCrypto verify alone, on the same tokens
 //   reading a request's headers: `headers` alone, get, keys(), keys() + get,
 //   forEach (what js/glue.js readParts does)
+// Requests carry authorization, user-agent and accept; PROBE_HEADERS=many
+// adds twelve more, as a browser's request reaches a Worker on Cloudflare.
 // and, in a `probe` build, the Rust steps one by one (worker/src/probe.rs).
 // µs per request, median of 5 (steps: fastest of 7); "gate" = step − floor.
 import http from "node:http";
@@ -25,6 +27,21 @@ import path from "node:path";
 import { Miniflare, bundleJose, edgewardConfig, edgewardDir, edgewardOptions, jose, mint } from "./common.mjs";
 
 const N = Number(process.argv[2] ?? 2000);
+const MANY = {
+  "user-agent": "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36",
+  "accept-encoding": "gzip, br",
+  "accept-language": "en-US,en;q=0.9",
+  "cf-connecting-ip": "203.0.113.7",
+  "cf-ipcountry": "DE",
+  "cf-ray": "8c1234567890abcd-FRA",
+  "cf-visitor": '{"scheme":"https"}',
+  "x-forwarded-proto": "https",
+  "x-real-ip": "203.0.113.7",
+  "content-type": "application/json",
+  "sec-fetch-mode": "cors",
+  "sec-fetch-site": "same-site",
+  origin: "https://app.example",
+};
 const listen = (server) => new Promise((r) => server.listen(0, "127.0.0.1", () => r(server.address().port)));
 
 const keys = {};
@@ -74,6 +91,9 @@ function forward(request, payload, scopes) {
 }
 let env_origin;
 let afterFirst = false;
+// PROBE_HEADERS=many: twelve more headers, as a browser's request reaches a
+// Worker on Cloudflare (cf-*, x-forwarded-*, sec-fetch-*, ...).
+const EXTRA = ${JSON.stringify(process.env.PROBE_HEADERS === "many" ? MANY : {})};
 export default {
   async fetch(request, env, ctx) {
     env_origin = env.ORIGIN;
@@ -87,7 +107,7 @@ export default {
       glue.afterFirstVerdict();
     }
     const { what, n, toks } = await request.json();
-    const reqs = toks.map((t) => new Request("http://gate.test/orders/1", { headers: { authorization: "Bearer " + t, "user-agent": "probe", accept: "*/*" } }));
+    const reqs = toks.map((t) => new Request("http://gate.test/orders/1", { headers: { authorization: "Bearer " + t, "user-agent": "probe", accept: "*/*", ...EXTRA } }));
     let sink = 0;
     if (what === "floor") {
       for (let i = 0; i < n; i++) sink += forward(reqs[i], { sub: "x", iss: "y" }, ["orders:read"]) ? 1 : 0;
