@@ -530,18 +530,24 @@ pub fn fetch_fast(
         Err(Some(e)) => return config_error(&e).into(),
         Err(None) => return JsValue::UNDEFINED,
     };
-    let started = now_ms();
-    // A deferred check resumes with the parts it was read with; one gone
-    // from PENDING (more than MAX_PENDING since) is decided by the backend.
-    let (parts, answer, gone) = match check.map(take_pending) {
-        Some(Some((c, parts))) => match answered(c, verdict) {
-            Some(a) => (parts, Some(a), false),
+    let at = now_ms();
+    // A deferred check resumes with the parts it was read with (and its
+    // latency counts from its first phase); one gone from PENDING (more than
+    // MAX_PENDING since) is decided by the backend.
+    let (parts, answer, gone, started) = match check.map(take_pending) {
+        Some(Some((c, parts, started))) => match answered(c, verdict) {
+            Some(a) => (parts, Some(a), false, started),
             None => return JsValue::UNDEFINED,
         },
-        other => (Parts::from_request(&req, &wanted), None, other.is_some()),
+        other => (
+            Parts::from_request(&req, &wanted),
+            None,
+            other.is_some(),
+            at,
+        ),
     };
     let clock = clock_for(&parts);
-    let now = clock.at(started);
+    let now = clock.at(at);
     let outcome = if gone {
         with_app(|app| parts.with(|r| app.gate.check(r, now))).map(Ok)
     } else {
@@ -561,7 +567,7 @@ pub fn fetch_fast(
                 if p.len() >= MAX_PENDING {
                     p.remove(0);
                 }
-                p.push((id, c, parts));
+                p.push((id, c, parts, started));
             });
             return native::awaiting(id, &verdict);
         }
@@ -587,19 +593,23 @@ pub fn fetch_fast(
 /// the oldest is forgotten: its request is then decided by the backend).
 const MAX_PENDING: usize = 256;
 
+/// A deferred check's number, the check, its request's parts, and when the
+/// request started (ms).
+type Pending = (u32, Box<edgeward::SignatureCheck>, Parts, f64);
+
 thread_local! {
     /// Deferred checks waiting for WebCrypto, by number, oldest first, with
-    /// the request parts they were read with.
-    static PENDING: RefCell<Vec<(u32, Box<edgeward::SignatureCheck>, Parts)>> = const { RefCell::new(Vec::new()) };
+    /// the request parts they were read with and when their request started.
+    static PENDING: RefCell<Vec<Pending>> = const { RefCell::new(Vec::new()) };
     static NEXT_PENDING: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
 }
 
-fn take_pending(id: u32) -> Option<(Box<edgeward::SignatureCheck>, Parts)> {
+fn take_pending(id: u32) -> Option<(Box<edgeward::SignatureCheck>, Parts, f64)> {
     PENDING.with(|p| {
         let mut p = p.borrow_mut();
-        let i = p.iter().position(|(n, _, _)| *n == id)?;
-        let (_, c, parts) = p.remove(i);
-        Some((c, parts))
+        let i = p.iter().position(|(n, ..)| *n == id)?;
+        let (_, c, parts, started) = p.remove(i);
+        Some((c, parts, started))
     })
 }
 
