@@ -430,12 +430,8 @@ impl Parts {
     }
 }
 
-/// `/p?q` from `scheme://host/p?q#f`.
-pub fn path_and_query(url: &str) -> &str {
-    path_span(url).map_or("/", |r| &url[r])
-}
-
-/// Where `/p?q` is in `scheme://host/p?q#f`; `None` when there is no path.
+/// Where `/p?q` is in `scheme://host/p?q#f`; `None` when there is no path
+/// (the path is then "/", see [`Parts::path`]).
 fn path_span(url: &str) -> Option<std::ops::Range<usize>> {
     let start = url.find("://").map_or(0, |i| i + 3);
     let end = url[start..].find('#').map_or(url.len(), |i| start + i);
