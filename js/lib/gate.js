@@ -11,10 +11,15 @@ const MAX_ROUNDS = 8;
 /** Most identities kept parsed on the JS side for `check` (and tokens for `verify`). */
 const IDENTITY_CAP = 1024;
 const FRONT_CAP = 4096;
+/**
+ * Characters at a token's end that name it in verify()'s front cache: the
+ * signature's last bytes, which differ between tokens. A name is only where
+ * to look: a hit is the very token (compared whole), so a token forged to
+ * end like a cached one misses and is verified.
+ */
+const FRONT_TAIL = 24;
 /** Longest token (UTF-16 units) written straight into wasm memory by verify(). */
 const INPUT_MAX = 16384;
-/** Characters of a SHA-256 in base64 (runtime.hash): the first bytes of verifyInput's buffer. */
-const DIGEST_B64 = 44;
 /** UTF-8 for tokens written into wasm memory (verify()). */
 const UTF8 = new TextEncoder();
 /** Redirect statuses a key fetch follows (through the core's `redirect`). */
@@ -273,7 +278,6 @@ function responseHeaders(res) {
  * @param {object} runtime
  * @param {any} runtime.bindings the wasm-bindgen module (initialised)
  * @param {any} runtime.native a native verifier (native.js) or null
- * @param {((s: string) => string) | null} runtime.hash SHA-256 of a string (base64), or null
  * @param {WebAssembly.Memory} [runtime.memory] the module's memory, when the entry has it (verify() writes tokens into it)
  * @param {string} runtime.name
  */
@@ -296,13 +300,10 @@ class Gate {
   #store;
   #clock;
   #onError;
-  #hash;
   /** The wasm memory (runtime.memory), when the runtime hands it over: verify() writes tokens into it */
   #memory;
-  /** A view of the core's input buffer (inputBuffer) after the digest, reused while memory has not grown */
+  /** A view of the core's input buffer (inputBuffer), reused while memory has not grown */
   #input = null;
-  /** A view of the input buffer's first DIGEST_B64 bytes: the token's digest (base64) */
-  #digestView = null;
   /** options.onDecision, or null */
   #onDecision = null;
   /** Counters, named as the Envoy filter's (docs/observability.md); `denied.<reason>` in #deniedBy */
@@ -320,8 +321,12 @@ class Gate {
   /** identity number (from the binding) -> frozen identity, for check() */
   #identities = new Map();
   /**
-   * SHA-256(token) -> { until, identity }, for verify(); `until` is the
-   * core's (when its own verdict cache drops the token), never computed here.
+   * The token's last FRONT_TAIL characters -> { token, until, identity },
+   * for verify(); `until` is the core's (when its own verdict cache drops
+   * the token), never computed here. A lookup hits only the very token
+   * (`entry.token === token`): hashing the whole token (SHA-256, or the
+   * Map's own string hash) costs more than the verification around it
+   * saves.
    * Two generations, as the core's verdict cache: lookups hit #front or
    * promote from #frontOld; when #front holds half the capacity it becomes
    * #frontOld and the older one goes whole (O(1), where evicting a Map's
@@ -420,13 +425,12 @@ class Gate {
       this.#onDecision = onDecision;
       this.#w.setObserve(true);
     }
-    this.#hash = runtime.hash;
     this.#memory = runtime.memory;
     const full = JSON.parse(this.#w.configJson());
     this.#timeoutMs = full.keys.fetch_timeout * 1000;
     this.#maxBytes = full.keys.max_response_bytes;
     this.#issuers = full.issuers.map((i) => i.issuer);
-    this.#frontCap = this.#hash ? Math.min(full.cache.capacity, FRONT_CAP) : 0;
+    this.#frontCap = Math.min(full.cache.capacity, FRONT_CAP);
     this.config = deepFreeze(full);
     if (store !== undefined) {
       // Every rule of the shared tier is the core's (keystore/shared.rs);
@@ -460,14 +464,16 @@ class Gate {
     if (typeof token !== "string") throw new TypeError("verify(token): the token must be a string");
     if (!this.#warmed) await this.#warmUp();
     let now = this.#now();
-    const key = this.#frontCap ? this.#hash(token) : null;
+    const key = this.#frontCap !== 0 && token.length > FRONT_TAIL ? token.slice(-FRONT_TAIL) : null;
     if (key !== null) {
       let hit = this.#front.get(key);
+      if (hit !== undefined && hit.token !== token) hit = undefined;
       if (hit === undefined) {
-        hit = this.#frontOld.get(key);
-        if (hit !== undefined) {
+        const old = this.#frontOld.get(key);
+        if (old !== undefined && old.token === token) {
           this.#frontOld.delete(key);
-          if (now < hit.until) this.#frontAdd(key, hit);
+          if (now < old.until) this.#frontAdd(key, old);
+          hit = old;
         }
       }
       if (hit !== undefined) {
@@ -475,19 +481,17 @@ class Gate {
           this.#due(now);
           return hit.identity;
         }
-        this.#front.delete(key);
+        if (this.#front.get(key) === hit) this.#front.delete(key);
       }
     }
     for (let round = 0; ; round++) {
-      // With the digest already made for #front, the core does not hash
-      // the token again (it checks the first digest given against ring's).
-      const out = key === null ? this.#w.verify(token, now) : this.#verifyHashed(token, key, now);
+      const out = this.#verifyInput(token, now);
       const tag = out.charCodeAt(0);
       if (tag === 86 /* V */) {
         const a = JSON.parse(out.slice(1));
         const until = a[0];
         const identity = verifiedIdentity(a);
-        if (key !== null) this.#frontAdd(key, { until, identity });
+        if (key !== null) this.#frontAdd(key, { token, until, identity });
         this.#due(now);
         return identity;
       }
@@ -507,16 +511,14 @@ class Gate {
   }
 
   /**
-   * The core's verify with the token's digest (base64). Where the runtime
-   * hands over the wasm memory, the token's UTF-8 is written into the core's
-   * input buffer with TextEncoder.encodeInto, far cheaper in Node than the
-   * binding's per-character copy of a string argument.
+   * The core's verify. Where the runtime hands over the wasm memory, the
+   * token's UTF-8 is written into the core's input buffer with
+   * TextEncoder.encodeInto, far cheaper in Node than the binding's
+   * per-character copy of a string argument.
    */
-  #verifyHashed(token, key, now) {
+  #verifyInput(token, now) {
     const memory = this.#memory;
-    if (memory === undefined || token.length > INPUT_MAX || key.length !== DIGEST_B64) {
-      return this.#w.verifyHashed(token, key, now);
-    }
+    if (memory === undefined || token.length > INPUT_MAX) return this.#w.verify(token, now);
     // The buffer stays where it is until inputBuffer is asked for more
     // room, so it is asked only then; the views are made again when memory
     // has grown (its old ArrayBuffer is then detached). UTF-8 takes at
@@ -524,11 +526,9 @@ class Gate {
     let view = this.#input;
     if (view === null || view.buffer !== memory.buffer || view.length < token.length * 3) {
       const room = Math.max(token.length * 3, 8192);
-      const ptr = this.#w.inputBuffer(DIGEST_B64 + room);
-      this.#digestView = new Uint8Array(memory.buffer, ptr, DIGEST_B64);
-      view = this.#input = new Uint8Array(memory.buffer, ptr + DIGEST_B64, room);
+      const ptr = this.#w.inputBuffer(room);
+      view = this.#input = new Uint8Array(memory.buffer, ptr, room);
     }
-    UTF8.encodeInto(key, this.#digestView);
     const { written } = UTF8.encodeInto(token, view);
     return this.#w.verifyInput(written, now);
   }

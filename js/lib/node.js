@@ -31,11 +31,6 @@ function readWasm() {
 }
 
 const c = nodeCrypto.default ?? nodeCrypto;
-const hash =
-  typeof c.hash === "function"
-    ? (s) => c.hash("sha256", s, "base64")
-    : (s) => c.createHash("sha256").update(s).digest("base64");
-
 const name =
   typeof globalThis.Deno === "object" ? "deno" : typeof globalThis.Bun === "object" ? "bun" : "node";
 
@@ -46,7 +41,6 @@ export const { createGate, verifyAssertion, reasons, runtime } = entry({
   bindings,
   native: nodeVerifier(c, { ring: name === "node" ? ["EdDSA"] : [] }),
   nativeStrict: nodeVerifier(c),
-  hash,
   // gate.verify() writes tokens straight into wasm memory (gate.js).
   memory: wasm.memory,
   name,

@@ -6,12 +6,13 @@
 import init, * as bindings from "../dist/edgeward.js";
 import { entry } from "./api.js";
 
-await init({ module_or_path: new URL("../dist/edgeward_bg.wasm", import.meta.url) });
+const wasm = await init({ module_or_path: new URL("../dist/edgeward_bg.wasm", import.meta.url) });
 
 export const { createGate, verifyAssertion, reasons, runtime } = entry({
   bindings,
   native: null,
-  hash: null,
+  // gate.verify() writes tokens straight into wasm memory (gate.js).
+  memory: wasm.memory,
   name: "web",
 });
 export { EdgewardError, forwardHeaders, denoKvStore, redisStore, workersKvStore } from "./api.js";

@@ -15,16 +15,10 @@ try {
 } catch {
   c = null;
 }
-const hash =
-  c && typeof c.createHash === "function"
-    ? (s) => c.createHash("sha256").update(s).digest("base64")
-    : null;
-
 export const { createGate, verifyAssertion, reasons, runtime } = entry({
   bindings,
   native: nodeVerifier(c),
   nativeStrict: nodeVerifier(c),
-  hash,
   // gate.verify() writes tokens straight into wasm memory (gate.js).
   memory: wasm.memory,
   name: "workerd",

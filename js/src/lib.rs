@@ -108,13 +108,6 @@ pub struct HostBackend {
     /// Algorithms (bit per `alg_index`) the host said it cannot verify.
     ring_only: Cell<u16>,
     hash: Cell<HostHash>,
-    /// The SHA-256 the host already computed for the token being verified
-    /// (`verifyHashed`): the token's address and length, and the digest.
-    /// Taken by the first `sha256` call on that very slice.
-    given: Cell<Option<(usize, usize, [u8; 32])>>,
-    /// Whether given digests are used: checked against ring's on the first
-    /// one, then trusted (as `hash` is for the verifier's own SHA-256).
-    given_state: Cell<HostHash>,
 }
 
 impl HostBackend {
@@ -129,45 +122,6 @@ impl HostBackend {
             slots: RefCell::new(Vec::new()),
             ring_only: Cell::new(0),
             hash: Cell::new(hash),
-            given: Cell::new(None),
-            given_state: Cell::new(HostHash::Untested),
-        }
-    }
-
-    /// Holds the host's SHA-256 of `token` (standard base64) for the next
-    /// `sha256(token)`; ignored when it does not decode to 32 bytes.
-    fn give_digest(&self, token: &str, digest_b64: &[u8]) {
-        use base64::Engine;
-        // Room beyond 32 bytes: decode_slice may want its estimate of it.
-        let mut buf = [0u8; 48];
-        let given =
-            match base64::engine::general_purpose::STANDARD.decode_slice(digest_b64, &mut buf) {
-                Ok(32) => {
-                    let mut d = [0u8; 32];
-                    d.copy_from_slice(&buf[..32]);
-                    Some((token.as_ptr() as usize, token.len(), d))
-                }
-                _ => None,
-            };
-        self.given.set(given);
-    }
-
-    /// The digest held for exactly this slice, when given digests are
-    /// trusted (the first one is checked against ring's).
-    fn given_sha256(&self, token: &str) -> Option<[u8; 32]> {
-        let (ptr, len, d) = self.given.take()?;
-        if ptr != token.as_ptr() as usize || len != token.len() {
-            return None;
-        }
-        match self.given_state.get() {
-            HostHash::Native => Some(d),
-            HostHash::Ring => None,
-            HostHash::Untested => {
-                let ok = d == RingBackend.sha256(token);
-                self.given_state
-                    .set(if ok { HostHash::Native } else { HostHash::Ring });
-                Some(d).filter(|_| ok)
-            }
         }
     }
 
@@ -275,9 +229,6 @@ impl SignatureBackend for HostBackend {
     }
 
     fn sha256(&self, token: &str) -> [u8; 32] {
-        if let Some(d) = self.given_sha256(token) {
-            return d;
-        }
         let mut state = self.hash.get();
         if state == HostHash::Untested {
             state = if self.host_hash_ok() {
@@ -340,10 +291,6 @@ fn write_identity(out: &mut Vec<u8>, id: &Identity) {
         out.extend_from_slice(b"null");
     }
 }
-
-/// Bytes at the start of the input buffer (`verifyInput`) for the token's
-/// SHA-256 in standard base64 (32 bytes: 44 characters with padding).
-const DIGEST_B64: usize = 44;
 
 /// A verified token's answer for `gate.verify()`: `V` and a JSON array of
 /// the core's `until` and the identity's fields in [`IdentityOut`]'s order
@@ -529,19 +476,6 @@ impl WasmGate {
         .to_owned()
     }
 
-    /// Whether digests given with `verifyHashed` / `verifyInput` are used:
-    /// `untested` before the first, `native` once one matched ring's,
-    /// `ring` when one did not (the core hashes tokens itself from then on).
-    #[wasm_bindgen(js_name = givenHashState)]
-    pub fn given_hash_state(&self) -> String {
-        match self.gate.backend().given_state.get() {
-            HostHash::Untested => "untested",
-            HostHash::Native => "native",
-            HostHash::Ring => "ring",
-        }
-        .to_owned()
-    }
-
     /// Decides a request. `headers` is `name\nvalue\n...`. Answers a tag and
     /// JSON: `A{...}` allow (`headers` to set and `remove` on the request,
     /// `response` headers to add to the origin's response), `D{...}` deny,
@@ -638,16 +572,6 @@ impl WasmGate {
         }
     }
 
-    /// `verify` with the token's SHA-256 (standard base64) that the host
-    /// already computed for its own verdict cache, so the token is hashed
-    /// once per call instead of twice. The first digest given is checked
-    /// against ring's; if it is wrong, the core hashes tokens itself from
-    /// then on.
-    #[wasm_bindgen(js_name = verifyHashed)]
-    pub fn verify_hashed(&mut self, token: &str, digest: &str, now: f64) -> String {
-        self.verify_with_digest(token, digest.as_bytes(), now)
-    }
-
     /// The address of a buffer of at least `len` bytes in wasm memory, for
     /// `verifyInput`. It stays where it is until a call asks for more room
     /// (JS keeps its view, and takes a new one when memory has grown).
@@ -659,25 +583,19 @@ impl WasmGate {
         self.input.as_mut_ptr()
     }
 
-    /// `verifyHashed` on the input buffer, as JS wrote it with
-    /// `TextEncoder.encodeInto`: the digest's base64 in the first
-    /// [`DIGEST_B64`] bytes, the token's UTF-8 in the `len` bytes after.
-    /// No string crosses the boundary on the way in.
+    /// `verify` on the input buffer, as JS wrote it with
+    /// `TextEncoder.encodeInto`: the token's UTF-8 in its first `len`
+    /// bytes. No string crosses the boundary on the way in.
     #[wasm_bindgen(js_name = verifyInput)]
     pub fn verify_input(&mut self, len: usize, now: f64) -> String {
-        let mut input = std::mem::take(&mut self.input);
-        let at = DIGEST_B64.min(input.len());
-        let (digest, rest) = input.split_at(at);
-        let bytes = &rest[..len.min(rest.len())];
+        let input = std::mem::take(&mut self.input);
+        let bytes = &input[..len.min(input.len())];
         let out = match std::str::from_utf8(bytes) {
-            Ok(token) => self.verify_with_digest(token, digest, now),
+            Ok(token) => self.verify(token, now),
             // encodeInto writes valid UTF-8 only; anything else is decoded
-            // as the binding's string copy would (U+FFFD), without a digest.
+            // as the binding's string copy would (U+FFFD).
             Err(_) => self.verify(&String::from_utf8_lossy(bytes), now),
         };
-        // A digest is used once: should JS fail to write the next one, the
-        // zeros do not decode, and the core hashes that token itself.
-        input[..at].fill(0);
         self.input = input;
         out
     }
@@ -941,14 +859,6 @@ impl WasmGate {
 }
 
 impl WasmGate {
-    /// `verify` with the host's digest of `token` (see `verifyHashed`).
-    fn verify_with_digest(&mut self, token: &str, digest_b64: &[u8], now: f64) -> String {
-        self.gate.backend().give_digest(token, digest_b64);
-        let out = self.verify(token, now);
-        self.gate.backend().given.set(None);
-        out
-    }
-
     /// The key material `issuer`'s keys hold now.
     fn held(&self, issuer: &str) -> Vec<KeyMaterial> {
         self.gate

@@ -222,6 +222,29 @@ test("verify: past the cache's capacity every token still gets its own identity;
   await rejects(gate.verify(tokens[0]), "token_expired");
 });
 
+test("verify: a token forged to end like a cached one is verified, never served from the front cache", async () => {
+  // The front cache finds a token by its last characters (the signature's):
+  // a forgery that keeps a cached token's signature and changes its claims
+  // ends the same, and must still be verified and refused. Capacity 4: the
+  // front cache turns a generation every 2 tokens, so the cached token is
+  // looked up in the newer and the older one.
+  for (const signer of [rs, es]) {
+    const { gate } = gateWith({}, baseConfig({ top: { cache: { capacity: 4 } } }));
+    const good = signer.mint({ sub: "alice", scope: "orders:read" });
+    const [h, p, sig] = good.split(".");
+    const claims = JSON.parse(Buffer.from(p, "base64url").toString());
+    const evil = Buffer.from(JSON.stringify({ ...claims, sub: "mallory", scope: "orders:admin" })).toString("base64url");
+    const forged = `${h}.${evil}.${sig}`;
+    for (let round = 0; round < 3; round++) {
+      const id = await gate.verify(good);
+      assert.equal(id.subject, "alice", signer.alg);
+      await rejects(gate.verify(forged), "signature_invalid");
+      assert.equal(await gate.verify(good), id, `${signer.alg}: still the cached identity`);
+      await gate.verify(signer.mint({ sub: `other-${round}` }));
+    }
+  }
+});
+
 test("verify: a cached token is refused once iat + max_age has passed (issue 9, defect 3)", async () => {
   // exp and cache.ttl are far away: only max_age ends the cached verdict,
   // and the JS front cache keeps it no longer than the core says.

@@ -124,80 +124,41 @@ function apiConfig() {
   return baseConfig({ top: { api_tokens: [{ name: "ci", sha256, scopes: ["orders:read"] }] } });
 }
 
-test("verifyHashed / verifyInput: a given digest never merges verdicts, and is not what names a JWT", () => {
+test("verifyInput: each token written into the input buffer keeps its own verdict", () => {
   const c = nodeCrypto.default ?? nodeCrypto;
-  const digest = (t) => c.createHash("sha256").update(t).digest("base64");
   const signer = new Signer("ES256", "ec-h");
   const body = new TextEncoder().encode(JSON.stringify({ keys: [signer.jwk()] }));
-  const tokens = Object.fromEntries(["a", "b", "c"].map((sub) => [sub, signer.mint({ sub })]));
+  // "long" has the longer token: the shorter ones after it are written over
+  // its bytes, and only their own `len` bytes may count.
+  const tokens = Object.fromEntries(
+    ["a", "b", "long"].map((sub) => [sub, signer.mint({ sub, pad: sub === "long" ? "x".repeat(300) : undefined })]),
+  );
   for (const [name, verifier] of [["node:crypto", nodeVerifier(c)], ["crypto: wasm", undefined]]) {
-    // JWTs are named in the verdict cache by the core's keyed hash, never
-    // by a digest the host gives: the digest is not even looked at.
-    for (const [given, want] of [
-      [digest, "untested"],
-      // One digest for every token (b's): were it trusted, even once, it
-      // would file a's verdict under b's key, or merge them all.
-      [() => digest(tokens.b), "untested"],
-      [() => "not base64!", "untested"],
-    ]) {
-      const what = `${name}, ${want}`;
-      const w = new bindings.WasmGate(JSON.stringify(baseConfig()), verifier);
-      const k = w.verify(tokens.a, NOW);
-      const f = JSON.parse(k.slice(1));
-      w.ingest(ISSUER, f.url, 1, f.flight, 200, "cache-control\nmax-age=600", body, NOW);
-      const memory = bindings.initSync({ module: new Uint8Array() }).memory;
-      // verifyInput's buffer: the digest's base64 in 44 bytes, then the token.
-      const input = (digestB64, bytes) => {
-        const ptr = w.inputBuffer(44 + bytes.length);
-        const view = new Uint8Array(memory.buffer, ptr, 44 + bytes.length);
-        view.fill(0, 0, 44);
-        new TextEncoder().encodeInto(digestB64, view.subarray(0, 44));
-        view.set(bytes, 44);
-        return w.verifyInput(bytes.length, NOW);
-      };
-      for (const [i, sub] of ["a", "b", "c", "b", "a"].entries()) {
-        const t = tokens[sub];
-        const out = i % 2 === 0 ? w.verifyHashed(t, given(t), NOW) : input(given(t), new TextEncoder().encode(t));
-        assert.equal(out[0], "V", `${what}: ${out}`);
-        // V[until, kind, subject, ...]
-        assert.equal(JSON.parse(out.slice(1))[2], sub, what);
-      }
-      assert.equal(w.givenHashState(), want, what);
-      // Not UTF-8 (encodeInto never writes that): decoded as a string
-      // argument would be, and refused as a malformed token.
-      const bad = input(digest("x"), new Uint8Array([0xff, 0x2e, 0xfe, 0x2e]));
-      assert.equal(bad[0], "D", what);
-      assert.equal(bad, w.verify("\ufffd.\ufffd.", NOW), what);
-      w.free();
+    const w = new bindings.WasmGate(JSON.stringify(baseConfig()), verifier);
+    const f = JSON.parse(w.verify(tokens.a, NOW).slice(1));
+    w.ingest(ISSUER, f.url, 1, f.flight, 200, "cache-control\nmax-age=600", body, NOW);
+    const memory = bindings.initSync({ module: new Uint8Array() }).memory;
+    const input = (bytes) => {
+      const ptr = w.inputBuffer(bytes.length);
+      new Uint8Array(memory.buffer, ptr, bytes.length).set(bytes);
+      return w.verifyInput(bytes.length, NOW);
+    };
+    for (const sub of ["long", "a", "b", "long", "b", "a"]) {
+      const out = input(new TextEncoder().encode(tokens[sub]));
+      assert.equal(out[0], "V", `${name}: ${out}`);
+      // V[until, kind, subject, ...]
+      assert.equal(JSON.parse(out.slice(1))[2], sub, name);
+      // The same answer as the string argument's, verdict cache and all.
+      assert.equal(out, w.verify(tokens[sub], NOW), name);
     }
+    // A token cut short in the buffer is that shorter (unsigned) text.
+    const cut = new TextEncoder().encode(tokens.b);
+    assert.equal(input(cut.subarray(0, cut.length - 2))[0], "D", name);
+    // Not UTF-8 (encodeInto never writes that): decoded as a string
+    // argument would be, and refused as a malformed token.
+    const bad = input(new Uint8Array([0xff, 0x2e, 0xfe, 0x2e]));
+    assert.equal(bad[0], "D", name);
+    assert.equal(bad, w.verify("\ufffd.\ufffd.", NOW), name);
+    w.free();
   }
-});
-
-test("verifyInput: a token written without a digest, or after another's, keeps its own verdict", () => {
-  const c = nodeCrypto.default ?? nodeCrypto;
-  const digest = (t) => c.createHash("sha256").update(t).digest("base64");
-  const signer = new Signer("ES256", "ec-h");
-  const body = new TextEncoder().encode(JSON.stringify({ keys: [signer.jwk()] }));
-  const [a, b, d] = ["a", "b", "d"].map((sub) => signer.mint({ sub }));
-  const w = new bindings.WasmGate(JSON.stringify(baseConfig()), nodeVerifier(c));
-  const f = JSON.parse(w.verify(a, NOW).slice(1));
-  w.ingest(ISSUER, f.url, 1, f.flight, 200, "cache-control\nmax-age=600", body, NOW);
-  const memory = bindings.initSync({ module: new Uint8Array() }).memory;
-  const write = (token, digestB64) => {
-    const bytes = new TextEncoder().encode(token);
-    const ptr = w.inputBuffer(44 + bytes.length);
-    const view = new Uint8Array(memory.buffer, ptr, 44 + bytes.length);
-    if (digestB64 !== undefined) new TextEncoder().encodeInto(digestB64, view.subarray(0, 44));
-    view.set(bytes, 44);
-    return w.verifyInput(bytes.length, NOW);
-  };
-  const subject = (out) => (assert.equal(out[0], "V", out), JSON.parse(out.slice(1))[2]);
-  assert.equal(subject(write(b, digest(b))), "b");
-  // d without a digest, or with b's: d is not filed under b.
-  assert.equal(subject(write(d)), "d");
-  assert.equal(subject(write(d, digest(b))), "d");
-  assert.equal(subject(w.verifyHashed(b, digest(b), NOW)), "b");
-  assert.equal(subject(w.verifyHashed(d, digest(b), NOW)), "d");
-  assert.equal(subject(w.verifyHashed(d, digest(d), NOW)), "d");
-  w.free();
 });
