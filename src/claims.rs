@@ -96,7 +96,7 @@ pub fn check(
         ));
     }
     let exp = numeric_date(claims, "exp")?
-        .ok_or((Reason::ClaimMissing, "the token has no \"exp\"".to_string()))?;
+        .ok_or_else(|| (Reason::ClaimMissing, "the token has no \"exp\"".to_string()))?;
     if now >= exp.saturating_add(leeway) {
         return Err((
             Reason::TokenExpired,

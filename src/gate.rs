@@ -1134,7 +1134,7 @@ impl<B: SignatureBackend> Gate<B> {
         trace: &mut Trace,
     ) -> Result<Verdict, Fail> {
         let jws = jws::parse(token).inspect_err(|f| trace.note("parse", false, || f.1.clone()))?;
-        trace.note("header", true, || jws.header_json.to_string());
+        trace.note("header", true, || jws.header_json().to_string());
         trace.note("claims", true, || jws.claims.to_string());
         let iss = claims::issuer(&jws.claims)
             .inspect_err(|f| trace.note("issuer", false, || f.1.clone()))?;

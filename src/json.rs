@@ -33,13 +33,20 @@ pub fn parse_strict(bytes: &[u8], max_depth: usize) -> Result<Value, String> {
     Ok(value)
 }
 
+/// The strict reader as a serde seed and visitor, for parsers that read
+/// some members themselves (`jws`'s header) and the rest strictly: a value
+/// at `depth` (the top level is 0) may nest to `max_depth`.
 #[derive(Clone, Copy)]
-struct Strict {
+pub(crate) struct Strict {
     depth: usize,
     max_depth: usize,
 }
 
 impl Strict {
+    pub(crate) fn at(depth: usize, max_depth: usize) -> Self {
+        Strict { depth, max_depth }
+    }
+
     fn child<E: de::Error>(self) -> Result<Self, E> {
         if self.depth >= self.max_depth {
             return Err(E::custom(format!(
