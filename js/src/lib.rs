@@ -14,6 +14,14 @@
 //! core names JWTs in its verdict cache by its own keyed hash), checked
 //! against ring's on first use.
 
+
+/// talc in place of std's dlmalloc: a verification makes some thirty small
+/// allocations and frees, which dlmalloc's bins make a visible share of the
+/// core's time in wasm (BENCHMARKS.md, issue 13).
+#[cfg(all(target_family = "wasm", not(target_feature = "atomics")))]
+#[global_allocator]
+static ALLOC: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();
+
 use edgeward::keys::KeyMaterial;
 use edgeward::keystore::{FetchKind, KeyFetch};
 use edgeward::{

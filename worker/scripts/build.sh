@@ -49,7 +49,7 @@ case "$ring_opt" in [0-9]) ;; *) ring_opt="\"$ring_opt\"" ;; esac
 # 5 KB gzip. The core itself stays at z (3 would add 33 KB for 2 µs more).
 hot=()
 if [ "$opt" = z ]; then
-  for c in serde_json base64 dlmalloc; do hot+=(--config "profile.release.package.$c.opt-level=3"); done
+  for c in serde_json base64 talc; do hot+=(--config "profile.release.package.$c.opt-level=3"); done
 fi
 CARGO_PROFILE_RELEASE_OPT_LEVEL="$opt" \
   cargo build --quiet --release --target wasm32-unknown-unknown -p edgeward-worker "${features[@]}" \

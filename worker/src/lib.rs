@@ -23,6 +23,12 @@ pub mod probe;
 pub mod proxy;
 pub mod settings;
 
+/// talc in place of std's dlmalloc (as in the npm package's js/src/lib.rs):
+/// faster for the thirty-odd small allocations of a verification.
+#[cfg(all(target_family = "wasm", not(target_feature = "atomics")))]
+#[global_allocator]
+static ALLOC: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();
+
 use edgeward::config::Mode;
 use edgeward::{Answer, Decision, Deny, Gate, Reason, Request, SharedTier, SignatureBackend};
 use native::NativeBackend;
