@@ -266,7 +266,7 @@ impl<'de> Visitor<'de> for HeaderSeed {
                     continue;
                 }
                 _ => {
-                    if m.others.iter().any(|k| *k == key) {
+                    if m.others.contains(&key) {
                         return Err(dup());
                     }
                     map.next_value_seed(child)?;

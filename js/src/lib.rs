@@ -14,7 +14,6 @@
 //! core names JWTs in its verdict cache by its own keyed hash), checked
 //! against ring's on first use.
 
-
 /// talc in place of std's dlmalloc: a verification makes some thirty small
 /// allocations and frees, which dlmalloc's bins make a visible share of the
 /// core's time in wasm (BENCHMARKS.md, issue 13).
