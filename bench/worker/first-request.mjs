@@ -1,7 +1,7 @@
 // How fast wasm runs in an isolate's first request, against later ones.
 //
 //   EDGEWARD_WORKER_FEATURES=probe EDGEWARD_WORKER_OUT=/tmp/probe-build worker/scripts/build.sh
-//   node bench/worker/first-request.mjs /tmp/probe-build [--at-eval]
+//   node bench/worker/first-request.mjs /tmp/probe-build [--at-eval] [--v8-flags "--no-flush-liftoff-code ..."]
 //
 // A Worker whose request `/?n=K` runs the probe build's `warmUp` K times
 // (worker/src/probe.rs: the whole request path on a throwaway gate:
@@ -24,6 +24,10 @@ import { workerDir } from "./common.mjs";
 
 const build = path.resolve(process.argv[2] ?? "");
 const atEval = process.argv.includes("--at-eval");
+// V8 flags for workerd (its config's v8Flags), to see what a first request
+// pays for: e.g. --no-wasm-lazy-compilation, --no-flush-liftoff-code.
+const flagsAt = process.argv.indexOf("--v8-flags");
+const v8Flags = flagsAt > 0 ? process.argv[flagsAt + 1].split(" ").filter(Boolean) : [];
 if (!fs.existsSync(path.join(build, "edgeward_worker_bg.wasm"))) {
   throw new Error("usage: node bench/worker/first-request.mjs <probe build dir> [--at-eval]");
 }
@@ -90,6 +94,7 @@ export default {
     path.join(dir, "config.capnp"),
     `using Workerd = import "/workerd/workerd.capnp";
 const config :Workerd.Config = (
+  v8Flags = [ ${v8Flags.map((f) => JSON.stringify(f)).join(", ")} ],
   services = [ ${services.join(", ")} ],
   sockets = [ (name = "http", address = "127.0.0.1:${port}", http = (), service = "main") ],
 );
@@ -126,7 +131,7 @@ const idle :Workerd.Worker = (
   }
 }
 
-console.log(`warmUp per request, workerd CPU (all threads), ms${atEval ? "; warmUp also ran at module evaluation" : ""}`);
+console.log(`warmUp per request, workerd CPU (all threads), ms${atEval ? "; warmUp also ran at module evaluation" : ""}${v8Flags.length ? `; V8 flags: ${v8Flags.join(" ")}` : ""}`);
 console.log(`| Worker's process | ${SEQUENCE.map((n, i) => `request ${i + 1}: n=${n}`).join(" | ")} |`);
 console.log(`|---|${SEQUENCE.map(() => "---").join("|")}|`);
 for (const [label, idle] of [["alone", 0], ["with 2 idle Workers", 2]]) {
