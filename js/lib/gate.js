@@ -324,9 +324,9 @@ class Gate {
    * The token's last FRONT_TAIL characters -> { token, until, identity },
    * for verify(); `until` is the core's (when its own verdict cache drops
    * the token), never computed here. A lookup hits only the very token
-   * (`entry.token === token`): hashing the whole token (SHA-256, or the
-   * Map's own string hash) costs more than the verification around it
-   * saves.
+   * (`entry.token === token`): the short key spares hashing the whole
+   * token (a SHA-256, or V8's own hash of an 800-character string) on
+   * every call, and the comparison keeps it exact.
    * Two generations, as the core's verdict cache: lookups hit #front or
    * promote from #frontOld; when #front holds half the capacity it becomes
    * #frontOld and the older one goes whole (O(1), where evicting a Map's
