@@ -27,9 +27,9 @@ const atEval = process.argv.includes("--at-eval");
 // V8 flags for workerd (its config's v8Flags), to see what a first request
 // pays for: e.g. --no-wasm-lazy-compilation, --no-flush-liftoff-code.
 const flagsAt = process.argv.indexOf("--v8-flags");
-const v8Flags = flagsAt > 0 ? process.argv[flagsAt + 1].split(" ").filter(Boolean) : [];
-if (!fs.existsSync(path.join(build, "edgeward_worker_bg.wasm"))) {
-  throw new Error("usage: node bench/worker/first-request.mjs <probe build dir> [--at-eval]");
+const v8Flags = flagsAt > 0 ? (process.argv[flagsAt + 1] ?? "").split(" ").filter(Boolean) : [];
+if (!fs.existsSync(path.join(build, "edgeward_worker_bg.wasm")) || (flagsAt > 0 && v8Flags.length === 0)) {
+  throw new Error('usage: node bench/worker/first-request.mjs <probe build dir> [--at-eval] [--v8-flags "FLAG ..."]');
 }
 const workerd = createRequire(path.join(workerDir, "package.json")).resolve("@cloudflare/workerd-linux-64/bin/workerd");
 const SEQUENCE = [0, 1, 1, 5, 5];
