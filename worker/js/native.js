@@ -29,20 +29,34 @@ export function nativeLoad() {
 // its slot before it verifies with it).
 const keys = [];
 
-// Loads a public JWK (only its public members are used) into `slot`: 1, or
+// Bytes (a view of wasm memory, read at once) -> base64url, no padding.
+function b64u(bytes) {
+  let s = "";
+  for (let i = 0; i < bytes.length; i++) s += String.fromCharCode(bytes[i]);
+  return btoa(s).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+}
+
+const CURVES = [null, null, "P-256", "P-384", "P-521"];
+
+// A public key's JWK from its numbers as src/native.rs `raw` hands them:
+// `kind` 1 RSA (a = n, b = e), 2 to 4 EC on CURVES[kind] (a = x, b = y),
+// 5 Ed25519 (a = x); null for anything else.
+function jwkOf(kind, a, b) {
+  if (kind === 1) return { kty: "RSA", n: b64u(a), e: b64u(b) };
+  if (kind >= 2 && kind <= 4) return { kty: "EC", crv: CURVES[kind], x: b64u(a), y: b64u(b) };
+  if (kind === 5) return { kty: "OKP", crv: "Ed25519", x: b64u(a) };
+  return null;
+}
+
+// Loads a public key (its numbers, as jwkOf takes them) into `slot`: 1, or
 // 0 when node:crypto refuses it (ring then verifies with this key), or -3
 // when node:crypto is not loaded yet.
-export function nativeAddKey(slot, jwkJson) {
+export function nativeAddKey(slot, kind, a, b) {
   if (nodeCrypto === undefined) return -3;
   keys[slot] = undefined;
   if (nodeCrypto === null) return 0;
   try {
-    const j = JSON.parse(jwkJson);
-    const jwk =
-      j.kty === "RSA" ? { kty: "RSA", n: j.n, e: j.e }
-      : j.kty === "EC" ? { kty: "EC", crv: j.crv, x: j.x, y: j.y }
-      : j.kty === "OKP" ? { kty: "OKP", crv: j.crv, x: j.x }
-      : null;
+    const jwk = jwkOf(kind, a, b);
     if (!jwk) return 0;
     keys[slot] = nodeCrypto.createPublicKey({ key: jwk, format: "jwk" });
     return 1;
@@ -101,29 +115,25 @@ export function awaiting(check, verdict) {
   return { check, verdict };
 }
 
-// Starts verifying `sig` over `msg` with the key in `slot` as `alg`; `jwk`
-// (JSON, or "" when this slot's key was handed over before) replaces the
-// slot's key. A promise of 1 (valid), 0 (invalid) or -1 (WebCrypto cannot:
-// the core's synchronous backend then verifies), never rejected.
-export function webVerify(alg, slot, jwk, msg, sig) {
+// Starts verifying `sig` over `msg` with the key in `slot` as `alg`; a key's
+// numbers (`kind`, `a`, `b` as jwkOf takes them; kind 0 when this slot's key
+// was handed over before) replace the slot's key. A promise of 1 (valid), 0
+// (invalid) or -1 (WebCrypto cannot: the core's synchronous backend then
+// verifies), never rejected.
+export function webVerify(alg, slot, kind, a, b, msg, sig) {
   const params = WEB[alg];
   if (params === undefined) return Promise.resolve(-1);
-  // Views of wasm memory, which the next call may reuse: copied before the
-  // first await.
+  // Views of wasm memory, which the next call may reuse: copied (or read)
+  // before the first await.
   msg = msg.slice();
   sig = sig.slice();
   try {
-    if (jwk !== "") {
+    if (kind !== 0) {
       // Cleared first: a key that cannot be read leaves nothing of the
       // slot's previous key behind (-1 below).
       webJwk[slot] = null;
       webKeys[slot] = new Map();
-      const j = JSON.parse(jwk);
-      webJwk[slot] =
-        j.kty === "RSA" ? { kty: "RSA", n: j.n, e: j.e }
-        : j.kty === "EC" ? { kty: "EC", crv: j.crv, x: j.x, y: j.y }
-        : j.kty === "OKP" ? { kty: "OKP", crv: j.crv, x: j.x }
-        : null;
+      webJwk[slot] = jwkOf(kind, a, b);
     }
     const key = webJwk[slot];
     if (key == null) return Promise.resolve(-1);

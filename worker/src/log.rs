@@ -14,6 +14,9 @@
 //! A new isolate holds its lines back until its first verdict is out
 //! ([`release`]): its first `console.log` costs ~4 ms of CPU (workerd loads
 //! its Node formatting code then), which the first verdict need not wait for.
+//! A line held back may also be built then ([`line_later`]): a new isolate
+//! compiles each wasm function on its first call, and the JSON building and
+//! writing code is then off its first verdict's path too.
 
 use crate::{now_ms, with_app, Parts};
 use edgeward::{Decision, DecisionEvent, EventOutcome};
@@ -21,23 +24,45 @@ use serde_json::{json, Value};
 use std::cell::RefCell;
 use wasm_bindgen::{JsCast, JsValue};
 
+/// A line held back: written, or still to build.
+enum Held {
+    Text(String),
+    Later(Box<dyn FnOnce() -> Value>),
+}
+
 thread_local! {
     /// Lines held back; `None` once released.
-    static HELD: RefCell<Option<Vec<String>>> = const { RefCell::new(Some(Vec::new())) };
+    static HELD: RefCell<Option<Vec<Held>>> = const { RefCell::new(Some(Vec::new())) };
+}
+
+fn write(s: &str) {
+    web_sys::console::log_1(&JsValue::from_str(s));
+}
+
+/// Holds `h` when lines are held back; else gives it back.
+fn hold(h: Held) -> Option<Held> {
+    HELD.with(|held| match held.borrow_mut().as_mut() {
+        Some(lines) => {
+            lines.push(h);
+            None
+        }
+        None => Some(h),
+    })
 }
 
 /// Writes one log line (or holds it, before the isolate's first verdict).
 pub fn line(v: Value) {
-    let s = v.to_string();
-    let now = HELD.with(|h| match h.borrow_mut().as_mut() {
-        Some(held) => {
-            held.push(s);
-            None
-        }
-        None => Some(s),
-    });
-    if let Some(s) = now {
-        web_sys::console::log_1(&JsValue::from_str(&s));
+    if let Some(Held::Text(s)) = hold(Held::Text(v.to_string())) {
+        write(&s);
+    }
+}
+
+/// Like [`line`], the line built by `f` only when it is written: before the
+/// isolate's first verdict is out, that is after it. `f` must capture what
+/// it writes by value, as it is then.
+pub fn line_later(f: impl FnOnce() -> Value + 'static) {
+    if let Some(Held::Later(f)) = hold(Held::Later(Box::new(f))) {
+        write(&f().to_string());
     }
 }
 
@@ -45,12 +70,14 @@ pub fn line(v: Value) {
 /// written at once.
 pub fn release(first: Option<Value>) {
     let held = HELD.with(|h| h.borrow_mut().take());
-    for s in first
-        .map(|v| v.to_string())
-        .into_iter()
-        .chain(held.into_iter().flatten())
-    {
-        web_sys::console::log_1(&JsValue::from_str(&s));
+    if let Some(v) = first {
+        write(&v.to_string());
+    }
+    for h in held.into_iter().flatten() {
+        match h {
+            Held::Text(s) => write(&s),
+            Held::Later(f) => write(&f().to_string()),
+        }
     }
 }
 
@@ -75,6 +102,24 @@ pub fn decision(
     if !logged && !analysed {
         return;
     }
+    emit(req, d, parts, started, key_fetch, plain_allow, rate, logged);
+}
+
+/// What [`decision`] writes when it writes anything, out of line: most
+/// allows are not sampled, and a new isolate's first request then does not
+/// compile this.
+#[inline(never)]
+#[allow(clippy::too_many_arguments)]
+fn emit(
+    req: &web_sys::Request,
+    d: &Decision,
+    parts: &Parts,
+    started: f64,
+    key_fetch: bool,
+    plain_allow: bool,
+    rate: f64,
+    logged: bool,
+) {
     let analytics = with_app(|a| a.analytics.clone()).flatten();
     let Some(event) = with_app(|app| parts.with(|r| app.gate.describe(r, d))) else {
         return;

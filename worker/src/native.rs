@@ -78,10 +78,32 @@ fn set_slot(index: u32, state: Slot) {
     });
 }
 
+/// A key's public numbers as js/native.js `jwkOf` takes them: the type
+/// (1 RSA: `n`, `e`; 2, 3, 4 EC on P-256, P-384, P-521: `x`, `y`; 5
+/// Ed25519: `x`; 9 none, for an HMAC secret, which never leaves the core)
+/// and two byte strings. JS writes the JWK: base64url there costs a new
+/// isolate nothing to compile, where serde's writer in wasm does.
+fn raw(material: &KeyMaterial) -> (u32, &[u8], &[u8]) {
+    match material {
+        KeyMaterial::Rsa { n, e } => (1, n, e),
+        KeyMaterial::Ec { curve, x, y } => {
+            let kind = match curve {
+                edgeward::keys::Curve::P256 => 2,
+                edgeward::keys::Curve::P384 => 3,
+                edgeward::keys::Curve::P521 => 4,
+            };
+            (kind, x, y)
+        }
+        KeyMaterial::Ed25519 { x } => (5, x, &[]),
+        KeyMaterial::Hmac { .. } => (9, &[], &[]),
+    }
+}
+
 /// Loads `key` into slot `index`: Native, Ring (refused), or `None` when
 /// node:crypto is not loaded.
 fn load_slot(index: u32, key: &PublicKey) -> Option<Slot> {
-    let state = match native_add_key(index, &key.to_jwk().to_string()) {
+    let (kind, a, b) = raw(&key.material);
+    let state = match native_add_key(index, kind, a, b) {
         1 => Slot::Native,
         -3 => return None,
         _ => Slot::Ring,
@@ -95,11 +117,19 @@ extern "C" {
     #[wasm_bindgen(js_name = nativeLoad)]
     fn native_load() -> bool;
     #[wasm_bindgen(js_name = nativeAddKey)]
-    fn native_add_key(slot: u32, jwk: &str) -> i32;
+    fn native_add_key(slot: u32, kind: u32, a: &[u8], b: &[u8]) -> i32;
     #[wasm_bindgen(js_name = nativeVerify)]
     fn native_verify(hash: u32, slot: u32, msg: &[u8], sig: &[u8]) -> i32;
     #[wasm_bindgen(js_name = webVerify)]
-    fn web_verify(alg: &str, slot: u32, jwk: &str, msg: &[u8], sig: &[u8]) -> js_sys::Promise;
+    fn web_verify(
+        alg: &str,
+        slot: u32,
+        kind: u32,
+        a: &[u8],
+        b: &[u8],
+        msg: &[u8],
+        sig: &[u8],
+    ) -> js_sys::Promise;
     /// `{check, verdict}`: what src/lib.rs `fetch_fast` answers js/entry.mjs
     /// for a check waiting on WebCrypto.
     pub fn awaiting(check: u32, verdict: &js_sys::Promise) -> JsValue;
@@ -115,8 +145,8 @@ pub enum Web {
     Started(js_sys::Promise),
 }
 
-/// Starts verifying `c` with WebCrypto: the key goes by its slot, and as a
-/// JWK only the first time WebCrypto sees it in that slot.
+/// Starts verifying `c` with WebCrypto: the key goes by its slot, and as
+/// its numbers ([`raw`]) only the first time WebCrypto sees it in that slot.
 pub fn start_web(c: &edgeward::SignatureCheck) -> Web {
     if let Some((_, width)) = params(c.alg).filter(|(_, w)| *w > 0) {
         if c.signature.len() != 2 * width {
@@ -125,15 +155,18 @@ pub fn start_web(c: &edgeward::SignatureCheck) -> Web {
     }
     let (slot, _) = slot_of(&c.key);
     let handed = SLOTS.with(|t| std::mem::replace(&mut t.borrow_mut()[slot as usize].2, true));
-    let jwk = if handed {
-        String::new()
+    // Kind 0 with no numbers: the slot's key as handed before.
+    let (kind, a, b) = if handed {
+        (0, &[][..], &[][..])
     } else {
-        c.key.to_jwk().to_string()
+        raw(&c.key.material)
     };
     Web::Started(web_verify(
         edgeward::keys::alg_name(c.alg),
         slot,
-        &jwk,
+        kind,
+        a,
+        b,
         &c.message,
         &c.signature,
     ))
