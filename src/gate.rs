@@ -439,6 +439,32 @@ impl<B: SignatureBackend> Gate<B> {
         (outcome, steps)
     }
 
+    /// Runs the steps of a check of `req` that need no keys (route match,
+    /// token extraction, JWS and claims parsing, issuer, claim checks) and
+    /// keeps nothing: no verdict, no cache entry, no key fetch, no trace.
+    /// For a host that waits on I/O before its first check (a new Worker
+    /// isolate reading its key snapshot): in wasm each function is compiled
+    /// on its first call, and this spends the wait on compiling what that
+    /// check then runs. It decides nothing: only [`Gate::check`] does.
+    pub fn rehearse(&self, req: &Request, now: i64) {
+        if let Ok(segments) = split_path(req.path_only()) {
+            std::hint::black_box(self.policy.matches(req.method, &segments));
+        }
+        let Ok(Some(presented)) = extract(req, &self.config.token) else {
+            return;
+        };
+        let Ok(jws) = jws::parse(&presented.token) else {
+            return;
+        };
+        if let Ok(idx) = claims::issuer(&jws.claims).map(|iss| self.issuer_index(iss, &jws.claims))
+        {
+            if let Some(icfg) = idx.ok().and_then(|i| self.config.issuers.get(i)) {
+                let _ = std::hint::black_box(claims::check(&jws.claims, &jws.header, icfg, now));
+            }
+        }
+        std::hint::black_box(jws);
+    }
+
     /// Verifies a token alone: signature and claims, no route policy (the
     /// issuer's tenant list still applies).
     pub fn verify(&mut self, token: &str, now: i64) -> Verification {

@@ -765,6 +765,96 @@ fn snapshot_round_trip_and_shared_cooldown() {
     );
 }
 
+/// `rehearse` runs a check's keyless steps and keeps nothing: no key fetch
+/// starts, no verdict or refusal is cached, and every later check decides
+/// as on a gate that never rehearsed.
+#[test]
+fn rehearsal_keeps_nothing() {
+    use edgeward::CacheUse;
+    let (mut gate, mut idp, s) = setup(Algorithm::RS256);
+    let (mut plain, _, _) = setup(Algorithm::RS256);
+    let good = s.mint(&claims("a", "orders:read"));
+    let mut expired = claims("a", "orders:read");
+    expired["exp"] = json!(NOW - 3600);
+    let expired = s.mint(&expired);
+    let forged = format!("{}x", &good[..good.len() - 1]);
+    let auths: Vec<String> = [
+        good.as_str(),
+        expired.as_str(),
+        forged.as_str(),
+        "a.b.c",
+        "nodots",
+    ]
+    .iter()
+    .map(|t| format!("Bearer {t}"))
+    .collect();
+    let request = |path, auth: Option<&str>| -> Vec<(&'static str, String)> {
+        let _ = path;
+        auth.map(|a| vec![("authorization", a.to_string())])
+            .unwrap_or_default()
+    };
+    let paths = [
+        "/orders/1",
+        "/health",
+        "/admin/x",
+        "/nowhere",
+        "/orders/%zz",
+    ];
+    // No keys yet: rehearsing every request starts no fetch.
+    for path in paths {
+        for auth in auths.iter().map(|a| Some(a.as_str())).chain([None]) {
+            let h = request(path, auth);
+            let headers: Vec<(&str, &str)> = h.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            let req = Request {
+                method: "GET",
+                path,
+                headers: &headers,
+            };
+            gate.rehearse(&req, NOW);
+        }
+    }
+    let auth = &auths[0];
+    let req = Request {
+        method: "GET",
+        path: "/orders/1",
+        headers: &[("authorization", auth)],
+    };
+    match gate.check(&req, NOW) {
+        Outcome::NeedKeys(f) => {
+            assert!(f.start, "a rehearsal left a key fetch in flight");
+            idp.answer(&mut gate, &f, NOW);
+        }
+        Outcome::Decided(d) => panic!("decided with no keys: {d:?}"),
+    }
+    // With keys: every request decides as on the gate that never rehearsed,
+    // and each token's first check is no cache hit.
+    let mut seen = std::collections::HashSet::new();
+    for path in paths {
+        for auth in auths.iter().map(|a| Some(a.as_str())).chain([None]) {
+            let h = request(path, auth);
+            let headers: Vec<(&str, &str)> = h.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            let req = Request {
+                method: "GET",
+                path,
+                headers: &headers,
+            };
+            gate.rehearse(&req, NOW);
+            let a = run(&mut gate, &mut idp, "GET", path, &headers, NOW);
+            let cache = gate.jwt_cache();
+            let b = run(&mut plain, &mut idp, "GET", path, &headers, NOW);
+            assert_eq!(format!("{a:?}"), format!("{b:?}"), "{path} {auth:?}");
+            assert_eq!(cache, plain.jwt_cache(), "{path} {auth:?}");
+            if seen.insert(auth) {
+                assert_ne!(
+                    cache,
+                    Some(CacheUse::Hit),
+                    "{path} {auth:?}: a rehearsal cached"
+                );
+            }
+        }
+    }
+}
+
 #[test]
 fn verdict_cache_respects_exp_and_route() {
     let (mut gate, mut idp, s) = setup(Algorithm::ES256);

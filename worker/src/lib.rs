@@ -210,12 +210,31 @@ pub fn adopt_snapshot(
         let held = issuer
             .as_deref()
             .map_or(0, |i| app.gate.keys().keys(i).len());
-        log::line(json!({
-            "event": "key_load", "source": "kv", "issuer": issuer, "key": key,
-            "found": found, "adopted": adopted, "keys": held, "error": error,
-            "prefetched": prefetched, "duration_ms": duration_ms,
-        }));
+        let key = key.clone();
+        log::line_later(move || {
+            json!({
+                "event": "key_load", "source": "kv", "issuer": issuer, "key": key,
+                "found": found, "adopted": adopted, "keys": held, "error": error,
+                "prefetched": prefetched, "duration_ms": duration_ms,
+            })
+        });
     });
+}
+
+/// A new isolate's first request, while js/entry.mjs waits for its key
+/// snapshots from KV: the steps of its check that need no keys, run and
+/// thrown away ([`edgeward::Gate::rehearse`]). V8 compiles each wasm
+/// function on its first call (and drops that code whenever another isolate
+/// starts in the process), so this moves compiling them into the KV read's
+/// wait, off the first verdict's path. Decides nothing and changes no state.
+#[wasm_bindgen]
+pub fn rehearse(req: web_sys::Request) {
+    let Some(wanted) = with_app(|a| a.wanted_headers.clone()) else {
+        return;
+    };
+    let parts = Parts::from_request(&req, &wanted);
+    let now = clock_for(&parts).at(now_ms());
+    with_app(|app| parts.with(|r| app.gate.rehearse(r, now)));
 }
 
 /// The phase for the async path: ready, or the settings' error. A Worker

@@ -384,13 +384,13 @@ describe("signatures WebCrypto verifies (two-phase checks)", () => {
       const { privateKey, publicKey } = await jose.generateKeyPair(alg, { extractable: true, ...opts });
       const kid = `web-${alg.toLowerCase()}`;
       keys.push({ ...(await jose.exportJWK(publicKey)), kid, alg, use: "sig" });
-      signers[alg] = (sub) =>
+      signers[alg] = (sub, exp = "10m", aud = RESOURCES.rs256) =>
         new jose.SignJWT({ sub, scope: "orders:read" })
           .setProtectedHeader({ alg, kid, typ: "at+jwt" })
           .setIssuer(jwksSrv.url)
-          .setAudience(RESOURCES.rs256)
+          .setAudience(aud)
           .setIssuedAt()
-          .setExpirationTime("10m")
+          .setExpirationTime(exp)
           .sign(privateKey);
     }
     jwksSrv = await startServer((req, res) => {
@@ -464,6 +464,37 @@ describe("signatures WebCrypto verifies (two-phase checks)", () => {
         } finally {
           await w.stop();
         }
+      }
+    }
+  });
+
+  // A new isolate runs the keyless part of its first request's check while
+  // the snapshot is read (src/lib.rs `rehearse`) and throws it away: the
+  // check that decides refuses what it must, and the tokens after it are
+  // decided as if nothing ran before.
+  it("a new isolate's first request, rehearsed while KV is read: expired, wrong-audience and malformed tokens are refused with their reasons and reach nothing; a valid token then passes", async () => {
+    const now = Math.floor(Date.now() / 1000);
+    const firsts = [
+      ["expired", await signers.ES256("late", now - 600), "token_expired"],
+      ["wrong audience", await signers.RS256("aud", "10m", "https://elsewhere.example"), "audience_invalid"],
+      ["malformed", "eyJhbGciOiJFUzI1NiJ9.e30", "token_malformed"],
+    ];
+    for (const [what, token, reason] of firsts) {
+      const w = await startWorker({ config, origin: origin.url, kvPersist: kvDir });
+      try {
+        const before = origin.seen.length;
+        const r = await w.fetch("/orders/1", { headers: bearer(token) });
+        assert.equal(r.status, 401, what);
+        assert.equal((await r.json()).reason, reason, what);
+        assert.equal(origin.seen.length, before, `${what}: the origin was reached`);
+        const again = await w.fetch("/orders/1", { headers: bearer(token) });
+        assert.equal(again.status, 401, `${what}, again`);
+        await again.arrayBuffer();
+        await expectAllowed(w, await signers.ES256(`after-${what}`), `after-${what}`, `${what}: then a valid token`);
+        const load = await until(() => w.logs.find((l) => l.event === "key_load" && l.source === "kv"));
+        assert.equal(load.adopted, true, `${what}: the snapshot was adopted`);
+      } finally {
+        await w.stop();
       }
     }
   });
