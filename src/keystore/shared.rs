@@ -35,6 +35,7 @@
 use super::{Entry, FetchKind, Freshness, KeyFetch, KeyStore, Snapshot, Why, FLIGHT_GRACE};
 use crate::keys::PublicKey;
 use serde::Serialize;
+use serde_json::Value;
 
 /// What the host's shared tier can do.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -125,20 +126,35 @@ struct Meta {
     fresh_until: i64,
     kid_refetch_at: Option<i64>,
     failed_at: Option<i64>,
-    /// The key set, as sorted JWK texts.
-    keys: Vec<String>,
+    keys: Jwks,
+}
+
+/// A snapshot's keys (JWK objects), equal to another's when each key occurs
+/// as often in both, in any order, compared member by member: no JSON
+/// writer on the path that adopts a snapshot, which a new Worker isolate's
+/// first request takes (V8 compiles each wasm function on first call).
+#[derive(Clone, Debug, Eq)]
+struct Jwks(Vec<Value>);
+
+impl PartialEq for Jwks {
+    fn eq(&self, other: &Jwks) -> bool {
+        let count = |set: &[Value], k: &Value| set.iter().filter(|x| *x == k).count();
+        self.0.len() == other.0.len()
+            && self
+                .0
+                .iter()
+                .all(|k| count(&self.0, k) == count(&other.0, k))
+    }
 }
 
 impl Meta {
     fn of(snap: &Snapshot) -> Meta {
-        let mut keys: Vec<String> = snap.keys.iter().map(|k| k.to_string()).collect();
-        keys.sort_unstable();
         Meta {
             fetched_at: snap.fetched_at,
             fresh_until: snap.fresh_until,
             kid_refetch_at: snap.kid_refetch_at,
             failed_at: snap.failed_at,
-            keys,
+            keys: Jwks(snap.keys.clone()),
         }
     }
 }
@@ -289,7 +305,7 @@ impl KeyStore {
         let fleet_cooling = match &e.shared.copy {
             Some(Copy::Snapshot(m)) => {
                 recent(m.failed_at)
-                    || (!m.keys.is_empty() && recent(Some(m.fetched_at)))
+                    || (!m.keys.0.is_empty() && recent(Some(m.fetched_at)))
                     || (matches!(flight.why, Why::UnknownKid(_) | Why::Rotation)
                         && recent(m.kid_refetch_at))
             }
@@ -411,5 +427,31 @@ fn answers(e: &Entry, why: &Why, now: i64) -> bool {
             .iter()
             .any(|k: &PublicKey| k.kid.as_deref() == Some(kid)),
         Why::Refresh | Why::Operator => e.freshness(now) == Freshness::Fresh,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Jwks;
+    use serde_json::json;
+
+    #[test]
+    fn key_sets_compare_as_multisets_member_by_member() {
+        let a = json!({"kty": "EC", "crv": "P-256", "x": "AA", "y": "BB", "kid": "a"});
+        let b = json!({"kty": "RSA", "n": "CC", "e": "AQAB", "kid": "b", "key_ops": ["verify"]});
+        let b_reordered =
+            json!({"kid": "b", "key_ops": ["verify"], "e": "AQAB", "n": "CC", "kty": "RSA"});
+        let set = |v: &[&serde_json::Value]| Jwks(v.iter().map(|k| (*k).clone()).collect());
+        assert_eq!(set(&[&a, &b]), set(&[&b_reordered, &a]));
+        assert_ne!(set(&[&a, &b]), set(&[&a]));
+        assert_ne!(set(&[&a, &a, &b]), set(&[&a, &b, &b]));
+        assert_eq!(set(&[&a, &a, &b]), set(&[&a, &b, &a]));
+        let mut other_kid = b.clone();
+        other_kid["kid"] = json!("c");
+        assert_ne!(set(&[&a, &b]), set(&[&a, &other_kid]));
+        let mut other_ops = b.clone();
+        other_ops["key_ops"] = json!(["verify", "sign"]);
+        assert_ne!(set(&[&a, &b]), set(&[&a, &other_ops]));
+        assert_eq!(set(&[]), set(&[]));
     }
 }
