@@ -86,7 +86,7 @@ pub struct Step {
 struct Trace<'a>(Option<&'a mut Vec<Step>>);
 
 impl Trace<'_> {
-    fn note(&mut self, step: &'static str, ok: bool, detail: impl FnOnce() -> String) {
+    fn note(&mut self, step: &'static str, ok: bool, detail: &dyn Fn() -> String) {
         if let Some(steps) = self.0.as_mut() {
             steps.push(Step {
                 step,
@@ -628,7 +628,7 @@ impl<B: SignatureBackend> Gate<B> {
         if issuer.tenants.is_empty() || tenant.is_some_and(|t| issuer.tenants.contains(t)) {
             return Ok(());
         }
-        trace.note("tenant", false, || {
+        trace.note("tenant", false, &|| {
             format!(
                 "tenant {tenant:?} is not in the issuer's tenants {:?}",
                 issuer.tenants
@@ -681,18 +681,18 @@ impl<B: SignatureBackend> Gate<B> {
         self.observed = Observed::default();
         Ok(match self.decide(req, now, trace, &mut identity) {
             Ok(Some(answer)) => {
-                trace.note("decision", true, || {
+                trace.note("decision", true, &|| {
                     "answered by the gate (CORS preflight)".into()
                 });
                 Outcome::Decided(Decision::Answer(answer))
             }
             Ok(None) => {
                 let who = identity.unwrap_or_else(|| Arc::new(Identity::anonymous()));
-                trace.note("decision", true, || "allow".into());
+                trace.note("decision", true, &|| "allow".into());
                 Outcome::Decided(self.allow(who, None, req, now))
             }
             Err(Fail::Keys(f)) => {
-                trace.note("keys", false, || {
+                trace.note("keys", false, &|| {
                     format!("keys for {} must be fetched from {}", f.issuer, f.url)
                 });
                 Outcome::NeedKeys(f)
@@ -706,7 +706,7 @@ impl<B: SignatureBackend> Gate<B> {
                     _ => bad_signature(self),
                 };
                 deny.extra_headers = self.cors_headers(req);
-                trace.note("decision", false, || {
+                trace.note("decision", false, &|| {
                     format!(
                         "deny {} {}: {}",
                         deny.status,
@@ -736,26 +736,7 @@ impl<B: SignatureBackend> Gate<B> {
     ) -> Result<Option<Answer>, Fail> {
         if let Some((path, json, _)) = &self.resource {
             if req.path_only() == path && matches!(req.method, "GET" | "HEAD" | "OPTIONS") {
-                trace.note("route", true, || {
-                    "the protected-resource metadata (RFC 9728), served by the gate".into()
-                });
-                let mut headers =
-                    vec![("access-control-allow-origin".to_string(), "*".to_string())];
-                if req.method == "OPTIONS" {
-                    headers.push(("access-control-allow-methods".into(), "GET, HEAD".into()));
-                    return Ok(Some(Answer {
-                        status: 204,
-                        headers,
-                        body: String::new(),
-                    }));
-                }
-                headers.push(("content-type".into(), "application/json".into()));
-                headers.push(("cache-control".into(), "public, max-age=3600".into()));
-                return Ok(Some(Answer {
-                    status: 200,
-                    headers,
-                    body: json.clone(),
-                }));
+                return Ok(Some(resource_answer(req, json, trace)));
             }
         }
         if let Some(a) = self
@@ -764,25 +745,14 @@ impl<B: SignatureBackend> Gate<B> {
             .filter(|a| req.path_only() == a.jwks_path())
         {
             if matches!(req.method, "GET" | "HEAD") {
-                trace.note("route", true, || {
-                    "the identity assertion's key set, served by the gate".into()
-                });
-                return Ok(Some(Answer {
-                    status: 200,
-                    headers: vec![
-                        ("content-type".into(), "application/jwk-set+json".into()),
-                        ("cache-control".into(), "public, max-age=300".into()),
-                        ("access-control-allow-origin".into(), "*".into()),
-                    ],
-                    body: a.jwks().to_owned(),
-                }));
+                return Ok(Some(assertion_jwks_answer(a.jwks(), trace)));
             }
         }
         // A request target has no fragment (RFC 9112 3.2), but Node passes
         // `#x` on in `req.url` and routers then cut it: refuse rather than
         // match a path the origin will not see.
         if req.path.contains('#') {
-            trace.note("path", false, || {
+            trace.note("path", false, &|| {
                 "fragment (#) in the request target".into()
             });
             return Err(Fail::Deny(
@@ -792,7 +762,7 @@ impl<B: SignatureBackend> Gate<B> {
             ));
         }
         let segments = split_path(req.path_only()).map_err(|e| {
-            trace.note("path", false, || e.to_string());
+            trace.note("path", false, &|| e.to_string());
             Fail::Deny(Reason::PathInvalid, e.into(), None)
         })?;
         let policy = Arc::clone(&self.policy);
@@ -800,11 +770,11 @@ impl<B: SignatureBackend> Gate<B> {
         self.observed.route = routes.first().and_then(|r| r.route).map(|r| r.index);
         if self.config.policy.method_override == MethodOverride::Evaluate {
             let named = method_overrides(req).map_err(|detail| {
-                trace.note("method_override", false, || detail.clone());
+                trace.note("method_override", false, &|| detail.clone());
                 Fail::Deny(Reason::PathInvalid, detail, None)
             })?;
             for (method, source) in named.into_iter().filter(|(m, _)| m != req.method) {
-                trace.note("method_override", true, || {
+                trace.note("method_override", true, &|| {
                     format!("{source} names {method}: the routes for {method} apply too")
                 });
                 for m in policy.matches(&method, &segments) {
@@ -816,7 +786,7 @@ impl<B: SignatureBackend> Gate<B> {
             }
         }
         for (i, route) in routes.iter().enumerate() {
-            trace.note("route", route.access != Access::Deny, || {
+            trace.note("route", route.access != Access::Deny, &|| {
                 let how = if i == 0 {
                     "matches"
                 } else {
@@ -855,7 +825,7 @@ impl<B: SignatureBackend> Gate<B> {
                 .iter()
                 .all(|r| r.route.is_some_and(|r| r.config.forward_preflight))
             {
-                trace.note("preflight", true, || {
+                trace.note("preflight", true, &|| {
                     "CORS preflight goes to the origin (forward_preflight)".into()
                 });
                 return Ok(None);
@@ -869,24 +839,24 @@ impl<B: SignatureBackend> Gate<B> {
         }
         let required = routes.iter().any(|r| r.access == Access::Authenticated);
         let presented = extract(req, &self.config.token).map_err(|(r, d)| {
-            trace.note("token", false, || d.into());
+            trace.note("token", false, &|| d.into());
             Fail::Deny(r, d.into(), None)
         })?;
         let Some(presented) = presented else {
             if !required {
-                trace.note("token", true, || {
+                trace.note("token", true, &|| {
                     "no access token: the route's access is optional".into()
                 });
                 return Ok(None);
             }
-            trace.note("token", false, || "no access token in the request".into());
+            trace.note("token", false, &|| "no access token in the request".into());
             return Err(Fail::Deny(
                 Reason::TokenMissing,
                 "an access token is required".into(),
                 None,
             ));
         };
-        trace.note("token", true, || {
+        trace.note("token", true, &|| {
             format!(
                 "found in {:?}, {} bytes",
                 presented.source,
@@ -928,7 +898,7 @@ impl<B: SignatureBackend> Gate<B> {
         trace: &mut Trace,
     ) -> Result<Answer, Fail> {
         let refuse = |detail: String, trace: &mut Trace| {
-            trace.note("preflight", false, || detail.clone());
+            trace.note("preflight", false, &|| detail.clone());
             Fail::Deny(Reason::PreflightRefused, detail, None)
         };
         let origin = req.header("origin").unwrap_or_default();
@@ -961,7 +931,7 @@ impl<B: SignatureBackend> Gate<B> {
                 ));
             }
         }
-        trace.note("preflight", true, || {
+        trace.note("preflight", true, &|| {
             format!("CORS preflight from {origin} for {method} answered by the gate")
         });
         let mut headers = vec![(
@@ -1048,7 +1018,7 @@ impl<B: SignatureBackend> Gate<B> {
         };
         match evaluate(route, &subject) {
             Ok(()) => {
-                trace.note("policy", true, || {
+                trace.note("policy", true, &|| {
                     format!(
                         "requirements met (scopes {:?}, roles {:?}, permissions {:?})",
                         id.scopes, id.roles, id.permissions
@@ -1057,7 +1027,7 @@ impl<B: SignatureBackend> Gate<B> {
                 Ok(())
             }
             Err(r) => {
-                trace.note("policy", false, || {
+                trace.note("policy", false, &|| {
                     format!(
                         "{} (token has scopes {:?}, roles {:?}, permissions {:?})",
                         r.detail, id.scopes, id.roles, id.permissions
@@ -1083,7 +1053,7 @@ impl<B: SignatureBackend> Gate<B> {
             }
         }
         let Some(i) = found else {
-            trace.note("api_token", false, || {
+            trace.note("api_token", false, &|| {
                 "an opaque token matches no configured API token".into()
             });
             return Err(Fail::Deny(
@@ -1093,7 +1063,7 @@ impl<B: SignatureBackend> Gate<B> {
             ));
         };
         let t = &self.config.api_tokens[i];
-        trace.note("api_token", true, || format!("API token \"{}\"", t.name));
+        trace.note("api_token", true, &|| format!("API token \"{}\"", t.name));
         Ok(Arc::new(Identity {
             kind: IdentityKind::ApiToken,
             subject: Some(t.name.clone()),
@@ -1106,14 +1076,14 @@ impl<B: SignatureBackend> Gate<B> {
         let key = self.keyer.key(token);
         if let Some(v) = self.verdicts.get(&key, now) {
             self.observed.cache = Some(CacheUse::Hit);
-            trace.note("cache", true, || {
+            trace.note("cache", true, &|| {
                 "verified earlier; verdict cache hit".into()
             });
             return Ok(v);
         }
         if let Some((reason, detail)) = self.rejects.get(&key, now) {
             self.observed.cache = Some(CacheUse::Hit);
-            trace.note("cache", false, || {
+            trace.note("cache", false, &|| {
                 format!("refused earlier ({}); negative cache hit", reason.code())
             });
             return Err(Fail::Deny(reason, detail, None));
@@ -1159,24 +1129,24 @@ impl<B: SignatureBackend> Gate<B> {
         now: i64,
         trace: &mut Trace,
     ) -> Result<Verdict, Fail> {
-        let jws = jws::parse(token).inspect_err(|f| trace.note("parse", false, || f.1.clone()))?;
-        trace.note("header", true, || jws.header_json().to_string());
-        trace.note("claims", true, || jws.claims.to_string());
+        let jws = jws::parse(token).inspect_err(|f| trace.note("parse", false, &|| f.1.clone()))?;
+        trace.note("header", true, &|| jws.header_json().to_string());
+        trace.note("claims", true, &|| jws.claims.to_string());
         let iss = claims::issuer(&jws.claims)
-            .inspect_err(|f| trace.note("issuer", false, || f.1.clone()))?;
+            .inspect_err(|f| trace.note("issuer", false, &|| f.1.clone()))?;
         let idx = match self.issuer_index(iss, &jws.claims) {
             Ok(idx) => idx,
             Err((reason, detail)) => {
-                trace.note("issuer", false, || detail.clone());
+                trace.note("issuer", false, &|| detail.clone());
                 return Err(Fail::Deny(reason, detail, None));
             }
         };
-        trace.note("issuer", true, || {
+        trace.note("issuer", true, &|| {
             format!("iss \"{iss}\" is issuers[{idx}]")
         });
         let alg = jws.header.alg;
         if !self.algs[idx].contains(&alg) {
-            trace.note("alg", false, || {
+            trace.note("alg", false, &|| {
                 format!(
                     "alg {} is not in {:?}",
                     alg_name(alg),
@@ -1193,7 +1163,7 @@ impl<B: SignatureBackend> Gate<B> {
             // Allowed by configuration, but this build cannot verify it
             // (ES512 in a wasm host without the p521 feature or native
             // crypto): a plain refusal, never a verification that can only fail.
-            trace.note("alg", false, || {
+            trace.note("alg", false, &|| {
                 format!(
                     "alg {} is allowed but the {} backend of this build cannot verify it",
                     alg_name(alg),
@@ -1206,11 +1176,11 @@ impl<B: SignatureBackend> Gate<B> {
                 None,
             ));
         }
-        trace.note("alg", true, || format!("alg {} is allowed", alg_name(alg)));
+        trace.note("alg", true, &|| format!("alg {} is allowed", alg_name(alg)));
         let icfg: &IssuerConfig = &self.config.issuers[idx];
         let times = claims::check(&jws.claims, &jws.header, icfg, now)
-            .inspect_err(|f| trace.note("claims", false, || f.1.clone()))?;
-        trace.note("claims", true, || {
+            .inspect_err(|f| trace.note("claims", false, &|| f.1.clone()))?;
+        trace.note("claims", true, &|| {
             format!(
                 "aud is one of {:?}; exp {} is after now {} (leeway {}s)",
                 icfg.audiences, times.exp, now, icfg.leeway
@@ -1224,7 +1194,7 @@ impl<B: SignatureBackend> Gate<B> {
             // one caller, so only strings and exact integers qualify.
             if let Some(Value::Number(n)) = path.and_then(|p| claim_at(&jws.claims, p)) {
                 if n.as_i64().is_none() && n.as_u64().is_none() {
-                    trace.note("claims", false, || {
+                    trace.note("claims", false, &|| {
                         format!("the {name} claim {n} is not an integer")
                     });
                     return Err(Fail::Deny(
@@ -1241,13 +1211,15 @@ impl<B: SignatureBackend> Gate<B> {
             Some(secret)
                 if matches!(alg, Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512) =>
             {
-                trace.note("key", true, || "the issuer's configured HMAC secret".into());
+                trace.note("key", true, &|| {
+                    "the issuer's configured HMAC secret".into()
+                });
                 hmac = true;
                 self.backend.verify(alg, secret, message, &jws.signature)
             }
             _ => match self.keys.select(&icfg.issuer, &jws.header, now) {
                 Selection::Candidates(keys) => {
-                    trace.note("key", true, || {
+                    trace.note("key", true, &|| {
                         let kids: Vec<_> = keys
                             .iter()
                             .map(|k| {
@@ -1289,7 +1261,7 @@ impl<B: SignatureBackend> Gate<B> {
                 }
                 Selection::Fetch(f) => return Err(Fail::Keys(f)),
                 Selection::Unusable(m) => {
-                    trace.note("key", false, || {
+                    trace.note("key", false, &|| {
                         format!("the key with kid {:?}: {m}", jws.header.kid)
                     });
                     return Err(Fail::Deny(
@@ -1299,7 +1271,7 @@ impl<B: SignatureBackend> Gate<B> {
                     ));
                 }
                 Selection::NotFound => {
-                    trace.note("key", false, || {
+                    trace.note("key", false, &|| {
                         format!(
                             "no key with kid {:?} fits {} in the issuer's key set",
                             jws.header.kid,
@@ -1313,7 +1285,7 @@ impl<B: SignatureBackend> Gate<B> {
                     ));
                 }
                 Selection::Unavailable(why) => {
-                    trace.note("key", false, || why.clone());
+                    trace.note("key", false, &|| why.clone());
                     return Err(Fail::Deny(
                         Reason::KeysUnavailable,
                         "the issuer's keys cannot be fetched right now".into(),
@@ -1322,7 +1294,7 @@ impl<B: SignatureBackend> Gate<B> {
                 }
             },
         };
-        trace.note("signature", verified, || {
+        trace.note("signature", verified, &|| {
             format!(
                 "{} signature {} ({} backend)",
                 alg_name(alg),
@@ -1344,7 +1316,7 @@ impl<B: SignatureBackend> Gate<B> {
             let configured = self.config.issuers[idx].issuer.clone();
             return match self.keys.refetch_after_bad_signature(&configured, now) {
                 Ok(f) => {
-                    trace.note("keys", false, || {
+                    trace.note("keys", false, &|| {
                         "the signature fails with keys older than the refetch cooldown: refetch"
                             .into()
                     });
@@ -1406,25 +1378,7 @@ impl<B: SignatureBackend> Gate<B> {
             }
         }
         if h.preset.oauth2_proxy() {
-            for (header, claim) in OAUTH2_PROXY_HEADERS {
-                let value = match claim {
-                    "sub" => identity.subject.as_deref().map(header_value),
-                    // Comma-separated as oauth2-proxy sends them; a comma
-                    // inside a group is encoded so the list splits right.
-                    "groups" => Some(
-                        gather(&identity.claims, &["groups".to_owned()])
-                            .iter()
-                            .map(|g| encode(g, true).replace(',', "%2C"))
-                            .collect::<Vec<_>>()
-                            .join(","),
-                    )
-                    .filter(|v| !v.is_empty()),
-                    _ => claim_text(claim_at(&identity.claims, claim)).map(|v| header_value(&v)),
-                };
-                if let Some(v) = value {
-                    put(header, v);
-                }
-            }
+            oauth2_proxy_headers(&identity, &mut put);
         }
         for (claim, header) in &h.claims {
             match claim_at(&identity.claims, claim) {
@@ -1434,11 +1388,7 @@ impl<B: SignatureBackend> Gate<B> {
             }
         }
         if self.config.mode == Mode::ReportOnly {
-            let verdict = match &report_only {
-                None => "allow".to_string(),
-                Some(d) => format!("deny; status={}; reason={}", d.status, d.reason.code()),
-            };
-            put(&h.decision, verdict);
+            put(&h.decision, report_only_verdict(&report_only));
         }
         if report_only.is_none() {
             if let Some(a) = self.assertion.as_mut() {
@@ -1501,6 +1451,88 @@ impl<B: SignatureBackend> Gate<B> {
 /// The RFC 9728 document: the identifier, the authorization servers (the
 /// issuers by default), the scopes routes name (by default), the bearer
 /// methods the token configuration reads.
+// The gate's own answers and rarely taken branches, out of line: a new
+// wasm isolate compiles each function whole on its first call, so code in a
+// hot function's body is compiled whether or not its branch runs.
+
+/// The protected-resource metadata (RFC 9728), `json`, as the gate serves it.
+#[cold]
+#[inline(never)]
+fn resource_answer(req: &Request, json: &str, trace: &mut Trace) -> Answer {
+    trace.note("route", true, &|| {
+        "the protected-resource metadata (RFC 9728), served by the gate".into()
+    });
+    let mut headers = vec![("access-control-allow-origin".to_string(), "*".to_string())];
+    if req.method == "OPTIONS" {
+        headers.push(("access-control-allow-methods".into(), "GET, HEAD".into()));
+        return Answer {
+            status: 204,
+            headers,
+            body: String::new(),
+        };
+    }
+    headers.push(("content-type".into(), "application/json".into()));
+    headers.push(("cache-control".into(), "public, max-age=3600".into()));
+    Answer {
+        status: 200,
+        headers,
+        body: json.to_owned(),
+    }
+}
+
+/// The identity assertion's key set, `jwks`, as the gate serves it.
+#[cold]
+#[inline(never)]
+fn assertion_jwks_answer(jwks: &str, trace: &mut Trace) -> Answer {
+    trace.note("route", true, &|| {
+        "the identity assertion's key set, served by the gate".into()
+    });
+    Answer {
+        status: 200,
+        headers: vec![
+            ("content-type".into(), "application/jwk-set+json".into()),
+            ("cache-control".into(), "public, max-age=300".into()),
+            ("access-control-allow-origin".into(), "*".into()),
+        ],
+        body: jwks.to_owned(),
+    }
+}
+
+/// oauth2-proxy's headers for `identity` (the `oauth2-proxy` preset).
+#[cold]
+#[inline(never)]
+fn oauth2_proxy_headers(identity: &Identity, put: &mut dyn FnMut(&str, String)) {
+    for (header, claim) in OAUTH2_PROXY_HEADERS {
+        let value = match claim {
+            "sub" => identity.subject.as_deref().map(header_value),
+            // Comma-separated as oauth2-proxy sends them; a comma
+            // inside a group is encoded so the list splits right.
+            "groups" => Some(
+                gather(&identity.claims, &["groups".to_owned()])
+                    .iter()
+                    .map(|g| encode(g, true).replace(',', "%2C"))
+                    .collect::<Vec<_>>()
+                    .join(","),
+            )
+            .filter(|v| !v.is_empty()),
+            _ => claim_text(claim_at(&identity.claims, claim)).map(|v| header_value(&v)),
+        };
+        if let Some(v) = value {
+            put(header, v);
+        }
+    }
+}
+
+/// The report-only decision header's value.
+#[cold]
+#[inline(never)]
+fn report_only_verdict(report_only: &Option<Deny>) -> String {
+    match report_only {
+        None => "allow".to_string(),
+        Some(d) => format!("deny; status={}; reason={}", d.status, d.reason.code()),
+    }
+}
+
 fn resource_metadata(config: &Config, r: &crate::config::ResourceConfig) -> String {
     let servers: Vec<&str> = if r.authorization_servers.is_empty() {
         config.issuers.iter().map(|i| i.issuer.as_str()).collect()

@@ -10,7 +10,7 @@
 // a valid token and warm KV (a KV service on loopback holding the snapshot
 // an earlier workerd wrote after fetching the keys from a loopback IdP).
 //
-//   node bench/worker/compiled.mjs [BUILD_DIR] [--alg ES256|RS256] [--top N] [--json out.json]
+//   node bench/worker/compiled.mjs [BUILD_DIR] [--alg ES256|RS256] [--top N] [--no-flush] [--json out.json]
 //   EDGEWARD_WORKER_NAMES=1 EDGEWARD_WORKER_OUT=/tmp/ew-names worker/scripts/build.sh   (Rust names)
 //
 // BUILD_DIR defaults to BENCH_EDGEWARD_DIR or the shipped build. Reported:
@@ -36,6 +36,9 @@ const build = path.resolve(positional[0] ?? edgewardDir);
 const ALG = opt("--alg", "ES256");
 const TOP = Number(opt("--top", 0));
 const jsonOut = opt("--json", null);
+// --no-flush: no idle Worker, so no other isolate starts after module
+// evaluation and what it compiled is still there at the request.
+const FLUSH = !args.includes("--no-flush");
 if (!fs.existsSync(path.join(build, "entry.mjs")) || !fs.existsSync(path.join(build, "edgeward_worker_bg.wasm"))) {
   throw new Error(`no Worker build in ${build}: worker/scripts/build.sh (usage: node bench/worker/compiled.mjs [BUILD_DIR] [--alg ES256|RS256] [--top N] [--json out.json])`);
 }
@@ -217,13 +220,13 @@ const config :Workerd.Config = (
   v8Flags = [ ${traced ? '"--trace-wasm-compilation-times"' : ""} ],
   services = [
     (name = "main", worker = .main),
-    (name = "idle", worker = .idle),
+    ${FLUSH ? '(name = "idle", worker = .idle),' : ""}
     (name = "kv", external = (address = "127.0.0.1:${kvPort}", http = ())),
     (name = "internet", network = (allow = ["public", "private", "local"])),
   ],
   sockets = [
     (name = "http", address = "127.0.0.1:${port}", http = (), service = "main"),
-    (name = "idle", address = "127.0.0.1:${idlePort}", http = (), service = "idle"),
+    ${FLUSH ? `(name = "idle", address = "127.0.0.1:${idlePort}", http = (), service = "idle"),` : ""}
   ],
 );
 const main :Workerd.Worker = (
@@ -278,7 +281,7 @@ try {
   for (let i = 0; i < 40 && !kvData.has(snapshotKey); i++) await sleep(50);
   if (!kvData.has(snapshotKey)) throw new Error(`no snapshot in KV after the warm-up; KV holds ${[...kvData.keys()].join(", ") || "nothing"}`);
   const hitsBefore = { ...idpHits };
-  const r = await run({ traced: true, touchIdle: true });
+  const r = await run({ traced: true, touchIdle: FLUSH });
   if (r.status !== 200) throw new Error(`the measured request answered ${r.status}: ${r.stderr}`);
   if (idpHits.jwks !== hitsBefore.jwks || idpHits.discovery !== hitsBefore.discovery) throw new Error("the measured isolate called the IdP: KV was not warm");
 
