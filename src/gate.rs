@@ -1448,9 +1448,6 @@ impl<B: SignatureBackend> Gate<B> {
     }
 }
 
-/// The RFC 9728 document: the identifier, the authorization servers (the
-/// issuers by default), the scopes routes name (by default), the bearer
-/// methods the token configuration reads.
 // The gate's own answers and rarely taken branches, out of line: a new
 // wasm isolate compiles each function whole on its first call, so code in a
 // hot function's body is compiled whether or not its branch runs.
@@ -1533,6 +1530,9 @@ fn report_only_verdict(report_only: &Option<Deny>) -> String {
     }
 }
 
+/// The RFC 9728 document: the identifier, the authorization servers (the
+/// issuers by default), the scopes routes name (by default), the bearer
+/// methods the token configuration reads.
 fn resource_metadata(config: &Config, r: &crate::config::ResourceConfig) -> String {
     let servers: Vec<&str> = if r.authorization_servers.is_empty() {
         config.issuers.iter().map(|i| i.issuer.as_str()).collect()
