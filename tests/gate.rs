@@ -788,11 +788,6 @@ fn rehearsal_keeps_nothing() {
     .iter()
     .map(|t| format!("Bearer {t}"))
     .collect();
-    let request = |path, auth: Option<&str>| -> Vec<(&'static str, String)> {
-        let _ = path;
-        auth.map(|a| vec![("authorization", a.to_string())])
-            .unwrap_or_default()
-    };
     let paths = [
         "/orders/1",
         "/health",
@@ -800,26 +795,29 @@ fn rehearsal_keeps_nothing() {
         "/nowhere",
         "/orders/%zz",
     ];
-    // No keys yet: rehearsing every request starts no fetch.
-    for path in paths {
-        for auth in auths.iter().map(|a| Some(a.as_str())).chain([None]) {
-            let h = request(path, auth);
-            let headers: Vec<(&str, &str)> = h.iter().map(|(k, v)| (*k, v.as_str())).collect();
-            let req = Request {
-                method: "GET",
-                path,
-                headers: &headers,
-            };
-            gate.rehearse(&req, NOW);
-        }
-    }
-    let auth = &auths[0];
-    let req = Request {
+    // Every path with every token, and with none: (path, token, headers).
+    type Case<'a> = (&'a str, Option<&'a str>, Vec<(&'a str, &'a str)>);
+    let cases: Vec<Case> = paths
+        .iter()
+        .flat_map(|path| {
+            let with = auths.iter().map(|a| Some(a.as_str()));
+            with.chain([None]).map(move |auth| {
+                let headers = auth.map(|a| vec![("authorization", a)]).unwrap_or_default();
+                (*path, auth, headers)
+            })
+        })
+        .collect();
+    let request = |path, headers| Request {
         method: "GET",
-        path: "/orders/1",
-        headers: &[("authorization", auth)],
+        path,
+        headers,
     };
-    match gate.check(&req, NOW) {
+    // No keys yet: rehearsing every request starts no fetch.
+    for (path, _, headers) in &cases {
+        gate.rehearse(&request(path, headers), NOW);
+    }
+    let first = [("authorization", auths[0].as_str())];
+    match gate.check(&request("/orders/1", &first), NOW) {
         Outcome::NeedKeys(f) => {
             assert!(f.start, "a rehearsal left a key fetch in flight");
             idp.answer(&mut gate, &f, NOW);
@@ -829,28 +827,19 @@ fn rehearsal_keeps_nothing() {
     // With keys: every request decides as on the gate that never rehearsed,
     // and each token's first check is no cache hit.
     let mut seen = std::collections::HashSet::new();
-    for path in paths {
-        for auth in auths.iter().map(|a| Some(a.as_str())).chain([None]) {
-            let h = request(path, auth);
-            let headers: Vec<(&str, &str)> = h.iter().map(|(k, v)| (*k, v.as_str())).collect();
-            let req = Request {
-                method: "GET",
-                path,
-                headers: &headers,
-            };
-            gate.rehearse(&req, NOW);
-            let a = run(&mut gate, &mut idp, "GET", path, &headers, NOW);
-            let cache = gate.jwt_cache();
-            let b = run(&mut plain, &mut idp, "GET", path, &headers, NOW);
-            assert_eq!(format!("{a:?}"), format!("{b:?}"), "{path} {auth:?}");
-            assert_eq!(cache, plain.jwt_cache(), "{path} {auth:?}");
-            if seen.insert(auth) {
-                assert_ne!(
-                    cache,
-                    Some(CacheUse::Hit),
-                    "{path} {auth:?}: a rehearsal cached"
-                );
-            }
+    for (path, auth, headers) in &cases {
+        gate.rehearse(&request(path, headers), NOW);
+        let a = run(&mut gate, &mut idp, "GET", path, headers, NOW);
+        let cache = gate.jwt_cache();
+        let b = run(&mut plain, &mut idp, "GET", path, headers, NOW);
+        assert_eq!(format!("{a:?}"), format!("{b:?}"), "{path} {auth:?}");
+        assert_eq!(cache, plain.jwt_cache(), "{path} {auth:?}");
+        if seen.insert(auth) {
+            assert_ne!(
+                cache,
+                Some(CacheUse::Hit),
+                "{path} {auth:?}: a rehearsal cached"
+            );
         }
     }
 }
