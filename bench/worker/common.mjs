@@ -1,6 +1,8 @@
 // What the Worker benchmarks share (run.mjs, profile.mjs, probe.mjs): the
 // tools from worker/node_modules, token minting, the jose bundle, and the
 // Miniflare options for the edgeward Worker, the jose Worker and the floor.
+import fs from "node:fs";
+import net from "node:net";
 import path from "node:path";
 import { createRequire } from "node:module";
 import { fileURLToPath, pathToFileURL } from "node:url";
@@ -85,3 +87,53 @@ export function edgewardOptions(dir, bindings, { entry = "entry.mjs", ...more } 
 
 /** Forwarding alone, no token check: the floor both gates stand on. */
 export const FLOOR_SCRIPT = `export default { fetch(r, env) { const u = new URL(r.url); const h = new Headers(r.headers); h.delete("host"); h.set("x-auth-subject", "floor"); return fetch(env.ORIGIN + u.pathname + u.search, { method: r.method, headers: h, body: r.body, redirect: "manual" }); } }`;
+
+/** A free loopback port (bound, then released). */
+export const freePort = () =>
+  new Promise((resolve) => {
+    const srv = net.createServer().listen(0, "127.0.0.1", () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+
+/**
+ * The `modules` of a bare `workerd serve` config for the Worker files in
+ * `dir/sub` (its JS modules and wasm, embedded as `sub/...`), `entry` first
+ * (workerd's main module).
+ */
+export function workerdModules(dir, sub, entry) {
+  const modules = [];
+  const walk = (d, rel = "") => {
+    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
+      const r = rel ? `${rel}/${e.name}` : e.name;
+      if (e.isDirectory()) walk(path.join(d, e.name), r);
+      else if (/\.m?js$/.test(e.name)) modules.push(`(name = "${r}", esModule = embed "${sub}/${r}")`);
+      else if (e.name.endsWith(".wasm")) modules.push(`(name = "${r}", wasm = embed "${sub}/${r}")`);
+    }
+  };
+  walk(path.join(dir, sub));
+  const first = `(name = "${entry}",`;
+  return modules.sort((a, b) => (a.startsWith(first) ? -1 : b.startsWith(first) ? 1 : 0));
+}
+
+/**
+ * Waits until `child` (a workerd) listens on loopback `port`; throws with
+ * its stderr (`stderr()`) when it exits or 5 s pass first.
+ */
+export async function listening(port, child, stderr) {
+  for (let i = 0; ; i++) {
+    const up = await new Promise((r) =>
+      net
+        .connect(port, "127.0.0.1")
+        .on("connect", function () {
+          this.end();
+          r(true);
+        })
+        .on("error", () => r(false)),
+    );
+    if (up) return;
+    if (i > 100 || child.exitCode !== null) throw new Error(`workerd did not start: ${stderr()}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}

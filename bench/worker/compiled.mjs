@@ -22,12 +22,11 @@
 // tracing. Loopback only; every server is stopped, workerd by PID.
 import fs from "node:fs";
 import http from "node:http";
-import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { spawn } from "node:child_process";
 import { createRequire } from "node:module";
-import { edgewardConfig, edgewardDir, jose, mint, workerDir } from "./common.mjs";
+import { edgewardConfig, edgewardDir, freePort, listening, jose, mint, workerDir, workerdModules } from "./common.mjs";
 
 const args = process.argv.slice(2);
 const opt = (name, dflt) => (args.includes(name) ? args[args.indexOf(name) + 1] : dflt);
@@ -163,13 +162,6 @@ const kvPort = await listen(kv);
 const audience = "https://api.bench";
 const config = edgewardConfig(issuer, audience);
 
-const freePort = () =>
-  new Promise((resolve) => {
-    const srv = net.createServer().listen(0, "127.0.0.1", () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
-    });
-  });
 const get = (port, token) =>
   new Promise((resolve, reject) => {
     http
@@ -200,17 +192,7 @@ export default {
 `,
   );
   fs.writeFileSync(path.join(dir, "idle.mjs"), `export default { fetch() { return new Response("idle"); } };\n`);
-  const modules = [];
-  const walk = (d, rel = "") => {
-    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
-      const r = rel ? `${rel}/${e.name}` : e.name;
-      if (e.isDirectory()) walk(path.join(d, e.name), r);
-      else if (/\.m?js$/.test(e.name)) modules.push(`(name = "${r}", esModule = embed "w/${r}")`);
-      else if (e.name.endsWith(".wasm")) modules.push(`(name = "${r}", wasm = embed "w/${r}")`);
-    }
-  };
-  walk(path.join(dir, "w"));
-  modules.sort((a, b) => (a.includes('"compiled-entry.mjs"') ? -1 : b.includes('"compiled-entry.mjs"') ? 1 : 0));
+  const modules = workerdModules(dir, "w", "compiled-entry.mjs");
   const [port, idlePort] = [await freePort(), await freePort()];
   const text = (s) => JSON.stringify(s);
   fs.writeFileSync(
@@ -252,11 +234,7 @@ const idle :Workerd.Worker = (
   child.stdout.on("data", (d) => (out += d));
   child.stderr.on("data", (d) => (stderr += d));
   try {
-    for (let i = 0; ; i++) {
-      if (await new Promise((r) => net.connect(port, "127.0.0.1").on("connect", function () { this.end(); r(true); }).on("error", () => r(false)))) break;
-      if (i > 100 || child.exitCode !== null) throw new Error(`workerd did not start: ${stderr}`);
-      await sleep(50);
-    }
+    await listening(port, child, () => stderr);
     if (touchIdle) {
       await new Promise((r, j) => http.get({ host: "127.0.0.1", port: idlePort, path: "/" }, (res) => res.resume().on("end", r)).on("error", j));
     }

@@ -15,12 +15,11 @@
 // ms. Loopback only; workerd is stopped by PID.
 import fs from "node:fs";
 import http from "node:http";
-import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { spawn } from "node:child_process";
 import { createRequire } from "node:module";
-import { workerDir } from "./common.mjs";
+import { freePort, listening, workerDir, workerdModules } from "./common.mjs";
 
 const build = path.resolve(process.argv[2] ?? "");
 const atEval = process.argv.includes("--at-eval");
@@ -34,13 +33,6 @@ if (!fs.existsSync(path.join(build, "edgeward_worker_bg.wasm")) || (flagsAt > 0 
 const workerd = createRequire(path.join(workerDir, "package.json")).resolve("@cloudflare/workerd-linux-64/bin/workerd");
 const SEQUENCE = [0, 1, 1, 5, 5];
 
-const freePort = () =>
-  new Promise((resolve) => {
-    const s = net.createServer().listen(0, "127.0.0.1", () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
 const get = (port, n) =>
   new Promise((resolve, reject) => {
     http
@@ -76,17 +68,7 @@ export default {
 `,
   );
   fs.writeFileSync(path.join(dir, "idle.mjs"), `export default { fetch() { return new Response("idle"); } };\n`);
-  const modules = [];
-  const walk = (d, rel = "") => {
-    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
-      const r = rel ? `${rel}/${e.name}` : e.name;
-      if (e.isDirectory()) walk(path.join(d, e.name), r);
-      else if (/\.m?js$/.test(e.name)) modules.push(`(name = "${r}", esModule = embed "w/${r}")`);
-      else if (e.name.endsWith(".wasm")) modules.push(`(name = "${r}", wasm = embed "w/${r}")`);
-    }
-  };
-  walk(path.join(dir, "w"));
-  modules.sort((a, b) => (a.includes('"first-entry.mjs"') ? -1 : b.includes('"first-entry.mjs"') ? 1 : 0));
+  const modules = workerdModules(dir, "w", "first-entry.mjs");
   const port = await freePort();
   const services = ['(name = "main", worker = .main)'];
   for (let i = 0; i < idle; i++) services.push(`(name = "idle${i}", worker = .idle)`);
@@ -113,11 +95,7 @@ const idle :Workerd.Worker = (
   let stderr = "";
   child.stderr.on("data", (d) => (stderr += d));
   try {
-    for (let i = 0; ; i++) {
-      if (await new Promise((r) => net.connect(port, "127.0.0.1").on("connect", function () { this.end(); r(true); }).on("error", () => r(false)))) break;
-      if (i > 100 || child.exitCode !== null) throw new Error(`workerd did not start: ${stderr}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    await listening(port, child, () => stderr);
     const out = [];
     for (const n of SEQUENCE) {
       const before = cpuMs(child.pid);
