@@ -48,7 +48,6 @@ use crate::config::{
     IssuerConfig, KeyCacheConfig, MethodOverride, Mode, Need, PolicyConfig, ResourceConfig,
     RouteConfig, SecretText, TokenConfig, VerdictCacheConfig,
 };
-use crate::keystore::Snapshot;
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Unexpected, Visitor};
 use std::collections::BTreeMap;
 use std::fmt;
@@ -128,10 +127,6 @@ kinds! {
     Access(Access => Access, same),
     MethodOverride(MethodOverride => MethodOverride, same),
     Preset(HeaderPreset => HeaderPreset, same),
-    U32(u32 => u32, same),
-    I64(i64 => i64, same),
-    OptI64(Option<i64> => Option<i64>, same),
-    Values(Vec<serde_json::Value> => Vec<serde_json::Value>, same),
     OptJson(Box<Option<serde_json::Value>> => Option<serde_json::Value>, unbox),
     Token(Box<TokenConfig> => TokenConfig, unbox),
     Keys(Box<KeyCacheConfig> => KeyCacheConfig, unbox),
@@ -556,18 +551,6 @@ table!(ApiTokenConfig("ApiTokenConfig", 3) {
     name: Str = [required],
     sha256: Str = [required],
     scopes: Strs = [Default::default()],
-});
-
-table!(Snapshot("Snapshot", 9) {
-    v: U32 = [required],
-    iss: Str = [required],
-    jwks_uri: OptStr = [Default::default()],
-    fetched_at: I64 = [required],
-    fresh_until: I64 = [required],
-    usable_until: I64 = [required],
-    kid_refetch_at: OptI64 = [Default::default()],
-    failed_at: OptI64 = [Default::default()],
-    keys: Values = [required],
 });
 
 /// A unit-variant enum's table (as its derive's: `deserialize_enum`, a

@@ -155,10 +155,9 @@ pub const FLIGHT_GRACE: i64 = 2;
 /// Snapshot format version.
 pub const SNAPSHOT_VERSION: u32 = 1;
 
-/// A key set as shared. `Deserialize` is in `config_de.rs` (a table, as for
-/// the configuration), per the `#[serde(...)]` attributes here.
+/// A key set as shared: written by `Serialize` per the `#[serde(...)]`
+/// attributes here, read by [`Snapshot::read`].
 #[derive(Serialize)]
-#[serde(deny_unknown_fields)]
 pub(crate) struct Snapshot {
     pub(crate) v: u32,
     pub(crate) iss: String,
@@ -174,6 +173,74 @@ pub(crate) struct Snapshot {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) failed_at: Option<i64>,
     pub(crate) keys: Vec<Value>,
+}
+
+/// How deep a snapshot nests: the document, `keys`, a key, its `key_ops`.
+const SNAPSHOT_MAX_DEPTH: usize = 8;
+
+impl Snapshot {
+    /// Reads a snapshot: one JSON object, read as the claims of a token are
+    /// (`json::parse_strict`: duplicate members, deep nesting and trailing
+    /// bytes refused), with exactly `Snapshot`'s members, `jwks_uri`,
+    /// `kid_refetch_at` and `failed_at` optional (absent or `null`), each of
+    /// its type. Not through the configuration's reader: a new Worker isolate
+    /// adopts a snapshot in its first request, where the claims' reader is
+    /// compiled anyway and the configuration's would be compiled again.
+    pub(crate) fn read(text: &str) -> Result<Snapshot, String> {
+        let doc = crate::json::parse_strict(text.as_bytes(), SNAPSHOT_MAX_DEPTH)?;
+        let Value::Object(mut m) = doc else {
+            return Err("not a JSON object".into());
+        };
+        let mut take = |name: &str| m.remove(name).filter(|v| !v.is_null());
+        let wrong = |name: &str, what: &str| format!("\"{name}\" is not {what}");
+        let int = |v: Option<Value>, name: &str| -> Result<Option<i64>, String> {
+            v.map(|v| v.as_i64().ok_or_else(|| wrong(name, "an integer")))
+                .transpose()
+        };
+        let text = |v: Option<Value>, name: &str| -> Result<Option<String>, String> {
+            v.map(|v| match v {
+                Value::String(s) => Ok(s),
+                _ => Err(wrong(name, "a string")),
+            })
+            .transpose()
+        };
+        let need = |v: Option<i64>, name: &str| v.ok_or_else(|| format!("missing \"{name}\""));
+        let version = take("v");
+        let v = match version
+            .as_ref()
+            .map(|v| v.as_u64().and_then(|n| u32::try_from(n).ok()))
+        {
+            None => return Err("missing \"v\"".into()),
+            Some(None) => return Err(wrong("v", "a version number")),
+            Some(Some(v)) => v,
+        };
+        let iss = text(take("iss"), "iss")?.ok_or("missing \"iss\"")?;
+        let jwks_uri = text(take("jwks_uri"), "jwks_uri")?;
+        let fetched_at = need(int(take("fetched_at"), "fetched_at")?, "fetched_at")?;
+        let fresh_until = need(int(take("fresh_until"), "fresh_until")?, "fresh_until")?;
+        let usable_until = need(int(take("usable_until"), "usable_until")?, "usable_until")?;
+        let kid_refetch_at = int(take("kid_refetch_at"), "kid_refetch_at")?;
+        let failed_at = int(take("failed_at"), "failed_at")?;
+        let keys = match take("keys") {
+            Some(Value::Array(keys)) => keys,
+            Some(_) => return Err(wrong("keys", "an array")),
+            None => return Err("missing \"keys\"".into()),
+        };
+        if let Some(unknown) = m.keys().next() {
+            return Err(format!("unknown member \"{unknown}\""));
+        }
+        Ok(Snapshot {
+            v,
+            iss,
+            jwks_uri,
+            fetched_at,
+            fresh_until,
+            usable_until,
+            kid_refetch_at,
+            failed_at,
+            keys,
+        })
+    }
 }
 
 impl KeyStore {
@@ -616,9 +683,7 @@ impl KeyStore {
     }
 
     fn parse_snapshot(&self, text: &str) -> Result<(usize, Snapshot, Vec<PublicKey>), String> {
-        // From the bytes, as `Config::from_json` reads (the same result).
-        let snap: Snapshot = serde_json::from_slice(text.as_bytes())
-            .map_err(|e| format!("snapshot is not readable: {e}"))?;
+        let snap = Snapshot::read(text).map_err(|e| format!("snapshot is not readable: {e}"))?;
         if snap.v != SNAPSHOT_VERSION {
             return Err(format!(
                 "snapshot version {} is not {SNAPSHOT_VERSION}",
@@ -785,5 +850,79 @@ impl Entry {
             Some(_) if now < self.usable_until => Freshness::Stale,
             Some(_) => Freshness::Expired,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Snapshot;
+    use serde_json::json;
+
+    fn base() -> serde_json::Value {
+        json!({
+            "v": 1, "iss": "https://a.test/", "jwks_uri": "https://a.test/k",
+            "fetched_at": 100, "fresh_until": 200, "usable_until": 300,
+            "kid_refetch_at": 150, "failed_at": 120,
+            "keys": [{"kty": "OKP", "crv": "Ed25519", "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}]
+        })
+    }
+
+    #[test]
+    fn snapshots_are_read_strictly() {
+        let s = Snapshot::read(&base().to_string()).unwrap();
+        assert_eq!(
+            (s.v, s.iss.as_str(), s.fetched_at),
+            (1, "https://a.test/", 100)
+        );
+        assert_eq!(
+            (s.kid_refetch_at, s.failed_at, s.keys.len()),
+            (Some(150), Some(120), 1)
+        );
+        // What the writer leaves out may also be null.
+        for optional in ["jwks_uri", "kid_refetch_at", "failed_at"] {
+            let mut v = base();
+            v[optional] = json!(null);
+            assert!(Snapshot::read(&v.to_string()).is_ok(), "{optional}: null");
+            v.as_object_mut().unwrap().remove(optional);
+            assert!(Snapshot::read(&v.to_string()).is_ok(), "{optional}: absent");
+        }
+        let refused = |text: String, why: &str| {
+            let err = Snapshot::read(&text).err();
+            assert!(
+                err.as_deref().is_some_and(|e| e.contains(why)),
+                "{text}: {err:?}"
+            );
+        };
+        for required in [
+            "v",
+            "iss",
+            "fetched_at",
+            "fresh_until",
+            "usable_until",
+            "keys",
+        ] {
+            let mut v = base();
+            v.as_object_mut().unwrap().remove(required);
+            refused(v.to_string(), &format!("missing \"{required}\""));
+        }
+        let mut v = base();
+        v["zzz"] = json!(1);
+        refused(v.to_string(), "unknown member \"zzz\"");
+        for (field, bad) in [
+            ("v", json!(4294967296u64)),
+            ("v", json!(-1)),
+            ("fetched_at", json!(1.5)),
+            ("fresh_until", json!("200")),
+            ("iss", json!(1)),
+            ("keys", json!({})),
+        ] {
+            let mut v = base();
+            v[field] = bad.clone();
+            refused(v.to_string(), &format!("\"{field}\" is not"));
+        }
+        let text = base().to_string();
+        refused(text.replacen("{", "{\"v\":1,", 1), "duplicate");
+        refused(format!("{text} x"), "trailing");
+        refused("[1]".into(), "not a JSON object");
     }
 }
