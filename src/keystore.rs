@@ -161,16 +161,16 @@ pub const SNAPSHOT_VERSION: u32 = 1;
 pub(crate) struct Snapshot {
     pub(crate) v: u32,
     pub(crate) iss: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) jwks_uri: Option<String>,
     pub(crate) fetched_at: i64,
     pub(crate) fresh_until: i64,
     pub(crate) usable_until: i64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) kid_refetch_at: Option<i64>,
     /// The last failed fetch, when newer than the keys: shared so that the
     /// fleet does not retry an IdP that is down more than once per cooldown.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) failed_at: Option<i64>,
     pub(crate) keys: Vec<Value>,
 }
