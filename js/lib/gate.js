@@ -114,7 +114,7 @@ function freezeIdentity(id) {
 }
 
 /**
- * The identity of a `V` answer (`V[until, kind, subject, issuer, tenant,
+ * The identity of a `V` or `R` answer (`V[until, kind, subject, issuer, tenant,
  * scopes, roles, permissions, expiresAt, claims]`, js/src/lib.rs
  * `verified_answer`), deeply frozen: the same plain object, keys in the same
  * order, as JSON.parse of the identity's JSON would give, built without
@@ -326,7 +326,9 @@ class Gate {
    * the token), never computed here. A lookup hits only the very token
    * (`entry.token === token`): the short key spares hashing the whole
    * token (a SHA-256, or V8's own hash of an 800-character string) on
-   * every call, and the comparison keeps it exact.
+   * every call, and the comparison keeps it exact. A token enters on its
+   * second verify (the core's answer `R`: its verdict cache held it), so
+   * tokens seen once leave nothing here for the collector to carry.
    * Two generations, as the core's verdict cache: lookups hit #front or
    * promote from #frontOld; when #front holds half the capacity it becomes
    * #frontOld and the older one goes whole (O(1), where evicting a Map's
@@ -487,11 +489,14 @@ class Gate {
     for (let round = 0; ; round++) {
       const out = this.#verifyInput(token, now);
       const tag = out.charCodeAt(0);
-      if (tag === 86 /* V */) {
+      if (tag === 86 /* V */ || tag === 82 /* R */) {
         const a = JSON.parse(out.slice(1));
         const until = a[0];
         const identity = verifiedIdentity(a);
-        if (key !== null) this.#frontAdd(key, { token, until, identity });
+        // Kept from its second use on (R: the core's verdict cache held
+        // it): a token seen once costs no entry that the collector then
+        // carries, and a token in use is served from here from its third.
+        if (key !== null && tag === 82) this.#frontAdd(key, { token, until, identity });
         this.#due(now);
         return identity;
       }

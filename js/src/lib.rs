@@ -299,7 +299,8 @@ fn write_identity(out: &mut Vec<u8>, id: &Identity) {
     }
 }
 
-/// A verified token's answer for `gate.verify()`: `V` and a JSON array of
+/// A verified token's answer for `gate.verify()`: `V` (verified now) or
+/// `R` (a repeat: the core's verdict cache held it) and a JSON array of
 /// the core's `until` and the identity's fields in [`IdentityOut`]'s order
 /// (`kind, subject, issuer, tenant, scopes, roles, permissions, expiresAt,
 /// claims`). JS builds the identity object from it with those names, in
@@ -307,11 +308,11 @@ fn write_identity(out: &mut Vec<u8>, id: &Identity) {
 /// without the key names to write and parse on every verified token.
 /// `V[until,null]` when the identity cannot be written (JS then resolves to
 /// `null`, as it did with `IdentityOut`'s `null`).
-fn verified_answer(until: i64, id: &Identity, token_len: usize) -> String {
+fn verified_answer(tag: u8, until: i64, id: &Identity, token_len: usize) -> String {
     // Sized for a typical access token: the claims are most of the payload,
     // which is most of the token.
     let mut out = Vec::with_capacity(192 + token_len);
-    out.push(b'V');
+    out.push(tag);
     let fields = (
         until,
         id.kind,
@@ -567,13 +568,19 @@ impl WasmGate {
 
     /// Verifies a token alone. Answers `V[until,kind,subject,issuer,
     /// tenant,scopes,roles,permissions,expiresAt,claims]` (see
-    /// [`verified_answer`]), `D{...}` or `K{...}`. `until` is the core's:
-    /// when its verdict cache drops the token (`exp` + leeway, `iat` +
-    /// `max_age`, `cache.ttl`, whichever comes first). JS keeps its own
-    /// copy no longer.
+    /// [`verified_answer`]; `R[...]` when the core's verdict cache held the
+    /// token), `D{...}` or `K{...}`. `until` is the core's: when its verdict
+    /// cache drops the token (`exp` + leeway, `iat` + `max_age`,
+    /// `cache.ttl`, whichever comes first). JS keeps its own copy no longer.
     pub fn verify(&mut self, token: &str, now: f64) -> String {
         match self.gate.verify(token, now as i64) {
-            Verification::Verified(id, until) => verified_answer(until, &id, token.len()),
+            Verification::Verified(id, until) => {
+                let tag = match self.gate.jwt_cache() {
+                    Some(edgeward::CacheUse::Hit) => b'R',
+                    _ => b'V',
+                };
+                verified_answer(tag, until, &id, token.len())
+            }
             Verification::Denied(d) => format!("D{}", deny_json(&d)),
             Verification::NeedKeys(f) => format!("K{}", fetch_json(&f)),
         }

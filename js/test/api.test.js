@@ -199,8 +199,10 @@ test("verify: a repeated token is served from the cache, never past exp", async 
   const { gate } = gateWith({ now });
   const t = rs.mint({ exp: NOW + 100 });
   const a = await gate.verify(t);
-  const b = await gate.verify(t);
-  assert.equal(a, b, "the cached identity object");
+  const b = await gate.verify(t); // the core's verdict cache
+  const c = await gate.verify(t); // JS's own, from a token's second use on
+  assert.deepEqual(b, a);
+  assert.equal(c, b, "the cached identity object");
   now.t = NOW + 100 + 59; // within leeway (60 s)
   assert.equal((await gate.verify(t)).subject, "alice");
   now.t = NOW + 100 + 61;
@@ -226,11 +228,13 @@ test("verify: a token forged to end like a cached one is verified, never served 
   // The front cache finds a token by its last characters (the signature's):
   // a forgery that keeps a cached token's signature and changes its claims
   // ends the same, and must still be verified and refused. Capacity 4: the
-  // front cache turns a generation every 2 tokens, so the cached token is
-  // looked up in the newer and the older one.
+  // front cache turns a generation every 2 tokens it keeps (a token is kept
+  // from its second use), so the cached token is looked up in the newer and
+  // the older one.
   for (const signer of [rs, es]) {
     const { gate } = gateWith({}, baseConfig({ top: { cache: { capacity: 4 } } }));
     const good = signer.mint({ sub: "alice", scope: "orders:read" });
+    await gate.verify(good);
     const [h, p, sig] = good.split(".");
     const claims = JSON.parse(Buffer.from(p, "base64url").toString());
     const evil = Buffer.from(JSON.stringify({ ...claims, sub: "mallory", scope: "orders:admin" })).toString("base64url");
@@ -240,7 +244,8 @@ test("verify: a token forged to end like a cached one is verified, never served 
       assert.equal(id.subject, "alice", signer.alg);
       await rejects(gate.verify(forged), "signature_invalid");
       assert.equal(await gate.verify(good), id, `${signer.alg}: still the cached identity`);
-      await gate.verify(signer.mint({ sub: `other-${round}` }));
+      const other = signer.mint({ sub: `other-${round}` });
+      for (let use = 0; use < 2; use++) await gate.verify(other);
     }
   }
 });
@@ -252,7 +257,8 @@ test("verify: a cached token is refused once iat + max_age has passed (issue 9, 
   const config = baseConfig({ issuer: { max_age: 300, leeway: 60 }, top: { cache: { ttl: 3600 } } });
   const gate = createGate(config, { fetch: fakeFetch(jwks), now });
   const t = rs.mint({ iat: NOW - 10, exp: NOW + 7200 });
-  const first = await gate.verify(t);
+  await gate.verify(t);
+  const first = await gate.verify(t); // kept by JS from its second use
   now.t = NOW - 10 + 300 + 60 - 1; // within max_age + leeway
   assert.equal(await gate.verify(t), first, "served from the cache");
   now.t = NOW - 10 + 300 + 60 + 1; // past it, before exp and cache.ttl
