@@ -135,9 +135,11 @@ export default {
       const msgs = parts.map((p) => enc.encode(p[0] + "." + p[1]));
       const sigs = parts.map((p) => b64(p[2]));
       if (what === "nodeverify") {
-        // Slot 4095: far above the few the gate numbers. ECDSA goes to
-        // node:crypto as DER, as src/native.rs hands it over.
-        if (!native.nativeLoad() || native.nativeAddKey(4095, JSON.stringify(jwk)) !== 1) throw new Error("nodeverify: no node:crypto");
+        // Slot 4095: far above the few the gate numbers. The key as its
+        // numbers and ECDSA signatures as DER, as src/native.rs hands them
+        // over (kind 1 RSA: n, e; 2 EC P-256: x, y).
+        const [kind, a, b] = jwk.kty === "RSA" ? [1, jwk.n, jwk.e] : [2, jwk.x, jwk.y];
+        if (!native.nativeLoad() || native.nativeAddKey(4095, kind, b64(a), b64(b)) !== 1) throw new Error("nodeverify: no node:crypto");
         const der = (rs) => {
           const int = (b) => {
             let i = 0;
