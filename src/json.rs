@@ -7,6 +7,8 @@
 
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
+use std::borrow::Cow;
+use std::collections::BTreeSet;
 use std::fmt;
 
 /// Default bound on object/array nesting in token headers and payloads.
@@ -123,6 +125,170 @@ impl<'de> Visitor<'de> for Strict {
     }
 }
 
+/// Parses `bytes` as [`parse_strict`] does, accepting and refusing the same
+/// texts with the same errors, and keeps only the members of a top-level
+/// object whose name `keep` accepts: the others are read as strictly
+/// (duplicates and depth, at every level) and dropped without being built.
+/// `Ok(None)`: valid JSON, not an object. For a token's payload on a host
+/// that reads a few of its claims: a claim never read costs no allocation.
+pub(crate) fn parse_object_keeping(
+    bytes: &[u8],
+    max_depth: usize,
+    keep: &dyn Fn(&str) -> bool,
+) -> Result<Option<Map<String, Value>>, String> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let value = de
+        .deserialize_any(Keeping {
+            at: Strict::at(0, max_depth),
+            keep,
+        })
+        .map_err(|e| e.to_string())?;
+    de.end().map_err(|e| e.to_string())?;
+    Ok(value)
+}
+
+/// The top level of [`parse_object_keeping`].
+struct Keeping<'k> {
+    at: Strict,
+    keep: &'k dyn Fn(&str) -> bool,
+}
+
+impl<'de> Visitor<'de> for Keeping<'_> {
+    type Value = Option<Map<String, Value>>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
+        Skip(self.at).visit_f64(v).map(|()| None)
+    }
+    fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+        Skip(self.at).visit_seq(seq).map(|()| None)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let child = self.at.child()?;
+        let mut out = Map::new();
+        // Names of the members dropped, for the duplicate check; borrowed
+        // from the input unless escaped.
+        let mut dropped: BTreeSet<Cow<'de, str>> = BTreeSet::new();
+        while let Some(key) = map.next_key_seed(KeySeed)? {
+            if out.contains_key(key.as_ref()) || dropped.contains(&key) {
+                return Err(de::Error::custom(format!("duplicate key `{key}`")));
+            }
+            if (self.keep)(&key) {
+                out.insert(key.into_owned(), map.next_value_seed(child)?);
+            } else {
+                map.next_value_seed(Skip(child))?;
+                dropped.insert(key);
+            }
+        }
+        Ok(Some(out))
+    }
+}
+
+/// [`Strict`]'s checks on a value that is not kept: the same errors at the
+/// same places, nothing built (a nested object's member names are held
+/// only for its duplicate check).
+#[derive(Clone, Copy)]
+struct Skip(Strict);
+
+impl<'de> DeserializeSeed<'de> for Skip {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Skip {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<(), E> {
+        // As `Strict`: what `Number::from_f64` refuses.
+        if v.is_finite() {
+            Ok(())
+        } else {
+            Err(E::custom("number out of range"))
+        }
+    }
+    fn visit_str<E>(self, _: &str) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_unit<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let child = Skip(self.0.child()?);
+        while seq.next_element_seed(child)?.is_some() {}
+        Ok(())
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let child = Skip(self.0.child()?);
+        let mut seen: BTreeSet<Cow<'de, str>> = BTreeSet::new();
+        while let Some(key) = map.next_key_seed(KeySeed)? {
+            if seen.contains(&key) {
+                return Err(de::Error::custom(format!("duplicate key `{key}`")));
+            }
+            map.next_value_seed(child)?;
+            seen.insert(key);
+        }
+        Ok(())
+    }
+}
+
+/// An object member's name, borrowed from the input when it has no escapes.
+struct KeySeed;
+
+impl<'de> DeserializeSeed<'de> for KeySeed {
+    type Value = Cow<'de, str>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for KeySeed {
+    type Value = Cow<'de, str>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a string")
+    }
+    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+        Ok(Cow::Borrowed(v))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(Cow::Owned(v.to_owned()))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
+        Ok(Cow::Owned(v))
+    }
+}
+
 /// Looks a claim up by path: a leading `/` makes it a JSON pointer
 /// (`/realm_access/roles`); otherwise the literal top-level name is tried first
 /// (so `cognito:groups` and `https://example.com/roles` work), then a dotted
@@ -172,6 +338,75 @@ mod tests {
     fn rejects_trailing_garbage() {
         assert!(parse_strict(br#"{"a":1} x"#, 3).is_err());
         assert!(parse_strict(b"", 3).is_err());
+    }
+
+    /// `parse_object_keeping` against `parse_strict` and a filter of its
+    /// tree: the same texts accepted with the same errors, and the kept
+    /// members equal. Inputs: members from a list of fragments (duplicates,
+    /// escapes, depth, numbers, bad text) combined in pairs and triples.
+    #[test]
+    fn keeping_parses_as_strictly_as_the_tree() {
+        let members = [
+            r#""a":1"#,
+            r#""b":"x""#,
+            r#""a":2"#,
+            r#""\u0061":3"#,
+            r#""c":{"d":[1,{"e":null}],"f":true}"#,
+            r#""c":{"d":1,"d":2}"#,
+            r#""c":[{"d":1,"\u0064":2}]"#,
+            r#""g":[[[[1]]]]"#,
+            r#""g":{"h":{"i":{"j":1}}}"#,
+            r#""k":1e400"#,
+            r#""k":-0"#,
+            r#""k":18446744073709551616"#,
+            r#""k":1.5e-7"#,
+            r#""s":"\ud800""#,
+            r#""s":"\ud83d\ude00é""#,
+            r#""s":"\x""#,
+            r#""s":"tab	in""#,
+            r#""t":01"#,
+            r#""t":[1,]"#,
+            r#""u":{"a":1}"#,
+            r#""":0"#,
+        ];
+        let mut texts: Vec<String> = vec![
+            "{}".into(),
+            "[]".into(),
+            "1".into(),
+            "\"x\"".into(),
+            "null".into(),
+            "[{\"a\":1,\"a\":2}]".into(),
+            "{\"a\":1} x".into(),
+            "{\"a\":1".into(),
+            "".into(),
+        ];
+        for x in members {
+            texts.push(format!("{{{x}}}"));
+            for y in members {
+                texts.push(format!("{{{x},{y}}}"));
+                for z in members.iter().step_by(3) {
+                    texts.push(format!("{{{x},{y},{z}}}"));
+                }
+            }
+        }
+        let keeps: [&dyn Fn(&str) -> bool; 4] =
+            [&|_| true, &|_| false, &|k| k == "a" || k == "c", &|k| {
+                k == "b" || k == "g" || k.is_empty()
+            }];
+        for text in &texts {
+            for depth in [3, 4, 16] {
+                let tree = parse_strict(text.as_bytes(), depth);
+                for (i, keep) in keeps.iter().enumerate() {
+                    let got = parse_object_keeping(text.as_bytes(), depth, keep);
+                    let want = tree.clone().map(|v| match v {
+                        Value::Object(m) => Some(m.into_iter().filter(|(k, _)| keep(k)).collect()),
+                        _ => None,
+                    });
+                    assert_eq!(got, want, "{text} (depth {depth}, keep {i})");
+                }
+            }
+        }
+        assert!(texts.len() > 3000);
     }
 
     #[test]

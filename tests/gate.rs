@@ -2005,3 +2005,178 @@ fn two_phase_checks_decide_as_the_backend_would_and_bind_each_answer_to_its_sign
         assert_eq!(backend.verified.get(), verified + 1, "{alg:?}");
     }
 }
+
+/// A gate that keeps only the claims its configuration reads (the Worker's
+/// and Envoy's) parses a token's payload into those claims only. Every
+/// check must decide as on a gate that reads them all: a claim a check
+/// reads but the parse dropped would read as absent (an `nbf` passed over,
+/// a tenant unseen). Each token below trips one check (or none) with
+/// claims of every kind beside it, some of them malformed where only the
+/// dropped claims are.
+#[test]
+fn a_gate_keeping_only_needed_claims_decides_as_one_reading_them_all() {
+    use serde_json::Value;
+    let s = Signer::new(Algorithm::ES256, "k1");
+    let text = format!(
+        r#"[[issuers]]
+issuer = "{ISSUER}"
+jwks_uri = "{JWKS_URI}"
+audiences = ["{AUDIENCE}"]
+audience_claims = ["aud", "client_id"]
+claim_values = {{ token_use = "access" }}
+required_claims = ["jti"]
+scope_claims = ["scope", "scp"]
+role_claims = ["realm_access.roles", "/resource_access/api/roles"]
+permission_claims = ["permissions"]
+tenant_claim = "org.id"
+tenants = ["o1"]
+max_age = 600
+[[issuers]]
+issuer = "https://login.test/{{tid}}/v2.0"
+jwks_uri = "{JWKS_URI}"
+audiences = ["{AUDIENCE}"]
+tenants = ["t1"]
+subject_claim = "oid"
+[headers.claims]
+email = "x-auth-email"
+{ROUTES}"#
+    );
+    let base = json!({
+        "iss": ISSUER, "aud": AUDIENCE, "sub": "alice", "scope": "orders:read",
+        "iat": NOW - 10, "exp": NOW + 3600, "jti": "j1", "token_use": "access",
+        "org": {"id": "o1", "name": "Org One"}, "realm_access": {"roles": ["admin"]},
+        "resource_access": {"api": {"roles": ["r2"]}}, "permissions": ["p1"],
+        "email": "alice@example.com", "azp": "spa", "name": "Alice",
+        "blob": {"deep": [1, {"x": null}], "n": 1.5}, "amr": ["pwd", "mfa"],
+    });
+    let with = |edits: &[(&str, Value)]| {
+        let mut c = base.clone();
+        for (k, v) in edits {
+            if v.is_null() {
+                c.as_object_mut().unwrap().remove(*k);
+            } else {
+                c[*k] = v.clone();
+            }
+        }
+        s.mint(&c)
+    };
+    let base_text = base.to_string();
+    let raw = |insert: &str| {
+        // `insert` goes in as the payload's first members.
+        let payload = format!("{{{insert},{}", &base_text[1..]);
+        s.sign_raw(r#"{"alg":"ES256","kid":"k1","typ":"at+jwt"}"#, &payload)
+    };
+    let deep = format!("\"nest\":{}1{}", "[".repeat(17), "]".repeat(17));
+    let deep_objects = format!("\"nest\":{}1{}", "{\"a\":".repeat(17), "}".repeat(17));
+    let tokens = [
+        with(&[]),
+        with(&[("nbf", json!(NOW + 600))]),
+        with(&[("nbf", json!(NOW - 5))]),
+        with(&[("exp", json!(NOW - 100))]),
+        with(&[("exp", json!("soon"))]),
+        with(&[("iat", json!(NOW + 600))]),
+        with(&[("iat", json!(NOW - 5000))]),
+        with(&[("aud", Value::Null), ("client_id", json!(AUDIENCE))]),
+        with(&[("aud", Value::Null), ("client_id", json!("other"))]),
+        with(&[("token_use", json!("id"))]),
+        with(&[("jti", Value::Null)]),
+        with(&[("sub", json!(1.5))]),
+        with(&[("sub", json!(42))]),
+        with(&[("org", json!({"id": "o2"}))]),
+        with(&[("org", Value::Null)]),
+        with(&[("realm_access", Value::Null)]),
+        with(&[("scope", Value::Null), ("scp", json!(["orders:read"]))]),
+        with(&[("scope", json!("orders:write"))]),
+        with(&[
+            ("iss", json!("https://login.test/t1/v2.0")),
+            ("tid", json!("t1")),
+            ("oid", json!("u-1")),
+        ]),
+        with(&[
+            ("iss", json!("https://login.test/t1/v2.0")),
+            ("tid", json!("t2")),
+            ("oid", json!("u-1")),
+        ]),
+        with(&[
+            ("iss", json!("https://login.test/t1/v2.0")),
+            ("oid", json!("u-1")),
+        ]),
+        with(&[("iss", json!("https://other.test/"))]),
+        raw(r#""blob2":{"a":1,"a":2}"#),
+        raw(r#""x":1,"x":2"#),
+        raw(r#""\u0069ss":"https://evil.test/""#),
+        raw(r#""\u0061zp":"dup of a dropped claim""#),
+        raw(&deep),
+        raw(&deep_objects),
+        raw(r#""big":1e400"#),
+        raw(r#""bad":"\ud800""#),
+        raw(r#""esc":"\x""#),
+        raw(r#""ok":"\u00e9\ud83d\ude00","n":-0,"f":1.0e-5,"u":18446744073709551616"#),
+        s.sign_raw(r#"{"alg":"ES256","kid":"k1"}"#, "[1,2]"),
+        s.sign_raw(r#"{"alg":"ES256","kid":"k1"}"#, "{\"iss\":1} x"),
+    ];
+    let paths = ["/orders/1", "/admin/x", "/users/alice/x", "/users/u-1/x"];
+    let mut idp = Idp::serving(jwks(&[&s]));
+    let mut full = Gate::new(edgeward::Config::parse(&text).unwrap()).unwrap();
+    let mut slim = Gate::new(edgeward::Config::parse(&text).unwrap()).unwrap();
+    slim.keep_only_needed_claims();
+    let (mut allowed, mut refused) = (0, 0);
+    for (i, t) in tokens.iter().enumerate() {
+        let auth = format!("Bearer {t}");
+        for path in paths {
+            // Twice: verified, then from the verdict cache.
+            for round in 0..2 {
+                let h = [("authorization", auth.as_str())];
+                let a = run(&mut full, &mut idp, "GET", path, &h, NOW);
+                let b = run(&mut slim, &mut idp, "GET", path, &h, NOW);
+                let at = format!("token {i}, {path}, round {round}");
+                match (&a, &b) {
+                    (Decision::Allow(a), Decision::Allow(b)) => {
+                        allowed += 1;
+                        let (x, y) = (&a.identity, &b.identity);
+                        assert_eq!(
+                            (
+                                &x.subject,
+                                &x.issuer,
+                                &x.tenant,
+                                &x.scopes,
+                                &x.roles,
+                                &x.permissions,
+                                x.expires_at
+                            ),
+                            (
+                                &y.subject,
+                                &y.issuer,
+                                &y.tenant,
+                                &y.scopes,
+                                &y.roles,
+                                &y.permissions,
+                                y.expires_at
+                            ),
+                            "{at}"
+                        );
+                        assert_eq!(a.headers_to_set, b.headers_to_set, "{at}");
+                        // The slim identity keeps what the headers and owner rules read.
+                        assert_eq!(y.claims.get("email"), x.claims.get("email"), "{at}");
+                        assert_eq!(y.claims.get("sub"), x.claims.get("sub"), "{at}");
+                        assert!(y.claims.get("azp").is_none(), "{at}");
+                    }
+                    (Decision::Deny(a), Decision::Deny(b)) => {
+                        refused += 1;
+                        assert_eq!(
+                            (a.reason, a.status, &a.detail),
+                            (b.reason, b.status, &b.detail),
+                            "{at}"
+                        );
+                    }
+                    _ => panic!("{at}: {a:?} against {b:?}"),
+                }
+            }
+        }
+    }
+    // Both kinds were decided, and the refusals were for many reasons.
+    assert!(
+        allowed >= 20 && refused >= 150,
+        "{allowed} allowed, {refused} refused"
+    );
+}
