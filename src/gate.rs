@@ -151,10 +151,6 @@ pub struct Gate<B: SignatureBackend = RingBackend> {
     /// `Some`: identities keep only these top-level claims (see
     /// [`Gate::keep_only_needed_claims`]); `None`: all of them.
     kept_claims: Option<Vec<ClaimKey>>,
-    /// With `kept_claims`: the top-level claims a token's payload is read
-    /// into, those and every claim a check reads (the others are parsed
-    /// as strictly, and dropped unbuilt).
-    parsed_claims: Option<Vec<ClaimKey>>,
     /// RFC 9728 metadata: (path served at, JSON document, absolute URL).
     resource: Option<(String, String, String)>,
     /// `[assertion]`: mints the signed identity assertion, serves its JWKS.
@@ -167,7 +163,7 @@ pub struct Gate<B: SignatureBackend = RingBackend> {
 
 /// A top-level claim some configured path reads: exactly `name`, or (for a
 /// dotted path) any key the path starts with followed by a dot.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 struct ClaimKey {
     path: String,
     dotted: bool,
@@ -282,7 +278,6 @@ impl<B: SignatureBackend> Gate<B> {
             api_tokens,
             strip: strip.into(),
             kept_claims: None,
-            parsed_claims: None,
             assertion,
             observed: Observed::default(),
             deferral: Deferral::Off,
@@ -359,11 +354,7 @@ impl<B: SignatureBackend> Gate<B> {
     /// [`Identity::claims`] to anyone (the Worker): every cached verdict is
     /// then a few small strings instead of the whole claim set, which keeps
     /// the verdict cache's memory, and the time spent building and dropping
-    /// entries, small. A token's payload is then read into those claims and
-    /// the ones the checks read (`iss`, `exp`, `nbf`, `iat` and every
-    /// configured claim); the others are parsed as strictly (a duplicate or
-    /// too deep a nesting anywhere still refuses the token) and never built.
-    /// Verdicts already cached are dropped.
+    /// entries, small. Verdicts already cached are dropped.
     pub fn keep_only_needed_claims(&mut self) {
         let keys: Vec<ClaimKey> = self
             .config
@@ -379,41 +370,8 @@ impl<B: SignatureBackend> Gate<B> {
                     .flatten(),
             )
             .collect();
-        // What verification reads, from every issuer: the registered
-        // claims (`iss`, `exp`, `nbf`, `iat`) and each configured claim.
-        // One left out would read as absent: `nbf` passed over, a tenant
-        // unseen. tests/gate.rs holds every check to the full parse.
-        let read: Vec<ClaimKey> = ["iss", "exp", "nbf", "iat"]
-            .into_iter()
-            .chain(self.config.issuers.iter().flat_map(|i| {
-                i.audience_claims
-                    .iter()
-                    .chain(&i.scope_claims)
-                    .chain(&i.role_claims)
-                    .chain(&i.permission_claims)
-                    .chain(&i.required_claims)
-                    .chain(i.claim_values.keys())
-                    .chain([&i.subject_claim])
-                    .chain(&i.tenant_claim)
-                    .map(String::as_str)
-                    .chain(i.template_claim())
-            }))
-            .map(ClaimKey::new)
-            .collect();
-        self.parsed_claims = Some(keys.iter().map(ClaimKey::clone).chain(read).collect());
         self.kept_claims = Some(keys);
         self.verdicts.clear();
-    }
-
-    /// A token's JWS, its claims read as [`Gate::keep_only_needed_claims`]
-    /// says (all of them otherwise).
-    fn parse_jws<'t>(&self, token: &'t str) -> Result<jws::Jws<'t>, jws::Failure> {
-        match &self.parsed_claims {
-            None => jws::parse(token),
-            Some(keys) => {
-                jws::parse_keeping(token, Some(&|name| keys.iter().any(|k| k.reads(name))))
-            }
-        }
     }
 
     /// Decides `req` at `now` (Unix seconds).
@@ -499,7 +457,7 @@ impl<B: SignatureBackend> Gate<B> {
         let Ok(Some(presented)) = extract(req, &self.config.token) else {
             return;
         };
-        let Ok(jws) = self.parse_jws(&presented.token) else {
+        let Ok(jws) = jws::parse(&presented.token) else {
             return;
         };
         let issuer = claims::issuer(&jws.claims)
@@ -1176,9 +1134,7 @@ impl<B: SignatureBackend> Gate<B> {
         now: i64,
         trace: &mut Trace,
     ) -> Result<Verdict, Fail> {
-        let jws = self
-            .parse_jws(token)
-            .inspect_err(|f| trace.note("parse", false, &|| f.1.clone()))?;
+        let jws = jws::parse(token).inspect_err(|f| trace.note("parse", false, &|| f.1.clone()))?;
         trace.note("header", true, &|| jws.header_json().to_string());
         trace.note("claims", true, &|| jws.claims.to_string());
         let iss = claims::issuer(&jws.claims)

@@ -8,7 +8,7 @@
 //! configured issuer.
 
 use crate::decision::Reason;
-use crate::json::{parse_object_keeping, parse_strict, Strict, DEFAULT_MAX_DEPTH};
+use crate::json::{parse_strict, Strict, DEFAULT_MAX_DEPTH};
 use crate::keys::parse_alg;
 use crate::keys::Algorithm;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -60,16 +60,6 @@ fn unsupported(detail: impl Into<String>) -> Failure {
 /// assert_eq!(err.0, edgeward::Reason::TokenMalformed);
 /// ```
 pub fn parse(token: &str) -> Result<Jws<'_>, Failure> {
-    parse_keeping(token, None)
-}
-
-/// [`parse`], keeping in [`Jws::claims`] only the claims whose name `keep`
-/// accepts (all of them with `None`). The token is refused exactly as by
-/// [`parse`]: the claims dropped are read as strictly, only not built.
-pub fn parse_keeping<'t>(
-    token: &'t str,
-    keep: Option<&dyn Fn(&str) -> bool>,
-) -> Result<Jws<'t>, Failure> {
     let mut parts = token.split('.');
     let (Some(h), Some(p), Some(s), None) =
         (parts.next(), parts.next(), parts.next(), parts.next())
@@ -82,10 +72,7 @@ pub fn parse_keeping<'t>(
         }));
     };
     let header = decode_header(h)?;
-    let claims = match keep {
-        None => decode_json(p, "payload")?,
-        Some(keep) => decode_claims(p, keep)?,
-    };
+    let claims = decode_json(p, "payload")?;
     let signature = URL_SAFE_NO_PAD
         .decode(s)
         .map_err(|_| malformed("the signature is not base64url"))?;
@@ -379,19 +366,6 @@ fn decode_json(part: &str, what: &str) -> Result<Value, Failure> {
         return Err(malformed(format!("the {what} is not a JSON object")));
     }
     Ok(v)
-}
-
-/// [`decode_json`] of the payload, keeping the claims `keep` accepts: the
-/// same refusals with the same details.
-fn decode_claims(part: &str, keep: &dyn Fn(&str) -> bool) -> Result<Value, Failure> {
-    let bytes = URL_SAFE_NO_PAD
-        .decode(part)
-        .map_err(|_| malformed("the payload is not base64url"))?;
-    match parse_object_keeping(&bytes, DEFAULT_MAX_DEPTH, keep) {
-        Ok(Some(claims)) => Ok(Value::Object(claims)),
-        Ok(None) => Err(malformed("the payload is not a JSON object")),
-        Err(e) => Err(malformed(format!("the payload is not valid JSON: {e}"))),
-    }
 }
 
 #[cfg(test)]
