@@ -19,9 +19,20 @@ export const WebSocket = req("ws");
 export const edgewardDir = process.env.BENCH_EDGEWARD_DIR ?? path.join(workerDir, "build", "worker");
 
 /** An access token as the benchmarks use them: `scope orders:read`, one hour. */
+// BENCH_TOKEN=rich: the claims an Auth0 or Keycloak access token carries
+// beside the ones a gate reads (the default is a minimal token).
+const RICH = {
+  azp: "Xk3kd93kdk3kd93", gty: "password", sid: "3d1c0e9a-6f1b-4d6e-9b1e-2f0c8c1d7a55",
+  auth_time: 1_700_000_000, acr: "urn:mace:incommon:iap:silver", amr: ["pwd", "mfa"],
+  email: "user@example.com", email_verified: true, name: "User Name", preferred_username: "user",
+  realm_access: { roles: ["offline_access", "uma_authorization"] },
+  resource_access: { account: { roles: ["manage-account", "view-profile"] } },
+  permissions: ["read:orders"], org_id: "org_123",
+};
 export function mint(alg, privateKey, { issuer, audience, kid, sub, jti }) {
   const now = Math.floor(Date.now() / 1000);
-  return new jose.SignJWT({ scope: "orders:read", client_id: "bench" })
+  const extra = process.env.BENCH_TOKEN === "rich" ? { ...RICH, email: `${sub}@example.com`, sid: `${jti}-session` } : {};
+  return new jose.SignJWT({ scope: "orders:read", client_id: "bench", ...extra })
     .setProtectedHeader({ alg, kid, typ: "at+jwt" })
     .setIssuer(issuer)
     .setAudience(audience)

@@ -2,6 +2,8 @@
 // (workerd's inspector), for edgeward's Worker and the jose reference Worker.
 //
 //   node bench/worker/profile.mjs [RS256|ES256] [distinct|repeated] [--json out.json]
+//   BENCH_EDGEWARD_DIR=dir: another build of the Worker; BENCH_TOKEN=rich:
+//   tokens with an Auth0 / Keycloak access token's claims (common.mjs)
 //
 // A third Worker that only forwards gives the floor (gate = busy − floor).
 // Each Worker runs alone in its own workerd (Miniflare, inspector on), takes
