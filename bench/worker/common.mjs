@@ -18,7 +18,6 @@ export const WebSocket = req("ws");
 /** The edgeward Worker to measure: BENCH_EDGEWARD_DIR or the shipped build. */
 export const edgewardDir = process.env.BENCH_EDGEWARD_DIR ?? path.join(workerDir, "build", "worker");
 
-/** An access token as the benchmarks use them: `scope orders:read`, one hour. */
 // BENCH_TOKEN=rich: the claims an Auth0 or Keycloak access token carries
 // beside the ones a gate reads (the default is a minimal token).
 const RICH = {
@@ -29,6 +28,10 @@ const RICH = {
   resource_access: { account: { roles: ["manage-account", "view-profile"] } },
   permissions: ["read:orders"], org_id: "org_123",
 };
+/**
+ * An access token as the benchmarks use them: `scope orders:read`, one hour
+ * (with BENCH_TOKEN=rich, RICH's claims besides).
+ */
 export function mint(alg, privateKey, { issuer, audience, kid, sub, jti }) {
   const now = Math.floor(Date.now() / 1000);
   const extra = process.env.BENCH_TOKEN === "rich" ? { ...RICH, email: `${sub}@example.com`, sid: `${jti}-session` } : {};
